@@ -1,0 +1,137 @@
+"""Ansible inventory as a pure function of the spec and the machines (snapshot-tested).
+
+Groups: ``zookeeper``, ``mesos_masters``, ``mesos_agents`` (children of ``all``).
+Variables the roles read (documented in each role's ``defaults/main.yml``):
+
+all hosts
+    ``dcos_node_address`` / ``dcos_node_hostname``: the address and name services bind to and
+    advertise (Mesos ``--ip``/``--advertise_ip``/``--hostname``, ZooKeeper server lines);
+    ``common_cluster_hosts``: ``[{name, address}]`` written to ``/etc/hosts``.
+zookeeper
+    ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
+mesos (all Mesos hosts)
+    ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
+    ``mesos_install_local_path``, ``mesos_install_runtime_packages``, ``mesos_install_apt_repository``,
+    ``mesos_install_apt_key_url``, ``mesos_install_yum_baseurl``, ``mesos_zk_url``.
+mesos_masters
+    ``mesos_master_quorum``, ``mesos_master_cluster``, ``mesos_master_extra_flags``.
+mesos_agents
+    ``mesos_agent_resources``, ``mesos_agent_attributes``, ``mesos_agent_extra_flags``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .providers.base import Machine
+from .spec import ClusterSpec
+from .topology import AGENT, MASTER, ZOOKEEPER, mesos_quorum, with_role
+
+ZOOKEEPER_CLIENT_PORT = 2181
+MESOS_ZK_PATH = "/mesos"
+INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+
+
+def zk_url(machines: list[Machine]) -> str:
+    """`zk://a:2181,b:2181,c:2181/mesos` over the ensemble members, in myid order."""
+    members = sorted(with_role(machines, ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
+    hosts = ",".join(f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in members)
+    return f"zk://{hosts}{MESOS_ZK_PATH}"
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _host_vars(machine: Machine) -> dict[str, Any]:
+    host: dict[str, Any] = {
+        "ansible_host": machine.address,
+        "ansible_user": machine.ssh_user,
+        "ansible_port": machine.ssh_port,
+        "dcos_node_address": machine.address,
+        "dcos_node_hostname": machine.name,
+    }
+    if machine.ssh_private_key:
+        host["ansible_ssh_private_key_file"] = machine.ssh_private_key
+    if not machine.strict_host_keys:
+        host["ansible_ssh_common_args"] = INSECURE_SSH_ARGS
+    if machine.zookeeper_id is not None:
+        host["zookeeper_myid"] = machine.zookeeper_id
+    return host
+
+
+def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any]:
+    """The YAML-inventory structure for these machines (order-stable, no I/O)."""
+    by_name = sorted(machines, key=lambda m: m.name)
+    zookeepers = sorted(with_role(machines, ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
+    masters = with_role(by_name, MASTER)
+    agents = with_role(by_name, AGENT)
+    install = spec.mesos.install
+    mesos_vars: dict[str, Any] = {
+        "mesos_install_method": install.method,
+        "mesos_install_version": spec.mesos.version,
+        "mesos_install_url": install.url or "",
+        "mesos_install_local_path": str(spec.resolve_path(install.path)) if install.path else "",
+        "mesos_install_runtime_packages": list(install.runtime_packages),
+        "mesos_install_apt_repository": install.apt_repository,
+        "mesos_install_apt_key_url": install.apt_key_url,
+        "mesos_install_yum_baseurl": install.yum_baseurl,
+        "mesos_zk_url": zk_url(machines),
+    }
+    return {
+        "all": {
+            "vars": {
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "dcos_cluster_name": spec.name,
+                "common_cluster_hosts": [{"name": m.name, "address": m.address} for m in by_name],
+            },
+            "hosts": {m.name: _host_vars(m) for m in by_name},
+            "children": {
+                "zookeeper": {
+                    "hosts": {m.name: {} for m in zookeepers},
+                    "vars": {
+                        "zookeeper_servers": [
+                            {"id": m.zookeeper_id, "name": m.name, "address": m.address}
+                            for m in zookeepers
+                        ],
+                    },
+                },
+                "mesos": {
+                    "children": {
+                        "mesos_masters": {
+                            "hosts": {m.name: {} for m in masters},
+                            "vars": {
+                                "mesos_master_quorum": mesos_quorum(len(masters)) if masters else 1,
+                                "mesos_master_cluster": spec.mesos_cluster_name,
+                                "mesos_master_extra_flags": {
+                                    k: _flag_value(v)
+                                    for k, v in sorted(spec.mesos.master_flags.items())
+                                },
+                            },
+                        },
+                        "mesos_agents": {
+                            "hosts": {m.name: {} for m in agents},
+                            "vars": {
+                                "mesos_agent_resources": spec.agents.effective_resources.as_flag(),
+                                "mesos_agent_attributes": spec.agents.attributes_flag(),
+                                "mesos_agent_extra_flags": {
+                                    k: _flag_value(v)
+                                    for k, v in sorted(spec.mesos.agent_flags.items())
+                                },
+                            },
+                        },
+                    },
+                    "vars": mesos_vars,
+                },
+            },
+        }
+    }
+
+
+def render_inventory(spec: ClusterSpec, machines: list[Machine]) -> str:
+    """The inventory as YAML text (what `dcos-provision inventory` prints and runs use)."""
+    return yaml.safe_dump(build_inventory(spec, machines), sort_keys=False, default_flow_style=False)

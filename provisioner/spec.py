@@ -1,0 +1,536 @@
+"""The cluster spec: strict pydantic models for one YAML file describing one cluster.
+
+Every field has a description (it becomes the JSON Schema and the README's reference).
+Cross-field rules live in model validators; a message may start with ``@sub.path@`` to point
+at a sub-field, which ``specfile.py`` folds into the reported field path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
+HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+ODD_COUNTS = (1, 3, 5, 7)
+ROLES = ("master", "agent", "zookeeper")
+
+#: Mesos flags the roles set themselves; extra flags may not override them.
+MASTER_OWNED_FLAGS = frozenset(
+    {"zk", "quorum", "ip", "advertise_ip", "hostname", "port", "cluster", "work_dir", "log_dir"}
+)
+AGENT_OWNED_FLAGS = frozenset(
+    {"master", "ip", "advertise_ip", "hostname", "port", "resources", "attributes", "work_dir",
+     "log_dir"}
+)
+
+
+def at(path: str, message: str) -> str:
+    """Prefix a validator message so the loader reports it under ``<model path>.<path>``."""
+    return f"@{path}@ {message}"
+
+
+def _odd(value: int, what: str) -> int:
+    if value not in ODD_COUNTS:
+        raise ValueError(f"{what} must be odd (1, 3, 5, 7) to keep a quorum: got {value}")
+    return value
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors (typos), values are frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class VagrantProviderSpec(StrictModel):
+    """Local VMs through Vagrant: LXC system containers by default, libvirt or VirtualBox VMs."""
+
+    kind: Literal["vagrant"] = Field(description="Machine backend: Vagrant.")
+    vagrant_provider: Literal["lxc", "libvirt", "virtualbox"] = Field(
+        "lxc",
+        description="Vagrant provider: `lxc` (system containers, the local/CI default), "
+        "`libvirt` or `virtualbox` (full VMs on a laptop).",
+    )
+    box: str | None = Field(
+        None,
+        description="Vagrant box name. Default: `dcos-provision/debian12-lxc` for lxc (built "
+        "locally by `vagrant/box/build-box.sh`), `debian/bookworm64` otherwise.",
+    )
+    private_network: str | None = Field(
+        None,
+        description="For libvirt/virtualbox: first address of a private network (e.g. "
+        "`192.168.56.10`) given to machines in order; lxc uses the lxcbr0 DHCP addresses.",
+    )
+
+    @field_validator("private_network")
+    @classmethod
+    def _valid_network(cls, value: str | None) -> str | None:
+        if value is not None:
+            ipaddress.IPv4Address(value)
+        return value
+
+    @property
+    def effective_box(self) -> str:
+        if self.box:
+            return self.box
+        return "dcos-provision/debian12-lxc" if self.vagrant_provider == "lxc" else (
+            "debian/bookworm64"
+        )
+
+
+class StaticHost(StrictModel):
+    """An existing machine (bare metal or a VM made elsewhere) adopted by the cluster."""
+
+    name: str = Field(description="Host name used in the inventory and for Mesos `--hostname`.")
+    address: str = Field(description="IPv4 address the cluster services bind to and advertise.")
+    roles: list[Literal["master", "agent", "zookeeper"]] = Field(
+        min_length=1, description="What runs on this host: any of master, agent, zookeeper."
+    )
+    ssh_user: str | None = Field(None, description="SSH login; default: `ssh.user`.")
+    ssh_port: int = Field(22, ge=1, le=65535, description="SSH port.")
+    ssh_private_key: str | None = Field(
+        None, description="Private key file (relative to the spec file); default: `ssh.private_key`."
+    )
+    zookeeper_id: int | None = Field(
+        None,
+        ge=1,
+        le=255,
+        description="ZooKeeper `myid` for this host; default: its position among the "
+        "zookeeper hosts (1-based). Set it explicitly before reordering hosts.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not HOST_NAME.match(value):
+            raise ValueError(f"must be a DNS label ([a-z0-9-], 1-63 chars): got {value!r}")
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"must be an IPv4 address (Mesos is IPv4 only): got {value!r}") from None
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _unique_roles(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"roles must not repeat: got {value}")
+        return value
+
+
+class StaticProviderSpec(StrictModel):
+    """Existing hosts over SSH: `up` adopts them, `down` resets them, nothing is deleted."""
+
+    kind: Literal["static"] = Field(description="Machine backend: existing hosts.")
+    hosts: list[StaticHost] = Field(min_length=1, description="The hosts of the cluster.")
+
+    @model_validator(mode="after")
+    def _consistent_hosts(self) -> StaticProviderSpec:
+        problems: list[str] = []
+        for attr in ("name", "address"):
+            seen: dict[str, int] = {}
+            for index, host in enumerate(self.hosts):
+                value = getattr(host, attr)
+                if value in seen:
+                    problems.append(
+                        at(f"hosts[{index}].{attr}",
+                           f"duplicate {attr} {value!r} (also hosts[{seen[value]}])")
+                    )
+                seen.setdefault(value, index)
+        masters = [h for h in self.hosts if "master" in h.roles]
+        zookeepers = [h for h in self.hosts if "zookeeper" in h.roles]
+        if len(masters) not in ODD_COUNTS:
+            problems.append(at("hosts", f"hosts with role master must be 1, 3, 5 or 7: "
+                                        f"got {len(masters)}"))
+        if len(zookeepers) not in ODD_COUNTS:
+            problems.append(at("hosts", f"hosts with role zookeeper must be 1, 3, 5 or 7: "
+                                        f"got {len(zookeepers)}"))
+        ids = [h.zookeeper_id for h in zookeepers if h.zookeeper_id is not None]
+        if len(set(ids)) != len(ids):
+            problems.append(at("hosts", f"zookeeper_id values must be unique: got {sorted(ids)}"))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+class PulumiLibvirtBackend(StrictModel):
+    """On-premises VMs on a libvirt host, created with pulumi-libvirt."""
+
+    type: Literal["libvirt"] = Field(description="Pulumi backend: libvirt.")
+    uri: str = Field("qemu:///system", description="libvirt connection URI.")
+    image_url: str = Field(
+        "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
+        description="Cloud image (qcow2) used as every machine's base volume.",
+    )
+    pool: str = Field("default", description="Storage pool for the volumes.")
+    network_cidr: str = Field("10.17.3.0/24", description="NAT network created for the cluster.")
+    disk_gb: int = Field(20, ge=5, description="Root disk size per machine (GiB).")
+    ssh_public_key: str = Field(
+        "~/.ssh/id_ed25519.pub",
+        description="Public key installed by cloud-init for `ssh.user`.",
+    )
+
+    @field_validator("network_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        net = ipaddress.IPv4Network(value, strict=True)
+        if net.num_addresses < 16:
+            raise ValueError(f"network must hold at least 16 addresses: got {value}")
+        return value
+
+
+class PulumiAwsBackend(StrictModel):
+    """Cloud VMs on AWS EC2, created with pulumi-aws."""
+
+    type: Literal["aws"] = Field(description="Pulumi backend: AWS.")
+    region: str = Field(description="AWS region, e.g. `eu-west-1`.")
+    ami: str = Field(description="AMI id of a Debian 12 / Ubuntu 22.04+ image.")
+    master_instance_type: str = Field("t3.medium", description="Instance type of masters.")
+    agent_instance_type: str = Field("t3.large", description="Instance type of agents.")
+    zookeeper_instance_type: str = Field("t3.small", description="Instance type of dedicated ZK.")
+    vpc_cidr: str = Field("10.20.0.0/16", description="CIDR of the VPC created when no subnet is given.")
+    subnet_id: str | None = Field(None, description="Existing subnet to use instead of a new VPC.")
+    vpc_id: str | None = Field(None, description="VPC of `subnet_id` (required with it).")
+    ssh_cidr: str = Field(description="CIDR allowed to reach SSH (22), e.g. your office /32.")
+    ssh_public_key: str = Field(
+        "~/.ssh/id_ed25519.pub", description="Public key registered as the instances' key pair."
+    )
+    root_volume_gb: int = Field(30, ge=8, description="Root volume size per instance (GiB).")
+
+    @field_validator("vpc_cidr", "ssh_cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        ipaddress.IPv4Network(value, strict=False)
+        return value
+
+    @model_validator(mode="after")
+    def _subnet_needs_vpc(self) -> PulumiAwsBackend:
+        if self.subnet_id and not self.vpc_id:
+            raise ValueError(at("vpc_id", "is required when subnet_id is given"))
+        return self
+
+
+PulumiBackend = Annotated[PulumiLibvirtBackend | PulumiAwsBackend, Field(discriminator="type")]
+
+
+class PulumiProviderSpec(StrictModel):
+    """VMs created through the Pulumi Automation API (needs the `pulumi` CLI installed)."""
+
+    kind: Literal["pulumi"] = Field(description="Machine backend: Pulumi.")
+    backend: PulumiBackend = Field(description="Where the VMs live: libvirt or aws.")
+    passphrase_env: str = Field(
+        "PULUMI_CONFIG_PASSPHRASE",
+        description="Environment variable holding the stack's secrets passphrase (never stored).",
+    )
+
+
+ProviderSpec = Annotated[
+    VagrantProviderSpec | StaticProviderSpec | PulumiProviderSpec, Field(discriminator="kind")
+]
+
+# --------------------------------------------------------------------------- cluster parts
+
+
+class MasterGroup(StrictModel):
+    """Mesos masters (and, with `zookeeper.placement: masters`, one ZooKeeper each)."""
+
+    count: int = Field(1, description="Number of masters: 1, 3, 5 or 7 (odd keeps a quorum).")
+    cpus: int = Field(1, ge=1, le=64, description="vCPUs per master machine.")
+    memory_mb: int = Field(1024, ge=512, le=262144, description="Memory per master machine (MB).")
+
+    @field_validator("count")
+    @classmethod
+    def _odd_count(cls, value: int) -> int:
+        return _odd(value, "masters.count")
+
+
+class AgentResources(StrictModel):
+    """What an agent advertises to Mesos (`--resources`)."""
+
+    cpus: float = Field(gt=0, le=1024, description="CPUs offered.")
+    mem: int = Field(ge=128, description="Memory offered (MB).")
+    disk: int = Field(ge=64, description="Disk offered (MB).")
+    ports: str = Field("[31000-32000]", description="Port ranges offered, Mesos range syntax.")
+
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, value: str) -> str:
+        if not re.fullmatch(r"\[\d+-\d+(, *\d+-\d+)*\]", value):
+            raise ValueError(f"must look like [31000-32000] or [a-b, c-d]: got {value!r}")
+        return value
+
+    def as_flag(self) -> str:
+        cpus = int(self.cpus) if float(self.cpus).is_integer() else self.cpus
+        return f"cpus:{cpus};mem:{self.mem};disk:{self.disk};ports:{self.ports}"
+
+
+class AgentGroup(StrictModel):
+    """Mesos agents."""
+
+    count: int = Field(1, ge=0, le=500, description="Number of agents (0 or more).")
+    cpus: int = Field(1, ge=1, le=256, description="vCPUs per agent machine.")
+    memory_mb: int = Field(1024, ge=512, le=2097152, description="Memory per agent machine (MB).")
+    resources: AgentResources | None = Field(
+        None,
+        description="Resources advertised to Mesos. Default: the machine's cpus and memory_mb "
+        "and 10240 MB disk. Always rendered as `--resources` (without it an agent in a "
+        "container would advertise the whole host).",
+    )
+    attributes: dict[str, str | int | float] = Field(
+        default_factory=dict, description="Agent attributes (`--attributes`), e.g. `{rack: r1}`."
+    )
+
+    @field_validator("attributes")
+    @classmethod
+    def _valid_attributes(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        bad = [k for k, v in value.items()
+               if not re.fullmatch(r"[A-Za-z0-9_.-]+", k) or any(c in str(v) for c in ";:\n")]
+        if bad:
+            raise ValueError(f"attribute names must be [A-Za-z0-9_.-] and values must not "
+                             f"contain ';', ':' or newlines: {bad}")
+        return value
+
+    @property
+    def effective_resources(self) -> AgentResources:
+        return self.resources or AgentResources(cpus=self.cpus, mem=self.memory_mb, disk=10240)
+
+    def attributes_flag(self) -> str:
+        return ";".join(f"{k}:{v}" for k, v in sorted(self.attributes.items()))
+
+
+class ZooKeeperSpec(StrictModel):
+    """Where the ZooKeeper ensemble runs."""
+
+    placement: Literal["masters", "dedicated"] = Field(
+        "masters",
+        description="`masters`: one ZooKeeper on each master; `dedicated`: its own machines.",
+    )
+    count: int | None = Field(
+        None, description="Ensemble size with `placement: dedicated` (1, 3, 5, 7)."
+    )
+    cpus: int = Field(1, ge=1, le=64, description="vCPUs per dedicated ZooKeeper machine.")
+    memory_mb: int = Field(1024, ge=512, description="Memory per dedicated ZooKeeper machine (MB).")
+
+    @field_validator("count")
+    @classmethod
+    def _odd_count(cls, value: int | None) -> int | None:
+        return None if value is None else _odd(value, "zookeeper.count")
+
+    @model_validator(mode="after")
+    def _count_matches_placement(self) -> ZooKeeperSpec:
+        if self.placement == "dedicated" and self.count is None:
+            raise ValueError(at("count", "is required with placement: dedicated (1, 3, 5, 7)"))
+        if self.placement == "masters" and self.count is not None:
+            raise ValueError(at("count", "is only allowed with placement: dedicated "
+                                         "(with placement: masters the size is masters.count)"))
+        return self
+
+
+class InstallSpec(StrictModel):
+    """How Mesos gets onto the machines."""
+
+    method: Literal["repository", "package_url", "tarball"] = Field(
+        "repository",
+        description="`repository`: the maintained AVENTER `mesos` apt/yum packages; "
+        "`package_url`: one .deb/.rpm from `url`; `tarball`: a prefix tree with "
+        "`bin/mesos-master` and `bin/mesos-agent` from `url` or `path`.",
+    )
+    url: str | None = Field(None, description="Package or tarball URL (package_url, tarball).")
+    path: str | None = Field(
+        None, description="Tarball on the controller, relative to the spec file (tarball)."
+    )
+    runtime_packages: list[str] = Field(
+        default_factory=list,
+        description="OS packages installed before a tarball install (shared libraries a "
+        "self-built Mesos links against, or python3-kazoo for the test stand-in).",
+    )
+    apt_repository: str = Field(
+        "deb http://rpm.aventer.biz/Debian/ {codename} main",
+        description="apt source line for `repository` on Debian/Ubuntu (`{codename}` is filled in).",
+    )
+    apt_key_url: str = Field(
+        "https://www.aventer.biz/assets/support_aventer.asc",
+        description="Signing key of the apt repository.",
+    )
+    yum_baseurl: str = Field(
+        "http://rpm.aventer.biz/CentOS/$releasever/$basearch/",
+        description="yum baseurl for `repository` on RHEL-family hosts.",
+    )
+
+    @field_validator("runtime_packages")
+    @classmethod
+    def _valid_packages(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9+._:=~-]*", p)]
+        if bad:
+            raise ValueError(f"not package names: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _source_matches_method(self) -> InstallSpec:
+        if self.method == "package_url" and not self.url:
+            raise ValueError(at("url", "is required with method: package_url (a .deb or .rpm URL)"))
+        if self.method == "tarball" and not (self.url or self.path):
+            raise ValueError(at("url", "method: tarball needs `url` or `path`"))
+        if self.url and self.path:
+            raise ValueError(at("path", "give either `url` or `path`, not both"))
+        if self.method == "repository" and (self.url or self.path):
+            raise ValueError(at("method", "`url`/`path` are only used with package_url or tarball"))
+        if self.url and not re.match(r"^(https?|file)://", self.url):
+            raise ValueError(at("url", f"must be an http(s):// or file:// URL: got {self.url!r}"))
+        return self
+
+
+FlagValue = str | int | float | bool
+
+
+def _check_flags(value: dict[str, FlagValue], owned: frozenset[str], what: str) -> None:
+    problems = []
+    for name in value:
+        if not FLAG_NAME.match(name):
+            problems.append(f"{name!r} is not a Mesos flag name (lower case, underscores)")
+        elif name in owned:
+            problems.append(f"{name!r} is set by dcos-provision from the spec and cannot be "
+                            f"overridden in {what}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+class MesosSpec(StrictModel):
+    """Mesos version, installation and extra flags."""
+
+    version: str = Field("1.11.0", description="Mesos version to install (packages pin it).")
+    cluster_name: str | None = Field(None, description="`--cluster` name; default: the spec name.")
+    install: InstallSpec = Field(default_factory=InstallSpec, description="Install method.")
+    master_flags: dict[str, FlagValue] = Field(
+        default_factory=dict,
+        description="Extra master flags rendered as `MESOS_<NAME>`; the flags dcos-provision "
+        "owns (zk, quorum, ip, hostname, port, cluster, work_dir, ...) are refused.",
+    )
+    agent_flags: dict[str, FlagValue] = Field(
+        default_factory=dict,
+        description="Extra agent flags rendered as `MESOS_<NAME>`, e.g. `launcher: posix`, "
+        "`isolation: posix/cpu,posix/mem`; master, resources, attributes, ... are refused.",
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _valid_version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+\.\d+([.-][A-Za-z0-9.]+)?", value):
+            raise ValueError(f"must look like 1.11.0: got {value!r}")
+        return value
+
+    @field_validator("master_flags")
+    @classmethod
+    def _master_flags(cls, value: dict[str, FlagValue]) -> dict[str, FlagValue]:
+        _check_flags(value, MASTER_OWNED_FLAGS, "master_flags")
+        return value
+
+    @field_validator("agent_flags")
+    @classmethod
+    def _agent_flags(cls, value: dict[str, FlagValue]) -> dict[str, FlagValue]:
+        _check_flags(value, AGENT_OWNED_FLAGS, "agent_flags")
+        return value
+
+
+class SshSpec(StrictModel):
+    """How Ansible and the health probes log in."""
+
+    user: str = Field("vagrant", description="SSH login user (needs passwordless sudo).")
+    private_key: str | None = Field(
+        None, description="Private key file (relative to the spec file). Vagrant sets its own."
+    )
+    password: SecretStr | None = Field(
+        None, description="SSH password (static hosts without keys); never logged or stored."
+    )
+
+
+class ClusterSpec(StrictModel):
+    """One Mesos cluster: machines, ZooKeeper, masters, agents and how to install Mesos."""
+
+    name: str = Field(description="Cluster name: a DNS label, 1-40 chars of [a-z0-9-].")
+    provider: ProviderSpec = Field(
+        default_factory=lambda: VagrantProviderSpec(kind="vagrant"),
+        description="Where the machines come from: vagrant, static or pulumi.",
+    )
+    masters: MasterGroup = Field(default_factory=MasterGroup, description="Mesos masters.")
+    agents: AgentGroup = Field(default_factory=AgentGroup, description="Mesos agents.")
+    zookeeper: ZooKeeperSpec = Field(default_factory=ZooKeeperSpec, description="ZooKeeper.")
+    mesos: MesosSpec = Field(default_factory=MesosSpec, description="Mesos install and flags.")
+    ssh: SshSpec = Field(default_factory=SshSpec, description="SSH login for all machines.")
+
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(
+                f"must be a DNS label: 1-40 chars of a-z, 0-9 and '-', not starting or ending "
+                f"with '-': got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _static_counts_agree(self) -> ClusterSpec:
+        if not isinstance(self.provider, StaticProviderSpec):
+            return self
+        problems = []
+        hosts = self.provider.hosts
+        derived = {
+            "masters": sum("master" in h.roles for h in hosts),
+            "agents": sum("agent" in h.roles for h in hosts),
+        }
+        for group in ("masters", "agents"):
+            model = getattr(self, group)
+            if group in self.model_fields_set and "count" in model.model_fields_set and (
+                model.count != derived[group]
+            ):
+                problems.append(at(f"{group}.count",
+                                   f"is {model.count} but provider.hosts has {derived[group]} "
+                                   f"host(s) with role {group[:-1]}; drop it or make them agree"))
+        if "zookeeper" in self.model_fields_set and self.zookeeper.placement == "dedicated":
+            problems.append(at("zookeeper.placement", "with the static provider the hosts' "
+                                                      "roles decide where ZooKeeper runs"))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    # ---- derived values used by topology, inventory and the CLI
+    @property
+    def mesos_cluster_name(self) -> str:
+        return self.mesos.cluster_name or self.name
+
+    @property
+    def source(self) -> Path | None:
+        """The YAML file this spec was loaded from (None when built in code)."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def resolve_path(self, value: str) -> Path:
+        """A path from the spec: `~` expanded, relative ones taken from the spec file's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()

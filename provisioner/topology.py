@@ -1,0 +1,118 @@
+"""Pure rules from the spec: which machines exist, their roles, ZooKeeper ids and quorum sizes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .spec import ClusterSpec, StaticProviderSpec
+
+MASTER = "master"
+AGENT = "agent"
+ZOOKEEPER = "zookeeper"
+
+
+def mesos_quorum(masters: int) -> int:
+    """Mesos `--quorum` for the replicated log: a strict majority of the masters."""
+    if masters < 1:
+        raise ValueError(f"a cluster needs at least one master: got {masters}")
+    return masters // 2 + 1
+
+
+def zookeeper_tolerated_failures(size: int) -> int:
+    """How many ZooKeeper members may be down while the ensemble keeps a quorum."""
+    return (size - 1) // 2
+
+
+@dataclass(frozen=True)
+class PlannedMachine:
+    """A machine the spec asks for (it may or may not exist yet)."""
+
+    name: str
+    roles: tuple[str, ...]
+    cpus: int
+    memory_mb: int
+    zookeeper_id: int | None = None
+    #: Known up front only for static hosts; other providers learn it on create.
+    address: str | None = None
+    ssh_user: str | None = None
+    ssh_port: int = 22
+    ssh_private_key: str | None = None
+
+    @property
+    def primary_role(self) -> str:
+        for role in (MASTER, AGENT, ZOOKEEPER):
+            if role in self.roles:
+                return role
+        raise ValueError(f"{self.name} has no role")
+
+
+def machine_name(cluster: str, role: str, index: int) -> str:
+    """`<cluster>-master-1`, `<cluster>-agent-3`, `<cluster>-zk-2`: unique per host."""
+    short = "zk" if role == ZOOKEEPER else role
+    return f"{cluster}-{short}-{index}"
+
+
+def plan_machines(spec: ClusterSpec) -> list[PlannedMachine]:
+    """Every machine of the cluster, masters first, then dedicated ZooKeeper, then agents."""
+    if isinstance(spec.provider, StaticProviderSpec):
+        return _static_machines(spec, spec.provider)
+    machines: list[PlannedMachine] = []
+    zk_on_masters = spec.zookeeper.placement == "masters"
+    for index in range(1, spec.masters.count + 1):
+        roles = (MASTER, ZOOKEEPER) if zk_on_masters else (MASTER,)
+        machines.append(PlannedMachine(
+            name=machine_name(spec.name, MASTER, index), roles=roles,
+            cpus=spec.masters.cpus, memory_mb=spec.masters.memory_mb,
+            zookeeper_id=index if zk_on_masters else None,
+        ))
+    if not zk_on_masters:
+        for index in range(1, (spec.zookeeper.count or 0) + 1):
+            machines.append(PlannedMachine(
+                name=machine_name(spec.name, ZOOKEEPER, index), roles=(ZOOKEEPER,),
+                cpus=spec.zookeeper.cpus, memory_mb=spec.zookeeper.memory_mb, zookeeper_id=index,
+            ))
+    for index in range(1, spec.agents.count + 1):
+        machines.append(PlannedMachine(
+            name=machine_name(spec.name, AGENT, index), roles=(AGENT,),
+            cpus=spec.agents.cpus, memory_mb=spec.agents.memory_mb,
+        ))
+    return machines
+
+
+def _static_machines(spec: ClusterSpec, provider: StaticProviderSpec) -> list[PlannedMachine]:
+    taken = {h.zookeeper_id for h in provider.hosts if h.zookeeper_id is not None}
+    next_id = 1
+    machines = []
+    for host in provider.hosts:
+        zk_id = None
+        if ZOOKEEPER in host.roles:
+            zk_id = host.zookeeper_id
+            if zk_id is None:
+                while next_id in taken:
+                    next_id += 1
+                zk_id = next_id
+                taken.add(zk_id)
+        ordered = tuple(r for r in (MASTER, ZOOKEEPER, AGENT) if r in host.roles)
+        machines.append(PlannedMachine(
+            name=host.name, roles=ordered, cpus=0, memory_mb=0, zookeeper_id=zk_id,
+            address=host.address, ssh_user=host.ssh_user or spec.ssh.user,
+            ssh_port=host.ssh_port,
+            ssh_private_key=(str(spec.resolve_path(host.ssh_private_key))
+                             if host.ssh_private_key else
+                             (str(spec.resolve_path(spec.ssh.private_key))
+                              if spec.ssh.private_key else None)),
+        ))
+    return machines
+
+
+def with_role(machines: list, role: str) -> list:
+    """The machines (planned or real) that carry this role, in order."""
+    return [m for m in machines if role in m.roles]
+
+
+def master_count(spec: ClusterSpec) -> int:
+    return len(with_role(plan_machines(spec), MASTER))
+
+
+def agent_count(spec: ClusterSpec) -> int:
+    return len(with_role(plan_machines(spec), AGENT))
