@@ -43,9 +43,9 @@ def at(path: str, message: str) -> str:
     return f"@{path}@ {message}"
 
 
-def _odd(value: int, what: str) -> int:
+def _odd(value: int) -> int:
     if value not in ODD_COUNTS:
-        raise ValueError(f"{what} must be odd (1, 3, 5, 7) to keep a quorum: got {value}")
+        raise ValueError(f"must be odd (1, 3, 5, 7) to keep a quorum: got {value}")
     return value
 
 
@@ -262,7 +262,7 @@ class MasterGroup(StrictModel):
     @field_validator("count")
     @classmethod
     def _odd_count(cls, value: int) -> int:
-        return _odd(value, "masters.count")
+        return _odd(value)
 
 
 class AgentResources(StrictModel):
@@ -335,7 +335,7 @@ class ZooKeeperSpec(StrictModel):
     @field_validator("count")
     @classmethod
     def _odd_count(cls, value: int | None) -> int | None:
-        return None if value is None else _odd(value, "zookeeper.count")
+        return None if value is None else _odd(value)
 
     @model_validator(mode="after")
     def _count_matches_placement(self) -> ZooKeeperSpec:
@@ -474,7 +474,10 @@ class ClusterSpec(StrictModel):
         description="Where the machines come from: vagrant, static or pulumi.",
     )
     masters: MasterGroup = Field(default_factory=MasterGroup, description="Mesos masters.")
-    agents: AgentGroup = Field(default_factory=AgentGroup, description="Mesos agents.")
+    agents: AgentGroup = Field(
+        default_factory=AgentGroup,
+        description="Mesos agents: count, machine size, advertised resources, attributes.",
+    )
     zookeeper: ZooKeeperSpec = Field(default_factory=ZooKeeperSpec, description="ZooKeeper.")
     mesos: MesosSpec = Field(default_factory=MesosSpec, description="Mesos install and flags.")
     ssh: SshSpec = Field(default_factory=SshSpec, description="SSH login for all machines.")

@@ -1,0 +1,296 @@
+"""The `dcos-provision` command line: the only module that prints or exits.
+
+Exit codes: 0 ok, 1 operation failed or cluster unhealthy, 2 bad input (spec or usage),
+130 interrupted. Human output and progress go to stderr; `--json` writes to stdout only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__, operations
+from .errors import ProvisionError, SpecError, UsageError
+from .spec import ClusterSpec
+from .specfile import load_spec, set_agent_count
+
+app = typer.Typer(
+    name="dcos-provision",
+    help="Stand up a Mesos cluster (ZooKeeper + masters + agents) from one spec file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+T = TypeVar("T")
+
+SpecArg = Annotated[Path, typer.Argument(help="Cluster spec (YAML).", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+StateDirOpt = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Parent of the per-cluster state directory (default: "
+                 "`.dcos-provision/` next to the spec, or $DCOS_PROVISION_STATE_DIR)."),
+]
+WaitOpt = Annotated[float, typer.Option("--wait", help="Seconds to wait for a healthy cluster.")]
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def _fail(exc: ProvisionError, as_json: bool) -> None:
+    if as_json:
+        payload: dict[str, Any] = {"error": exc.message, "hint": exc.hint}
+        if isinstance(exc, SpecError):
+            payload["problems"] = exc.problems
+        _emit_json(payload)
+    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    if exc.hint:
+        err.print(f"[yellow]hint:[/] {exc.hint}")
+    raise typer.Exit(exc.exit_code)
+
+
+def _run(action: Callable[[], T], as_json: bool = False) -> T:
+    """Run a library call, turning domain errors into one message and an exit code."""
+    try:
+        return action()
+    except ProvisionError as exc:
+        _fail(exc, as_json)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]: state saved after each finished step; re-run to continue")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if os.environ.get("DCOS_PROVISION_DEBUG"):
+            traceback.print_exc()
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+                  "(set DCOS_PROVISION_DEBUG=1 for the traceback)")
+        raise typer.Exit(1) from None
+    raise AssertionError("unreachable")
+
+
+def _progress(message: str) -> None:
+    err.print(f"[cyan]>[/] {message}")
+
+
+def _ansible_event(event: dict) -> None:
+    kind = event.get("event")
+    data = event.get("event_data", {})
+    if kind == "playbook_on_task_start":
+        err.print(f"  [dim]task: {data.get('task', '')}[/]")
+    elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+        err.print(f"  [red]failed[/] {data.get('host')}: {data.get('task')}")
+    elif kind == "runner_on_unreachable":
+        err.print(f"  [red]unreachable[/] {data.get('host')}")
+
+
+def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
+    cluster = operations.open_cluster(spec, state_dir, progress=_progress)
+    cluster.on_ansible_event = _ansible_event
+    return cluster
+
+
+def _health_table(report) -> Table:
+    table = Table(title=f"cluster {report.cluster}: "
+                  f"{'healthy' if report.healthy else 'NOT healthy'}", title_justify="left")
+    for column in ("layer", "check", "host", "ok", "detail"):
+        table.add_column(column)
+    for check in report.checks:
+        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
+        table.add_row(check.layer, check.name, check.host or "-", mark, check.detail or "")
+    return table
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def validate(spec: SpecArg, as_json: JsonOpt = False) -> None:
+    """Check a spec file; list every problem (file:line field: message), exit 2 if any."""
+    try:
+        loaded = load_spec(spec)
+    except SpecError as exc:
+        if as_json:
+            _emit_json({"file": str(spec), "valid": False, "problems": exc.problems})
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", markup=False)
+        raise typer.Exit(2) from None
+    from .topology import plan_machines
+
+    machines = plan_machines(loaded)
+    if as_json:
+        _emit_json({"file": str(spec), "valid": True, "cluster": loaded.name,
+                    "machines": [{"name": m.name, "roles": list(m.roles)} for m in machines]})
+    err.print(f"{spec}: valid ({loaded.name}: {len(machines)} machine(s))")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the cluster spec (with every field's description)."""
+    _emit_json(ClusterSpec.model_json_schema())
+
+
+@app.command()
+def plan(spec: SpecArg, as_json: JsonOpt = False, state_dir: StateDirOpt = None) -> None:
+    """Show what `up` would change, without changing anything."""
+    result = _run(lambda: operations.plan(_open(spec, state_dir)), as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+        return
+    err.print(f"plan for cluster [bold]{result.cluster}[/]:")
+    for number, action in enumerate(result.actions, 1):
+        err.print(f"  {number}. {action.describe()}", markup=False)
+
+
+@app.command()
+def up(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    wait: WaitOpt = 600,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="Same as `plan`.")] = False,
+) -> None:
+    """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified."""
+    if plan_only:
+        plan(spec, as_json=as_json, state_dir=state_dir)
+        return
+    result = _run(lambda: operations.up(_open(spec, state_dir), wait_timeout=wait), as_json)
+    _finish_run(result, as_json, "up")
+
+
+def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
+    if as_json:
+        _emit_json(result.to_dict())
+    for book in result.playbooks:
+        changed = sum(book["changed"].values())
+        err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")
+    if result.health is not None:
+        err.print(_health_table(result.health))
+    err.print(f"{verb} finished in {result.seconds:.0f}s")
+
+
+@app.command()
+def status(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    via_ssh: Annotated[bool, typer.Option("--via-ssh", help="Probe through SSH.")] = False,
+) -> None:
+    """Layered health report (reachability, zookeeper, masters, agents); exit 1 if degraded."""
+    report = _run(lambda: operations.status(_open(spec, state_dir), via_ssh=via_ssh), as_json)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        err.print(_health_table(report))
+    if not report.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def scale(
+    spec: SpecArg,
+    agents: Annotated[int, typer.Option("--agents", help="New number of agents.")],
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    wait: WaitOpt = 600,
+) -> None:
+    """Set the agent count: new agents only are created and configured; removed ones are
+    drained first (newest first). The spec file's `agents.count` is updated to match."""
+    if agents < 0:
+        _fail(UsageError(f"--agents must be 0 or more: got {agents}"), as_json)
+
+    def run() -> operations.RunResult:
+        _open(spec, state_dir)  # validate the file before touching it
+        if set_agent_count(spec, agents):
+            err.print(f"{spec}: agents.count set to {agents}")
+        return operations.up(_open(spec, state_dir), wait_timeout=wait)
+
+    result = _run(run, as_json)
+    _finish_run(result, as_json, "scale")
+
+
+@app.command()
+def down(
+    spec: SpecArg,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Destroy the machines this tool created for the cluster (static hosts are reset)."""
+    cluster = _run(lambda: _open(spec, state_dir), as_json)
+    if not yes:
+        names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)),
+                     as_json)
+        if not sys.stdin.isatty():
+            _fail(UsageError("refusing to destroy without confirmation on a non-interactive "
+                             "terminal", hint="pass --yes"), as_json)
+        if not typer.confirm(f"Destroy {len(names)} machine(s) of {cluster.spec.name}: "
+                             f"{', '.join(names)}?", err=True):
+            err.print("nothing destroyed")
+            raise typer.Exit(1)
+    destroyed = _run(lambda: operations.down(cluster), as_json)
+    if as_json:
+        _emit_json({"cluster": cluster.spec.name, "destroyed": destroyed})
+    err.print(f"destroyed: {', '.join(destroyed) or 'nothing (no machines recorded)'}")
+
+
+@app.command()
+def inventory(spec: SpecArg, state_dir: StateDirOpt = None) -> None:
+    """Print the generated Ansible inventory (YAML) for the recorded machines."""
+    from .inventory import render_inventory
+
+    def run() -> str:
+        cluster = _open(spec, state_dir)
+        return render_inventory(cluster.spec, operations.recorded_machines(cluster))
+
+    sys.stdout.write(_run(run))
+
+
+@app.command()
+def doctor(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    accept_new_host_keys: Annotated[
+        bool, typer.Option("--accept-new-host-keys", help="Record unknown SSH host keys.")
+    ] = False,
+) -> None:
+    """SSH preflight on every host: login, sudo, python3, OS, free ports, clock, disk."""
+    from .doctor import run_doctor
+
+    def run():
+        cluster = _open(spec, state_dir)
+        return run_doctor(cluster.spec, operations.doctor_machines(cluster),
+                          accept_new_host_keys=accept_new_host_keys,
+                          known_hosts=cluster.state_dir / "known_hosts")
+
+    report = _run(run, as_json)
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        table = Table(title="doctor", title_justify="left")
+        for column in ("host", "check", "ok", "detail"):
+            table.add_column(column)
+        for check in report.checks:
+            table.add_row(check.host, check.check, "[green]ok[/]" if check.ok else "[red]FAIL[/]",
+                          check.detail or "")
+        err.print(table)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    sys.stdout.write(f"dcos-provision {__version__}\n")

@@ -1,0 +1,177 @@
+"""Per-cluster state directory: state.json (atomic writes) guarded by a file lock.
+
+Layout of ``<state_dir>``: ``state.json``, ``inventory.yml``, ``machines.json`` (vagrant),
+``logs/`` (one log per Ansible run), ``lock``. state.json records what *we* created, so
+`down` destroys only that, and what has been converged with which configuration fingerprint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError, StateLockedError
+from .providers.base import Machine
+
+STATE_VERSION = 1
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ClusterState:
+    """What exists and what has been converged, as recorded by earlier runs."""
+
+    cluster: str
+    provider: str
+    machines: dict[str, Machine] = field(default_factory=dict)
+    #: host name -> fingerprint of the configuration it was last converged with.
+    converged: dict[str, str] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "cluster": self.cluster,
+            "provider": self.provider,
+            "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
+            "converged": dict(sorted(self.converged.items())),
+            "history": self.history[-50:],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClusterState:
+        return cls(
+            cluster=data["cluster"],
+            provider=data["provider"],
+            machines={n: Machine.from_dict(m) for n, m in data.get("machines", {}).items()},
+            converged=dict(data.get("converged", {})),
+            history=list(data.get("history", [])),
+        )
+
+    def record(self, operation: str, **details: Any) -> None:
+        self.history.append({"at": utc_now(), "operation": operation, **details})
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write via a temp file in the same directory and rename (never a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class StateStore:
+    """The state directory of one cluster."""
+
+    def __init__(self, directory: Path, cluster: str, provider: str) -> None:
+        self.directory = Path(directory)
+        self.cluster = cluster
+        self.provider = provider
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / "state.json"
+
+    @property
+    def inventory_file(self) -> Path:
+        return self.directory / "inventory.yml"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.directory / "logs"
+
+    def exists(self) -> bool:
+        return self.state_file.exists()
+
+    def load(self) -> ClusterState:
+        """The recorded state, or an empty one for a cluster never created."""
+        if not self.state_file.exists():
+            return ClusterState(cluster=self.cluster, provider=self.provider)
+        try:
+            data = json.loads(self.state_file.read_text(encoding="utf-8"))
+            state = ClusterState.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StateError(
+                f"{self.state_file}: cannot read the cluster state: {exc}",
+                hint="restore it from a backup or remove the machines by hand before deleting it",
+            ) from None
+        if state.cluster != self.cluster:
+            raise StateError(
+                f"{self.state_file} belongs to cluster {state.cluster!r}, not {self.cluster!r}",
+                hint="use another --state-dir, or fix `name` in the spec",
+            )
+        if state.provider != self.provider:
+            raise StateError(
+                f"{self.state_file}: cluster {self.cluster!r} was created with provider "
+                f"{state.provider!r}, the spec now says {self.provider!r}",
+                hint="run `down` with the old spec first; machines are never moved between providers",
+            )
+        return state
+
+    def save(self, state: ClusterState) -> None:
+        try:
+            atomic_write(self.state_file, json.dumps(state.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise StateError(f"{self.state_file}: cannot write the cluster state: {exc}") from None
+
+    def write_inventory(self, text: str) -> Path:
+        atomic_write(self.inventory_file, text)
+        return self.inventory_file
+
+    def remove_all(self) -> None:
+        """Forget the cluster (after everything it created is gone); logs are kept."""
+        for name in ("state.json", "inventory.yml", "machines.json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+
+    @contextlib.contextmanager
+    def lock(self, command: str) -> Iterator[None]:
+        """Hold an exclusive, non-blocking lock for the duration of one command."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle = open(self.directory / "lock", "a+", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise StateError(f"{self.directory}: cannot create the state directory: {exc}") from None
+        with handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                handle.seek(0)
+                holder = handle.read().strip() or "another command"
+                raise StateLockedError(
+                    f"cluster {self.cluster!r} is busy: {holder} holds {self.directory}/lock",
+                    hint="wait for it to finish; the lock is released when that process exits",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"`{command}` (pid {os.getpid()}, since {utc_now()})\n")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,39 @@
+#!/bin/sh
+# The whole test suite, from a fresh Debian 12 machine (as root): lab setup, a host ZooKeeper
+# for the stand-in tests, linters, unit tests, then the end-to-end tests on LXC containers.
+# Usage: sudo scripts/test.sh [pytest args...]     (SKIP_E2E=1 runs everything but e2e)
+# Exit status: non-zero on any failure, and when pytest collects no test (exit code 5).
+set -eu
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+say() { printf '\n== %s\n' "$*"; }
+
+say "lab setup (packages, venv with dev extras, lxcbr0, box, Mesos test stand-in)"
+sh scripts/lab-setup.sh --dev
+
+say "host ZooKeeper for the stand-in tests (127.0.0.1:2181)"
+sh scripts/host-zookeeper.sh start
+
+PY=.venv/bin
+say "ruff"
+$PY/ruff check provisioner tests benchmarks
+$PY/ruff format --check provisioner tests benchmarks
+
+run_pytest() {
+  # pytest's exit code 5 means "no tests collected": a suite that ran nothing has failed.
+  set +e
+  $PY/pytest "$@"
+  rc=$?
+  set -e
+  if [ "$rc" = 5 ]; then echo "pytest collected no tests for: $*" >&2; exit 1; fi
+  [ "$rc" = 0 ] || exit "$rc"
+}
+
+say "unit, stand-in and lint tests (not e2e)"
+run_pytest -m "not e2e" -p no:cacheprovider "$@"
+
+if [ "${SKIP_E2E:-0}" != 1 ]; then
+  say "end-to-end tests on LXC containers (marker e2e)"
+  run_pytest -m e2e -p no:cacheprovider --timeout=2400 -v "$@"
+fi
+say "all tests passed"

@@ -1,0 +1,109 @@
+"""CLI behaviour through typer's CliRunner: exit codes, stdout JSON vs stderr messages."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import yaml
+from typer.testing import CliRunner
+
+from provisioner.cli import app
+
+runner = CliRunner()
+
+STATIC = (
+    "name: lab\nssh: {user: ops}\nprovider:\n  kind: static\n  hosts:\n"
+    "    - {name: m1, address: 192.0.2.11, roles: [master, zookeeper]}\n"
+    "    - {name: a1, address: 192.0.2.21, roles: [agent]}\n"
+)
+
+
+def write(tmp_path, text, name="c.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_validate_reports_every_problem_with_exit_2_and_no_traceback(tmp_path):
+    spec = write(tmp_path, "name: x\nprovider: {kind: vagrant}\nmasters: {count: 2}\nfoo: 1\n")
+    result = runner.invoke(app, ["validate", str(spec)])
+    assert result.exit_code == 2
+    assert f"{spec}:3 masters.count: must be odd" in result.stderr
+    assert f"{spec}:4 foo: unknown key" in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+
+
+def test_validate_json_goes_to_stdout(tmp_path):
+    spec = write(tmp_path, "name: x\nprovider: {kind: vagrant}\nagents: {count: 2}\n")
+    result = runner.invoke(app, ["validate", "--json", str(spec)])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["valid"] is True
+    assert [m["name"] for m in data["machines"]] == ["x-master-1", "x-agent-1", "x-agent-2"]
+    bad = runner.invoke(app, ["validate", "--json", str(tmp_path / "missing.yaml")])
+    assert bad.exit_code == 2
+    assert json.loads(bad.stdout)["problems"] == [f"{tmp_path / 'missing.yaml'}: no such file"]
+
+
+def test_schema_is_json_schema_that_accepts_a_valid_spec():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    jsonschema.validate(yaml.safe_load(STATIC), schema)
+    assert schema["properties"]["name"]["description"].startswith("Cluster name")
+
+
+def test_plan_json_for_a_new_static_cluster_changes_nothing(tmp_path):
+    spec = write(tmp_path, STATIC)
+    result = runner.invoke(app, ["plan", "--json", str(spec)])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert [a["kind"] for a in plan["actions"]] == ["create", "converge", "wait_healthy"]
+    assert plan["actions"][1]["playbook"] == "site.yml"
+    assert not (tmp_path / ".dcos-provision" / "lab" / "state.json").exists()
+    same = runner.invoke(app, ["up", "--plan-only", "--json", str(spec)])
+    assert json.loads(same.stdout) == plan
+
+
+def test_status_and_inventory_of_a_cluster_never_created_fail_clearly(tmp_path):
+    spec = write(tmp_path, STATIC)
+    for command in (["status", str(spec)], ["inventory", str(spec)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1
+        assert "has no machines recorded" in result.stderr
+        assert "run `dcos-provision up` first" in result.stderr
+
+
+def test_down_asks_before_destroying_and_refuses_without_a_terminal(tmp_path):
+    spec = write(tmp_path, "name: d\nprovider: {kind: vagrant}\n")
+    state_dir = tmp_path / ".dcos-provision" / "d"
+    state_dir.mkdir(parents=True)
+    (state_dir / "state.json").write_text(json.dumps({
+        "version": 1, "cluster": "d", "provider": "vagrant", "converged": {}, "history": [],
+        "machines": {"d-master-1": {"name": "d-master-1", "roles": ["master", "zookeeper"],
+                                    "address": "10.0.3.9", "ssh_user": "vagrant"}},
+    }))
+    result = runner.invoke(app, ["down", str(spec)])
+    assert result.exit_code == 2
+    assert "refusing to destroy without confirmation" in result.stderr
+    assert (state_dir / "state.json").exists()
+
+
+def test_scale_rejects_negative_counts_before_touching_anything(tmp_path):
+    spec = write(tmp_path, STATIC)
+    before = spec.read_text()
+    result = runner.invoke(app, ["scale", str(spec), "--agents", "-1"])
+    assert result.exit_code == 2
+    assert "--agents must be 0 or more" in result.stderr
+    assert spec.read_text() == before
+
+
+def test_bad_spec_on_any_command_is_exit_2(tmp_path):
+    spec = write(tmp_path, "name: x\nprovider: {kind: nope}\n")
+    for command in ("plan", "up", "status", "down"):
+        result = runner.invoke(app, [command, "--yes", str(spec)] if command == "down"
+                               else [command, str(spec)])
+        assert result.exit_code == 2, (command, result.output)
+        assert "unknown kind 'nope'" in result.stderr

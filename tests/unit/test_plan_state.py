@@ -1,0 +1,139 @@
+"""Plan (spec vs state) and the state store (atomic writes, lock)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+
+from provisioner.errors import QuorumError, StateError, StateLockedError
+from provisioner.plan import compute_plan, config_fingerprint
+from provisioner.providers.base import Machine
+from provisioner.specfile import parse_spec
+from provisioner.state import ClusterState, StateStore
+from provisioner.topology import plan_machines
+
+BASE = "name: p\nprovider: {kind: vagrant}\nmasters: {count: 3}\n"
+
+
+def spec_with(agents: int, extra: str = ""):
+    return parse_spec(BASE + f"agents: {{count: {agents}}}\n" + extra)
+
+
+def converged_state(spec) -> ClusterState:
+    state = ClusterState(cluster="p", provider="vagrant")
+    for index, planned in enumerate(plan_machines(spec)):
+        state.machines[planned.name] = Machine(
+            name=planned.name, roles=planned.roles, address=f"10.0.3.{index + 2}",
+            ssh_user="vagrant", zookeeper_id=planned.zookeeper_id)
+    core = [m for m in state.machines.values() if "master" in m.roles]
+    for name in state.machines:
+        state.converged[name] = config_fingerprint(spec, core)
+    return state
+
+
+def kinds(plan):
+    return [(a.kind, a.playbook, list(a.hosts)) for a in plan.actions]
+
+
+def test_new_cluster_creates_everything_and_runs_site():
+    spec = spec_with(1)
+    plan = compute_plan(spec, ClusterState(cluster="p", provider="vagrant"))
+    names = ["p-master-1", "p-master-2", "p-master-3", "p-agent-1"]
+    assert kinds(plan) == [
+        ("create", None, names), ("converge", "site.yml", names), ("wait_healthy", None, names)]
+    assert plan.changes_machines
+
+
+def test_second_up_is_a_drift_check_only():
+    spec = spec_with(1)
+    plan = compute_plan(spec, converged_state(spec))
+    assert [a.kind for a in plan.actions] == ["converge", "wait_healthy"]
+    assert plan.actions[0].reason == "drift check; no change expected"
+    assert not plan.changes_machines
+
+
+def test_adding_agents_touches_only_the_new_hosts():
+    state = converged_state(spec_with(1))
+    plan = compute_plan(spec_with(3), state)
+    assert kinds(plan)[:2] == [
+        ("create", None, ["p-agent-2", "p-agent-3"]),
+        ("converge", "scale.yml", ["p-agent-2", "p-agent-3"]),
+    ]
+
+
+def test_removing_agents_drains_newest_before_destroying():
+    state = converged_state(spec_with(3))
+    plan = compute_plan(spec_with(1), state)
+    assert kinds(plan)[:2] == [
+        ("remove_agents", "remove_agents.yml", ["p-agent-2", "p-agent-3"]),
+        ("destroy", None, ["p-agent-2", "p-agent-3"]),
+    ]
+
+
+def test_config_change_reconverges_everything():
+    state = converged_state(spec_with(1))
+    plan = compute_plan(spec_with(2, "mesos: {version: 1.11.1}\n"), state)
+    converge = plan.of_kind("converge")[0]
+    assert converge.playbook == "site.yml" and len(converge.hosts) == 5
+
+
+def test_fingerprint_ignores_agents_but_not_mesos_settings():
+    one, two = spec_with(1), spec_with(2)
+    core = [m for m in converged_state(one).machines.values() if "master" in m.roles]
+    assert config_fingerprint(one, core) == config_fingerprint(two, core)
+    flags = spec_with(1, "mesos: {agent_flags: {launcher: posix}}\n")
+    assert config_fingerprint(one, core) != config_fingerprint(flags, core)
+
+
+def test_master_resize_of_an_existing_cluster_is_refused():
+    state = converged_state(spec_with(1))
+    with pytest.raises(QuorumError, match="3 -> 5 core machines"):
+        compute_plan(parse_spec(BASE.replace("count: 3", "count: 5")), state)
+
+
+def test_state_round_trip_and_atomic_file(tmp_path):
+    store = StateStore(tmp_path / "p", "p", "vagrant")
+    state = converged_state(spec_with(1))
+    state.record("create", hosts=["p-agent-1"])
+    store.save(state)
+    loaded = store.load()
+    assert loaded.machines == state.machines and loaded.converged == state.converged
+    assert json.loads(store.state_file.read_text())["version"] == 1
+    assert [p.name for p in store.directory.iterdir()] == ["state.json"]
+    assert oct(store.state_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_state_of_another_cluster_or_provider_is_refused(tmp_path):
+    StateStore(tmp_path, "p", "vagrant").save(ClusterState(cluster="p", provider="vagrant"))
+    with pytest.raises(StateError, match="belongs to cluster 'p'"):
+        StateStore(tmp_path, "q", "vagrant").load()
+    with pytest.raises(StateError, match="was created with provider 'vagrant'"):
+        StateStore(tmp_path, "p", "static").load()
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(StateError, match="cannot read the cluster state"):
+        StateStore(tmp_path, "p", "vagrant").load()
+
+
+def _hold_lock(directory, ready, release):
+    store = StateStore(directory, "p", "vagrant")
+    with store.lock("up"):
+        ready.set()
+        release.wait(10)
+
+
+def test_lock_stops_a_second_command(tmp_path):
+    ready, release = multiprocessing.Event(), multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_lock, args=(tmp_path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(StateLockedError, match=r"busy: `up` \(pid \d+"), \
+                StateStore(tmp_path, "p", "vagrant").lock("down"):
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    with StateStore(tmp_path, "p", "vagrant").lock("down"):
+        pass
