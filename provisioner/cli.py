@@ -37,8 +37,11 @@ SpecArg = Annotated[Path, typer.Argument(help="Cluster spec (YAML).", show_defau
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 StateDirOpt = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Parent of the per-cluster state directory (default: "
-                 "`.dcos-provision/` next to the spec, or $DCOS_PROVISION_STATE_DIR)."),
+    typer.Option(
+        "--state-dir",
+        help="Parent of the per-cluster state directory (default: "
+        "`.dcos-provision/` next to the spec, or $DCOS_PROVISION_STATE_DIR).",
+    ),
 ]
 WaitOpt = Annotated[float, typer.Option("--wait", help="Seconds to wait for a healthy cluster.")]
 
@@ -72,8 +75,10 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
     except Exception as exc:  # a bug: say so in one line, traceback only on request
         if os.environ.get("DCOS_PROVISION_DEBUG"):
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
-                  "(set DCOS_PROVISION_DEBUG=1 for the traceback)")
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            "(set DCOS_PROVISION_DEBUG=1 for the traceback)"
+        )
         raise typer.Exit(1) from None
     raise AssertionError("unreachable")
 
@@ -100,8 +105,10 @@ def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
 
 
 def _health_table(report) -> Table:
-    table = Table(title=f"cluster {report.cluster}: "
-                  f"{'healthy' if report.healthy else 'NOT healthy'}", title_justify="left")
+    table = Table(
+        title=f"cluster {report.cluster}: {'healthy' if report.healthy else 'NOT healthy'}",
+        title_justify="left",
+    )
     for column in ("layer", "check", "host", "ok", "detail"):
         table.add_column(column)
     for check in report.checks:
@@ -130,14 +137,29 @@ def validate(spec: SpecArg, as_json: JsonOpt = False) -> None:
 
     machines = plan_machines(loaded)
     if as_json:
-        _emit_json({"file": str(spec), "valid": True, "cluster": loaded.name,
-                    "machines": [{"name": m.name, "roles": list(m.roles)} for m in machines]})
+        _emit_json(
+            {
+                "file": str(spec),
+                "valid": True,
+                "cluster": loaded.name,
+                "machines": [{"name": m.name, "roles": list(m.roles)} for m in machines],
+            }
+        )
     err.print(f"{spec}: valid ({loaded.name}: {len(machines)} machine(s))")
 
 
 @app.command()
-def schema() -> None:
+def schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The README's spec reference instead.")
+    ] = False,
+) -> None:
     """Print the JSON Schema of the cluster spec (with every field's description)."""
+    if markdown:
+        from .specdoc import spec_reference_markdown
+
+        sys.stdout.write(spec_reference_markdown())
+        return
     _emit_json(ClusterSpec.model_json_schema())
 
 
@@ -230,13 +252,18 @@ def down(
     """Destroy the machines this tool created for the cluster (static hosts are reset)."""
     cluster = _run(lambda: _open(spec, state_dir), as_json)
     if not yes:
-        names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)),
-                     as_json)
+        names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)), as_json)
         if not sys.stdin.isatty():
-            _fail(UsageError("refusing to destroy without confirmation on a non-interactive "
-                             "terminal", hint="pass --yes"), as_json)
-        if not typer.confirm(f"Destroy {len(names)} machine(s) of {cluster.spec.name}: "
-                             f"{', '.join(names)}?", err=True):
+            _fail(
+                UsageError(
+                    "refusing to destroy without confirmation on a non-interactive terminal",
+                    hint="pass --yes",
+                ),
+                as_json,
+            )
+        if not typer.confirm(
+            f"Destroy {len(names)} machine(s) of {cluster.spec.name}: {', '.join(names)}?", err=True
+        ):
             err.print("nothing destroyed")
             raise typer.Exit(1)
     destroyed = _run(lambda: operations.down(cluster), as_json)
@@ -271,9 +298,12 @@ def doctor(
 
     def run():
         cluster = _open(spec, state_dir)
-        return run_doctor(cluster.spec, operations.doctor_machines(cluster),
-                          accept_new_host_keys=accept_new_host_keys,
-                          known_hosts=cluster.state_dir / "known_hosts")
+        return run_doctor(
+            cluster.spec,
+            operations.doctor_machines(cluster),
+            accept_new_host_keys=accept_new_host_keys,
+            known_hosts=cluster.state_dir / "known_hosts",
+        )
 
     report = _run(run, as_json)
     if as_json:
@@ -283,8 +313,12 @@ def doctor(
         for column in ("host", "check", "ok", "detail"):
             table.add_column(column)
         for check in report.checks:
-            table.add_row(check.host, check.check, "[green]ok[/]" if check.ok else "[red]FAIL[/]",
-                          check.detail or "")
+            table.add_row(
+                check.host,
+                check.check,
+                "[green]ok[/]" if check.ok else "[red]FAIL[/]",
+                check.detail or "",
+            )
         err.print(table)
     if not report.ok:
         raise typer.Exit(1)

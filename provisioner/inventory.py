@@ -11,8 +11,9 @@ zookeeper
     ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
 mesos (all Mesos hosts)
     ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
-    ``mesos_install_local_path``, ``mesos_install_runtime_packages``, ``mesos_install_apt_repository``,
-    ``mesos_install_apt_key_url``, ``mesos_install_yum_baseurl``, ``mesos_zk_url``.
+    ``mesos_install_local_path``, ``mesos_install_runtime_packages``,
+    ``mesos_install_apt_repository``, ``mesos_install_apt_key_url``,
+    ``mesos_install_yum_baseurl``, ``mesos_zk_url``.
 mesos_masters
     ``mesos_master_quorum``, ``mesos_master_cluster``, ``mesos_master_extra_flags``.
 mesos_agents
@@ -134,4 +135,6 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
 
 def render_inventory(spec: ClusterSpec, machines: list[Machine]) -> str:
     """The inventory as YAML text (what `dcos-provision inventory` prints and runs use)."""
-    return yaml.safe_dump(build_inventory(spec, machines), sort_keys=False, default_flow_style=False)
+    return yaml.safe_dump(
+        build_inventory(spec, machines), sort_keys=False, default_flow_style=False
+    )

@@ -10,9 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import ansible, health
@@ -47,19 +45,26 @@ class Cluster:
         return provider_for(self.spec, self.state_dir, self.progress)
 
 
-def open_cluster(spec_path: Path | str, state_dir: Path | str | None = None,
-                 progress: Progress | None = None) -> Cluster:
+def open_cluster(
+    spec_path: Path | str, state_dir: Path | str | None = None, progress: Progress | None = None
+) -> Cluster:
     spec = load_spec(spec_path)
-    directory = Path(state_dir).expanduser().resolve() / spec.name if state_dir else (
-        default_state_dir(Path(spec_path), spec.name)
+    directory = (
+        Path(state_dir).expanduser().resolve() / spec.name
+        if state_dir
+        else (default_state_dir(Path(spec_path), spec.name))
     )
     store = StateStore(directory, spec.name, spec.provider.kind)
     return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
 
 
 def with_spec(cluster: Cluster, spec: ClusterSpec) -> Cluster:
-    return Cluster(spec=spec, store=cluster.store, progress=cluster.progress,
-                   on_ansible_event=cluster.on_ansible_event)
+    return Cluster(
+        spec=spec,
+        store=cluster.store,
+        progress=cluster.progress,
+        on_ansible_event=cluster.on_ansible_event,
+    )
 
 
 def plan(cluster: Cluster) -> Plan:
@@ -76,7 +81,7 @@ class RunResult:
     plan: Plan
     playbooks: list[dict[str, Any]] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
-    health: health.HealthReport | None = None  # noqa: F821
+    health: health.HealthReport | None = None
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,23 +107,29 @@ def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
     return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
 
 
-def _run_playbook(cluster: Cluster, action: Action, machines: list[Machine],
-                  result: RunResult) -> ansible.PlaybookResult:
+def _run_playbook(
+    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
+) -> ansible.PlaybookResult:
     from . import ansible
 
     inventory = _write_inventory(cluster, machines)
     assert action.playbook
     cluster.progress(f"ansible: {action.playbook} on {', '.join(action.hosts)}")
     outcome = ansible.run_playbook(
-        action.playbook, inventory=inventory, state_dir=cluster.state_dir,
-        limit=list(action.hosts), on_event=cluster.on_ansible_event,
+        action.playbook,
+        inventory=inventory,
+        state_dir=cluster.state_dir,
+        limit=list(action.hosts),
+        on_event=cluster.on_ansible_event,
     )
-    result.playbooks.append({
-        "playbook": action.playbook,
-        "limit": list(action.hosts),
-        "changed": {h: s.get("changed", 0) for h, s in outcome.stats.items()},
-        "log": str(outcome.log_path),
-    })
+    result.playbooks.append(
+        {
+            "playbook": action.playbook,
+            "limit": list(action.hosts),
+            "changed": {h: s.get("changed", 0) for h, s in outcome.stats.items()},
+            "log": str(outcome.log_path),
+        }
+    )
     return outcome
 
 
@@ -162,7 +173,8 @@ def up(cluster: Cluster, *, wait_timeout: float = 600, verify: bool = True) -> R
                     raise StateError(f"machines missing after create: {', '.join(missing)}")
                 outcome = _run_playbook(cluster, action, machines, result)
                 fingerprint = config_fingerprint(
-                    spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles])
+                    spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles]
+                )
                 for host in outcome.stats:
                     if host in action.hosts:
                         state.converged[host] = fingerprint
@@ -219,9 +231,17 @@ def down(cluster: Cluster) -> list[str]:
         if not provider.deletes_machines:
             machines = _machines_in_order(spec, state)
             if machines:
-                _run_playbook(cluster, Action("reset", tuple(m.name for m in machines),
-                                              "reset.yml", "adopted hosts are reset, not deleted"),
-                              machines, RunResult(cluster=spec.name, plan=Plan(spec.name)))
+                _run_playbook(
+                    cluster,
+                    Action(
+                        "reset",
+                        tuple(m.name for m in machines),
+                        "reset.yml",
+                        "adopted hosts are reset, not deleted",
+                    ),
+                    machines,
+                    RunResult(cluster=spec.name, plan=Plan(spec.name)),
+                )
         cluster.progress(f"machines: destroying {', '.join(ordered)}")
         provider.destroy(ordered)
         state.machines.clear()

@@ -112,10 +112,14 @@ def compute_plan(spec: ClusterSpec, state: ClusterState) -> Plan:
         actions.append(Action("create", tuple(to_create), reason="in the spec, not created yet"))
     removed_agents = [n for n in gone if AGENT in existing[n].roles]
     if removed_agents:
-        actions.append(Action(
-            "remove_agents", tuple(removed_agents), "remove_agents.yml",
-            "drain through the maintenance API and stop before destroying",
-        ))
+        actions.append(
+            Action(
+                "remove_agents",
+                tuple(removed_agents),
+                "remove_agents.yml",
+                "drain through the maintenance API and stop before destroying",
+            )
+        )
         actions.append(Action("destroy", tuple(removed_agents), reason="no longer in the spec"))
 
     converged_before = [n for n in planned_names if n in state.converged]
@@ -127,15 +131,29 @@ def compute_plan(spec: ClusterSpec, state: ClusterState) -> Plan:
         config_changed = any(state.converged[n] != fingerprint for n in converged_before)
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
     if core_converged and others_converged and new_agents and not config_changed:
-        actions.append(Action("converge", tuple(new_agents), "scale.yml",
-                              "new agents only; ZooKeeper, masters and other agents untouched"))
+        actions.append(
+            Action(
+                "converge",
+                tuple(new_agents),
+                "scale.yml",
+                "new agents only; ZooKeeper, masters and other agents untouched",
+            )
+        )
     elif not converged_before:
         actions.append(Action("converge", tuple(planned_names), "site.yml", "new cluster"))
     else:
         unconverged = [n for n in planned_names if n not in state.converged]
-        reason = ("configuration not yet applied to " + ", ".join(unconverged)
-                  if unconverged else "drift check; no change expected")
+        reason = (
+            "configuration not yet applied to " + ", ".join(unconverged)
+            if unconverged
+            else "drift check; no change expected"
+        )
         actions.append(Action("converge", tuple(planned_names), "site.yml", reason))
-    actions.append(Action("wait_healthy", tuple(planned_names),
-                          reason="verify ZooKeeper, masters and agents against the spec"))
+    actions.append(
+        Action(
+            "wait_healthy",
+            tuple(planned_names),
+            reason="verify ZooKeeper, masters and agents against the spec",
+        )
+    )
     return Plan(spec.name, tuple(actions))

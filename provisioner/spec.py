@@ -33,8 +33,17 @@ MASTER_OWNED_FLAGS = frozenset(
     {"zk", "quorum", "ip", "advertise_ip", "hostname", "port", "cluster", "work_dir", "log_dir"}
 )
 AGENT_OWNED_FLAGS = frozenset(
-    {"master", "ip", "advertise_ip", "hostname", "port", "resources", "attributes", "work_dir",
-     "log_dir"}
+    {
+        "master",
+        "ip",
+        "advertise_ip",
+        "hostname",
+        "port",
+        "resources",
+        "attributes",
+        "work_dir",
+        "log_dir",
+    }
 )
 
 
@@ -89,8 +98,10 @@ class VagrantProviderSpec(StrictModel):
     def effective_box(self) -> str:
         if self.box:
             return self.box
-        return "dcos-provision/debian12-lxc" if self.vagrant_provider == "lxc" else (
-            "debian/bookworm64"
+        return (
+            "dcos-provision/debian12-lxc"
+            if self.vagrant_provider == "lxc"
+            else ("debian/bookworm64")
         )
 
 
@@ -105,7 +116,8 @@ class StaticHost(StrictModel):
     ssh_user: str | None = Field(None, description="SSH login; default: `ssh.user`.")
     ssh_port: int = Field(22, ge=1, le=65535, description="SSH port.")
     ssh_private_key: str | None = Field(
-        None, description="Private key file (relative to the spec file); default: `ssh.private_key`."
+        None,
+        description="Private key file (relative to the spec file); default: `ssh.private_key`.",
     )
     zookeeper_id: int | None = Field(
         None,
@@ -128,7 +140,9 @@ class StaticHost(StrictModel):
         try:
             ipaddress.IPv4Address(value)
         except ValueError:
-            raise ValueError(f"must be an IPv4 address (Mesos is IPv4 only): got {value!r}") from None
+            raise ValueError(
+                f"must be an IPv4 address (Mesos is IPv4 only): got {value!r}"
+            ) from None
         return value
 
     @field_validator("roles")
@@ -154,18 +168,25 @@ class StaticProviderSpec(StrictModel):
                 value = getattr(host, attr)
                 if value in seen:
                     problems.append(
-                        at(f"hosts[{index}].{attr}",
-                           f"duplicate {attr} {value!r} (also hosts[{seen[value]}])")
+                        at(
+                            f"hosts[{index}].{attr}",
+                            f"duplicate {attr} {value!r} (also hosts[{seen[value]}])",
+                        )
                     )
                 seen.setdefault(value, index)
         masters = [h for h in self.hosts if "master" in h.roles]
         zookeepers = [h for h in self.hosts if "zookeeper" in h.roles]
         if len(masters) not in ODD_COUNTS:
-            problems.append(at("hosts", f"hosts with role master must be 1, 3, 5 or 7: "
-                                        f"got {len(masters)}"))
+            problems.append(
+                at("hosts", f"hosts with role master must be 1, 3, 5 or 7: got {len(masters)}")
+            )
         if len(zookeepers) not in ODD_COUNTS:
-            problems.append(at("hosts", f"hosts with role zookeeper must be 1, 3, 5 or 7: "
-                                        f"got {len(zookeepers)}"))
+            problems.append(
+                at(
+                    "hosts",
+                    f"hosts with role zookeeper must be 1, 3, 5 or 7: got {len(zookeepers)}",
+                )
+            )
         ids = [h.zookeeper_id for h in zookeepers if h.zookeeper_id is not None]
         if len(set(ids)) != len(ids):
             problems.append(at("hosts", f"zookeeper_id values must be unique: got {sorted(ids)}"))
@@ -209,7 +230,9 @@ class PulumiAwsBackend(StrictModel):
     master_instance_type: str = Field("t3.medium", description="Instance type of masters.")
     agent_instance_type: str = Field("t3.large", description="Instance type of agents.")
     zookeeper_instance_type: str = Field("t3.small", description="Instance type of dedicated ZK.")
-    vpc_cidr: str = Field("10.20.0.0/16", description="CIDR of the VPC created when no subnet is given.")
+    vpc_cidr: str = Field(
+        "10.20.0.0/16", description="CIDR of the VPC created when no subnet is given."
+    )
     subnet_id: str | None = Field(None, description="Existing subnet to use instead of a new VPC.")
     vpc_id: str | None = Field(None, description="VPC of `subnet_id` (required with it).")
     ssh_cidr: str = Field(description="CIDR allowed to reach SSH (22), e.g. your office /32.")
@@ -304,11 +327,16 @@ class AgentGroup(StrictModel):
     @field_validator("attributes")
     @classmethod
     def _valid_attributes(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        bad = [k for k, v in value.items()
-               if not re.fullmatch(r"[A-Za-z0-9_.-]+", k) or any(c in str(v) for c in ";:\n")]
+        bad = [
+            k
+            for k, v in value.items()
+            if not re.fullmatch(r"[A-Za-z0-9_.-]+", k) or any(c in str(v) for c in ";:\n")
+        ]
         if bad:
-            raise ValueError(f"attribute names must be [A-Za-z0-9_.-] and values must not "
-                             f"contain ';', ':' or newlines: {bad}")
+            raise ValueError(
+                f"attribute names must be [A-Za-z0-9_.-] and values must not "
+                f"contain ';', ':' or newlines: {bad}"
+            )
         return value
 
     @property
@@ -342,8 +370,13 @@ class ZooKeeperSpec(StrictModel):
         if self.placement == "dedicated" and self.count is None:
             raise ValueError(at("count", "is required with placement: dedicated (1, 3, 5, 7)"))
         if self.placement == "masters" and self.count is not None:
-            raise ValueError(at("count", "is only allowed with placement: dedicated "
-                                         "(with placement: masters the size is masters.count)"))
+            raise ValueError(
+                at(
+                    "count",
+                    "is only allowed with placement: dedicated "
+                    "(with placement: masters the size is masters.count)",
+                )
+            )
         return self
 
 
@@ -367,7 +400,8 @@ class InstallSpec(StrictModel):
     )
     apt_repository: str = Field(
         "deb http://rpm.aventer.biz/Debian/ {codename} main",
-        description="apt source line for `repository` on Debian/Ubuntu (`{codename}` is filled in).",
+        description="apt source line for `repository` on Debian/Ubuntu "
+        "(`{codename}` is filled in).",
     )
     apt_key_url: str = Field(
         "https://www.aventer.biz/assets/support_aventer.asc",
@@ -410,8 +444,10 @@ def _check_flags(value: dict[str, FlagValue], owned: frozenset[str], what: str) 
         if not FLAG_NAME.match(name):
             problems.append(f"{name!r} is not a Mesos flag name (lower case, underscores)")
         elif name in owned:
-            problems.append(f"{name!r} is set by dcos-provision from the spec and cannot be "
-                            f"overridden in {what}")
+            problems.append(
+                f"{name!r} is set by dcos-provision from the spec and cannot be "
+                f"overridden in {what}"
+            )
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -506,15 +542,25 @@ class ClusterSpec(StrictModel):
         }
         for group in ("masters", "agents"):
             model = getattr(self, group)
-            if group in self.model_fields_set and "count" in model.model_fields_set and (
-                model.count != derived[group]
+            if (
+                group in self.model_fields_set
+                and "count" in model.model_fields_set
+                and (model.count != derived[group])
             ):
-                problems.append(at(f"{group}.count",
-                                   f"is {model.count} but provider.hosts has {derived[group]} "
-                                   f"host(s) with role {group[:-1]}; drop it or make them agree"))
+                problems.append(
+                    at(
+                        f"{group}.count",
+                        f"is {model.count} but provider.hosts has {derived[group]} "
+                        f"host(s) with role {group[:-1]}; drop it or make them agree",
+                    )
+                )
         if "zookeeper" in self.model_fields_set and self.zookeeper.placement == "dedicated":
-            problems.append(at("zookeeper.placement", "with the static provider the hosts' "
-                                                      "roles decide where ZooKeeper runs"))
+            problems.append(
+                at(
+                    "zookeeper.placement",
+                    "with the static provider the hosts' roles decide where ZooKeeper runs",
+                )
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self

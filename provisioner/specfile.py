@@ -27,8 +27,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool =
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None,
-                f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark,
+                None,
+                None,
+                f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark,
             )
         seen[key] = key_node.start_mark.line
     return loader.construct_mapping(node, deep=deep)
@@ -136,11 +138,14 @@ def parse_spec(text: str, source: str = "<spec>", path: Path | None = None) -> C
     except yaml.YAMLError as exc:
         raise SpecError(source, [f"{source} YAML error: {exc}"]) from None
     if data is None:
-        raise SpecError(source, [f"{source}: the file is empty; a spec needs at least `name` "
-                                 f"and `provider`"])
+        raise SpecError(
+            source, [f"{source}: the file is empty; a spec needs at least `name` and `provider`"]
+        )
     if not isinstance(data, dict):
-        raise SpecError(source, [f"{source}:1 (top level): expected a mapping of keys, got "
-                                 f"{type(data).__name__}"])
+        raise SpecError(
+            source,
+            [f"{source}:1 (top level): expected a mapping of keys, got {type(data).__name__}"],
+        )
     try:
         spec = ClusterSpec.model_validate(data)
     except ValidationError as exc:
@@ -155,8 +160,11 @@ def load_spec(path: Path | str) -> ClusterSpec:
     path = Path(path)
     source = str(path)
     if not path.exists():
-        raise SpecError(source, [f"{source}: no such file"],
-                        hint="pass the path of a cluster spec, e.g. examples/local.yaml")
+        raise SpecError(
+            source,
+            [f"{source}: no such file"],
+            hint="pass the path of a cluster spec, e.g. examples/local.yaml",
+        )
     if path.is_dir():
         raise SpecError(source, [f"{source}: is a directory, not a spec file"])
     try:
@@ -191,8 +199,11 @@ def set_agent_count(path: Path, count: int) -> bool:
         line_start = text.rfind("\n", 0, first_key.start_mark.index) + 1
         new_text = text[:line_start] + f"{indent}count: {count}\n" + text[line_start:]
     else:
-        raise SpecError(str(path), [f"{path}: cannot set agents.count automatically"],
-                        hint="edit agents.count in the file and run `up`")
+        raise SpecError(
+            str(path),
+            [f"{path}: cannot set agents.count automatically"],
+            hint="edit agents.count in the file and run `up`",
+        )
     parse_spec(new_text, str(path), path)  # never write a file that no longer validates
     from .state import atomic_write
 

@@ -125,7 +125,7 @@ class StateStore:
             raise StateError(
                 f"{self.state_file}: cluster {self.cluster!r} was created with provider "
                 f"{state.provider!r}, the spec now says {self.provider!r}",
-                hint="run `down` with the old spec first; machines are never moved between providers",
+                hint="run `down` with the old spec first; machines never move between providers",
             )
         return state
 
@@ -152,7 +152,9 @@ class StateStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             handle = open(self.directory / "lock", "a+", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
-            raise StateError(f"{self.directory}: cannot create the state directory: {exc}") from None
+            raise StateError(
+                f"{self.directory}: cannot create the state directory: {exc}"
+            ) from None
         with handle:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

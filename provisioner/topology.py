@@ -60,22 +60,35 @@ def plan_machines(spec: ClusterSpec) -> list[PlannedMachine]:
     zk_on_masters = spec.zookeeper.placement == "masters"
     for index in range(1, spec.masters.count + 1):
         roles = (MASTER, ZOOKEEPER) if zk_on_masters else (MASTER,)
-        machines.append(PlannedMachine(
-            name=machine_name(spec.name, MASTER, index), roles=roles,
-            cpus=spec.masters.cpus, memory_mb=spec.masters.memory_mb,
-            zookeeper_id=index if zk_on_masters else None,
-        ))
+        machines.append(
+            PlannedMachine(
+                name=machine_name(spec.name, MASTER, index),
+                roles=roles,
+                cpus=spec.masters.cpus,
+                memory_mb=spec.masters.memory_mb,
+                zookeeper_id=index if zk_on_masters else None,
+            )
+        )
     if not zk_on_masters:
         for index in range(1, (spec.zookeeper.count or 0) + 1):
-            machines.append(PlannedMachine(
-                name=machine_name(spec.name, ZOOKEEPER, index), roles=(ZOOKEEPER,),
-                cpus=spec.zookeeper.cpus, memory_mb=spec.zookeeper.memory_mb, zookeeper_id=index,
-            ))
+            machines.append(
+                PlannedMachine(
+                    name=machine_name(spec.name, ZOOKEEPER, index),
+                    roles=(ZOOKEEPER,),
+                    cpus=spec.zookeeper.cpus,
+                    memory_mb=spec.zookeeper.memory_mb,
+                    zookeeper_id=index,
+                )
+            )
     for index in range(1, spec.agents.count + 1):
-        machines.append(PlannedMachine(
-            name=machine_name(spec.name, AGENT, index), roles=(AGENT,),
-            cpus=spec.agents.cpus, memory_mb=spec.agents.memory_mb,
-        ))
+        machines.append(
+            PlannedMachine(
+                name=machine_name(spec.name, AGENT, index),
+                roles=(AGENT,),
+                cpus=spec.agents.cpus,
+                memory_mb=spec.agents.memory_mb,
+            )
+        )
     return machines
 
 
@@ -93,15 +106,27 @@ def _static_machines(spec: ClusterSpec, provider: StaticProviderSpec) -> list[Pl
                 zk_id = next_id
                 taken.add(zk_id)
         ordered = tuple(r for r in (MASTER, ZOOKEEPER, AGENT) if r in host.roles)
-        machines.append(PlannedMachine(
-            name=host.name, roles=ordered, cpus=0, memory_mb=0, zookeeper_id=zk_id,
-            address=host.address, ssh_user=host.ssh_user or spec.ssh.user,
-            ssh_port=host.ssh_port,
-            ssh_private_key=(str(spec.resolve_path(host.ssh_private_key))
-                             if host.ssh_private_key else
-                             (str(spec.resolve_path(spec.ssh.private_key))
-                              if spec.ssh.private_key else None)),
-        ))
+        machines.append(
+            PlannedMachine(
+                name=host.name,
+                roles=ordered,
+                cpus=0,
+                memory_mb=0,
+                zookeeper_id=zk_id,
+                address=host.address,
+                ssh_user=host.ssh_user or spec.ssh.user,
+                ssh_port=host.ssh_port,
+                ssh_private_key=(
+                    str(spec.resolve_path(host.ssh_private_key))
+                    if host.ssh_private_key
+                    else (
+                        str(spec.resolve_path(spec.ssh.private_key))
+                        if spec.ssh.private_key
+                        else None
+                    )
+                ),
+            )
+        )
     return machines
 
 

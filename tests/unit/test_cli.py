@@ -80,11 +80,25 @@ def test_down_asks_before_destroying_and_refuses_without_a_terminal(tmp_path):
     spec = write(tmp_path, "name: d\nprovider: {kind: vagrant}\n")
     state_dir = tmp_path / ".dcos-provision" / "d"
     state_dir.mkdir(parents=True)
-    (state_dir / "state.json").write_text(json.dumps({
-        "version": 1, "cluster": "d", "provider": "vagrant", "converged": {}, "history": [],
-        "machines": {"d-master-1": {"name": "d-master-1", "roles": ["master", "zookeeper"],
-                                    "address": "10.0.3.9", "ssh_user": "vagrant"}},
-    }))
+    (state_dir / "state.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "cluster": "d",
+                "provider": "vagrant",
+                "converged": {},
+                "history": [],
+                "machines": {
+                    "d-master-1": {
+                        "name": "d-master-1",
+                        "roles": ["master", "zookeeper"],
+                        "address": "10.0.3.9",
+                        "ssh_user": "vagrant",
+                    }
+                },
+            }
+        )
+    )
     result = runner.invoke(app, ["down", str(spec)])
     assert result.exit_code == 2
     assert "refusing to destroy without confirmation" in result.stderr
@@ -103,7 +117,8 @@ def test_scale_rejects_negative_counts_before_touching_anything(tmp_path):
 def test_bad_spec_on_any_command_is_exit_2(tmp_path):
     spec = write(tmp_path, "name: x\nprovider: {kind: nope}\n")
     for command in ("plan", "up", "status", "down"):
-        result = runner.invoke(app, [command, "--yes", str(spec)] if command == "down"
-                               else [command, str(spec)])
+        result = runner.invoke(
+            app, [command, "--yes", str(spec)] if command == "down" else [command, str(spec)]
+        )
         assert result.exit_code == 2, (command, result.output)
         assert "unknown kind 'nope'" in result.stderr

@@ -42,15 +42,19 @@ SPECS = {
 def machines_for(spec) -> list[Machine]:
     machines = []
     for index, planned in enumerate(plan_machines(spec)):
-        machines.append(Machine(
-            name=planned.name, roles=planned.roles,
-            address=planned.address or f"10.0.3.{index + 10}",
-            ssh_user=planned.ssh_user or "vagrant", ssh_port=planned.ssh_port,
-            ssh_private_key=planned.ssh_private_key or (
-                None if planned.address else f"/state/{planned.name}/key"),
-            strict_host_keys=planned.address is not None,
-            zookeeper_id=planned.zookeeper_id,
-        ))
+        machines.append(
+            Machine(
+                name=planned.name,
+                roles=planned.roles,
+                address=planned.address or f"10.0.3.{index + 10}",
+                ssh_user=planned.ssh_user or "vagrant",
+                ssh_port=planned.ssh_port,
+                ssh_private_key=planned.ssh_private_key
+                or (None if planned.address else f"/state/{planned.name}/key"),
+                strict_host_keys=planned.address is not None,
+                zookeeper_id=planned.zookeeper_id,
+            )
+        )
     return machines
 
 
@@ -81,11 +85,18 @@ def test_quorum_groups_and_zk_url_follow_the_spec():
     assert masters["vars"]["mesos_master_quorum"] == 2
     assert sorted(masters["hosts"]) == ["demo-master-1", "demo-master-2", "demo-master-3"]
     assert sorted(agents["hosts"]) == ["demo-agent-1", "demo-agent-2"]
-    assert mesos["vars"]["mesos_zk_url"] == "zk://10.0.3.10:2181,10.0.3.11:2181,10.0.3.12:2181/mesos"
-    assert agents["vars"]["mesos_agent_resources"] == "cpus:2;mem:2048;disk:10240;ports:[31000-32000]"
+    assert (
+        mesos["vars"]["mesos_zk_url"] == "zk://10.0.3.10:2181,10.0.3.11:2181,10.0.3.12:2181/mesos"
+    )
+    assert (
+        agents["vars"]["mesos_agent_resources"] == "cpus:2;mem:2048;disk:10240;ports:[31000-32000]"
+    )
     assert agents["vars"]["mesos_agent_extra_flags"]["systemd_enable_support"] == "false"
     assert [s["id"] for s in inventory["children"]["zookeeper"]["vars"]["zookeeper_servers"]] == [
-        1, 2, 3]
+        1,
+        2,
+        3,
+    ]
 
 
 def test_zk_url_orders_by_myid_not_by_name():
@@ -94,5 +105,7 @@ def test_zk_url_orders_by_myid_not_by_name():
     assert zk_url(machines) == "zk://192.168.1.11:2181,192.168.1.12:2181,192.168.1.13:2181/mesos"
     one = parse_spec(SPECS["vagrant-1m-1a"])
     inventory = build_inventory(one, machines_for(one))["all"]
-    assert inventory["children"]["mesos"]["children"]["mesos_masters"]["vars"][
-        "mesos_master_quorum"] == 1
+    assert (
+        inventory["children"]["mesos"]["children"]["mesos_masters"]["vars"]["mesos_master_quorum"]
+        == 1
+    )

@@ -25,8 +25,12 @@ def converged_state(spec) -> ClusterState:
     state = ClusterState(cluster="p", provider="vagrant")
     for index, planned in enumerate(plan_machines(spec)):
         state.machines[planned.name] = Machine(
-            name=planned.name, roles=planned.roles, address=f"10.0.3.{index + 2}",
-            ssh_user="vagrant", zookeeper_id=planned.zookeeper_id)
+            name=planned.name,
+            roles=planned.roles,
+            address=f"10.0.3.{index + 2}",
+            ssh_user="vagrant",
+            zookeeper_id=planned.zookeeper_id,
+        )
     core = [m for m in state.machines.values() if "master" in m.roles]
     for name in state.machines:
         state.converged[name] = config_fingerprint(spec, core)
@@ -42,7 +46,10 @@ def test_new_cluster_creates_everything_and_runs_site():
     plan = compute_plan(spec, ClusterState(cluster="p", provider="vagrant"))
     names = ["p-master-1", "p-master-2", "p-master-3", "p-agent-1"]
     assert kinds(plan) == [
-        ("create", None, names), ("converge", "site.yml", names), ("wait_healthy", None, names)]
+        ("create", None, names),
+        ("converge", "site.yml", names),
+        ("wait_healthy", None, names),
+    ]
     assert plan.changes_machines
 
 
@@ -129,8 +136,10 @@ def test_lock_stops_a_second_command(tmp_path):
     holder.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(StateLockedError, match=r"busy: `up` \(pid \d+"), \
-                StateStore(tmp_path, "p", "vagrant").lock("down"):
+        with (
+            pytest.raises(StateLockedError, match=r"busy: `up` \(pid \d+"),
+            StateStore(tmp_path, "p", "vagrant").lock("down"),
+        ):
             pass
     finally:
         release.set()

@@ -30,40 +30,68 @@ def test_minimal_spec_is_a_one_master_one_agent_local_cluster():
     assert spec.provider.effective_box == "dcos-provision/debian12-lxc"
     assert spec.mesos.install.method == "repository"
     assert spec.mesos_cluster_name == "x"
-    assert spec.agents.effective_resources.as_flag() == "cpus:1;mem:1024;disk:10240;ports:[31000-32000]"
+    assert (
+        spec.agents.effective_resources.as_flag()
+        == "cpus:1;mem:1024;disk:10240;ports:[31000-32000]"
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("name: x\nprovider: {kind: vagrant}\nmasters: {count: 4}\n",
-         "c.yaml:3 masters.count: must be odd (1, 3, 5, 7) to keep a quorum: got 4"),
-        ("name: x\nprovider: {kind: vagrant}\nmastres: {count: 1}\n",
-         "c.yaml:3 mastres: unknown key"),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmasters: {count: 4}\n",
+            "c.yaml:3 masters.count: must be odd (1, 3, 5, 7) to keep a quorum: got 4",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmastres: {count: 1}\n",
+            "c.yaml:3 mastres: unknown key",
+        ),
         ("name: x\nprovider: {kind: vagrant}\nagents: {count: -1}\n", "c.yaml:3 agents.count:"),
-        ("name: x\nprovider: {kind: vagrant}\nagents: {count: two}\n",
-         "c.yaml:3 agents.count: Input should be a valid integer"),
-        ("name: x\nprovider: {kind: vagrant}\nmasters: {memory_mb: 64}\n",
-         "c.yaml:3 masters.memory_mb: Input should be greater than or equal to 512: got 64"),
+        (
+            "name: x\nprovider: {kind: vagrant}\nagents: {count: two}\n",
+            "c.yaml:3 agents.count: Input should be a valid integer",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmasters: {memory_mb: 64}\n",
+            "c.yaml:3 masters.memory_mb: Input should be greater than or equal to 512: got 64",
+        ),
         ("name: x\nprovider: {kind: vagrant}\nmasters: {cpus: 0}\n", "c.yaml:3 masters.cpus:"),
         ("name: Not_OK\nprovider: {kind: vagrant}\n", "c.yaml:1 name: must be a DNS label"),
-        ("name: x\nprovider: {kind: docker}\n",
-         "c.yaml:2 provider: unknown kind 'docker': expected one of 'vagrant', 'static', 'pulumi'"),
-        ("name: x\nprovider: {kind: vagrant}\nmesos: {install: {method: package_url}}\n",
-         "c.yaml:3 mesos.install.url: is required with method: package_url"),
-        ("name: x\nprovider: {kind: vagrant}\nmesos: {install: {method: tarball}}\n",
-         "c.yaml:3 mesos.install.url: method: tarball needs `url` or `path`"),
-        ("name: x\nprovider: {kind: vagrant}\nzookeeper: {placement: dedicated}\n",
-         "c.yaml:3 zookeeper.count: is required with placement: dedicated"),
-        ("name: x\nprovider: {kind: vagrant}\nzookeeper: {placement: dedicated, count: 2}\n",
-         "c.yaml:3 zookeeper.count: must be odd"),
-        ("name: x\nprovider: {kind: vagrant}\nmesos: {master_flags: {zk: 'zk://x/mesos'}}\n",
-         "c.yaml:3 mesos.master_flags: 'zk' is set by dcos-provision"),
-        ("name: x\nprovider: {kind: vagrant}\nmesos: {agent_flags: {master: x}}\n",
-         "c.yaml:3 mesos.agent_flags: 'master' is set by dcos-provision"),
-        ("name: x\nprovider:\n  kind: static\n  hosts:\n"
-         "    - {name: a, address: 10.0.0.256, roles: [master, zookeeper, agent]}\n",
-         "c.yaml:5 provider.hosts[0].address: must be an IPv4 address"),
+        (
+            "name: x\nprovider: {kind: docker}\n",
+            "c.yaml:2 provider: unknown kind 'docker': "
+            "expected one of 'vagrant', 'static', 'pulumi'",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmesos: {install: {method: package_url}}\n",
+            "c.yaml:3 mesos.install.url: is required with method: package_url",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmesos: {install: {method: tarball}}\n",
+            "c.yaml:3 mesos.install.url: method: tarball needs `url` or `path`",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nzookeeper: {placement: dedicated}\n",
+            "c.yaml:3 zookeeper.count: is required with placement: dedicated",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nzookeeper: {placement: dedicated, count: 2}\n",
+            "c.yaml:3 zookeeper.count: must be odd",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmesos: {master_flags: {zk: 'zk://x/mesos'}}\n",
+            "c.yaml:3 mesos.master_flags: 'zk' is set by dcos-provision",
+        ),
+        (
+            "name: x\nprovider: {kind: vagrant}\nmesos: {agent_flags: {master: x}}\n",
+            "c.yaml:3 mesos.agent_flags: 'master' is set by dcos-provision",
+        ),
+        (
+            "name: x\nprovider:\n  kind: static\n  hosts:\n"
+            "    - {name: a, address: 10.0.0.256, roles: [master, zookeeper, agent]}\n",
+            "c.yaml:5 provider.hosts[0].address: must be an IPv4 address",
+        ),
         ("name: x\nprovider: {kind: vagrant}\nname: y\n", "c.yaml:3 YAML syntax error"),
     ],
 )
@@ -83,7 +111,11 @@ def test_all_problems_are_reported_at_once():
     found = problems(text)
     fields = [p.split(" ")[1].rstrip(":") for p in found]
     assert fields == [
-        "name", "provider.vagrant_provider", "masters.count", "agents.count", "agents.extra",
+        "name",
+        "provider.vagrant_provider",
+        "masters.count",
+        "agents.count",
+        "agents.extra",
         "mesos.install.url",
     ]
 
@@ -108,8 +140,9 @@ def test_static_counts_must_agree_with_masters_and_agents():
         "agents: {count: 3}\n"
     )
     found = problems(text)
-    assert any("agents.count: is 3 but provider.hosts has 1 host(s) with role agent" in p
-               for p in found), found
+    assert any(
+        "agents.count: is 3 but provider.hosts has 1 host(s) with role agent" in p for p in found
+    ), found
     ok = text.replace("agents: {count: 3}", "agents: {count: 1}")
     assert parse_spec(ok).agents.count == 1
 
@@ -136,8 +169,10 @@ def test_file_errors(tmp_path):
 def test_relative_paths_resolve_against_the_spec_file(tmp_path):
     spec_file = tmp_path / "sub" / "c.yaml"
     spec_file.parent.mkdir()
-    spec_file.write_text("name: x\nprovider: {kind: vagrant}\n"
-                         "mesos: {install: {method: tarball, path: ../m.tar.gz}}\n")
+    spec_file.write_text(
+        "name: x\nprovider: {kind: vagrant}\n"
+        "mesos: {install: {method: tarball, path: ../m.tar.gz}}\n"
+    )
     spec = load_spec(spec_file)
     assert spec.resolve_path(spec.mesos.install.path) == tmp_path / "m.tar.gz"
 
@@ -156,6 +191,7 @@ def test_schema_documents_every_field():
     def walk(node, where):
         for name, prop in node.get("properties", {}).items():
             assert prop.get("description"), f"{where}.{name} has no description"
+
     walk(schema, "ClusterSpec")
     for name, definition in schema["$defs"].items():
         walk(definition, name)
@@ -170,8 +206,10 @@ def test_schema_rejects_what_the_validator_rejects():
 
 def test_set_agent_count_keeps_comments_and_validates(tmp_path):
     spec_file = tmp_path / "c.yaml"
-    spec_file.write_text("# my cluster\nname: x\nprovider: {kind: vagrant}\n"
-                         "agents:\n  count: 1   # grow later\n  cpus: 1\n")
+    spec_file.write_text(
+        "# my cluster\nname: x\nprovider: {kind: vagrant}\n"
+        "agents:\n  count: 1   # grow later\n  cpus: 1\n"
+    )
     assert set_agent_count(spec_file, 3) is True
     text = spec_file.read_text()
     assert "count: 3   # grow later" in text and text.startswith("# my cluster")
@@ -185,3 +223,11 @@ def test_set_agent_count_keeps_comments_and_validates(tmp_path):
     absent.write_text("name: x\nprovider: {kind: vagrant}\n")
     set_agent_count(absent, 4)
     assert load_spec(absent).agents.count == 4
+
+
+def test_readme_spec_reference_is_generated_from_the_schema():
+    from provisioner.specdoc import embed
+
+    readme = (REPO / "README.md").read_text()
+    assert embed(readme) == readme, "run: dcos-provision schema --markdown (README section)"
+    assert "| `count` | integer | `1` | Number of masters: 1, 3, 5 or 7" in readme

@@ -24,8 +24,10 @@ def test_zookeeper_failures_tolerated(size, tolerated):
 
 
 def test_zookeeper_on_masters_gets_ids_from_the_master_index():
-    spec = parse_spec("name: demo\nprovider: {kind: vagrant}\nmasters: {count: 3}\n"
-                      "agents: {count: 2, cpus: 2, memory_mb: 2048}\n")
+    spec = parse_spec(
+        "name: demo\nprovider: {kind: vagrant}\nmasters: {count: 3}\n"
+        "agents: {count: 2, cpus: 2, memory_mb: 2048}\n"
+    )
     machines = plan_machines(spec)
     assert [(m.name, m.roles, m.zookeeper_id) for m in machines] == [
         ("demo-master-1", ("master", "zookeeper"), 1),
@@ -38,8 +40,10 @@ def test_zookeeper_on_masters_gets_ids_from_the_master_index():
 
 
 def test_dedicated_zookeeper_machines():
-    spec = parse_spec("name: d\nprovider: {kind: vagrant}\nmasters: {count: 1}\n"
-                      "agents: {count: 0}\nzookeeper: {placement: dedicated, count: 3}\n")
+    spec = parse_spec(
+        "name: d\nprovider: {kind: vagrant}\nmasters: {count: 1}\n"
+        "agents: {count: 0}\nzookeeper: {placement: dedicated, count: 3}\n"
+    )
     machines = plan_machines(spec)
     assert [(m.name, m.roles, m.zookeeper_id) for m in machines] == [
         ("d-master-1", ("master",), None),

@@ -1,0 +1,77 @@
+"""The real CLI on real containers: up 1+1, no-op up, scale 1 -> 3 -> 1, down.
+
+Covers: `up` ends verified healthy; a second `up` reports changed=0; growing runs scale.yml on
+the new agents only (the existing hosts are not in the play); shrinking drains the removed
+agents through the maintenance API before destroying them; `down --yes` leaves no container of
+the cluster and touches no other container.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .cli_helpers import cli, cli_json, container_ip, http_json, recap_hosts, status, write_spec
+from .lab import containers, remove_stale_containers, require_lab
+
+CLUSTER = "e2e-small"
+PREFIX = f"{CLUSTER}-"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+
+def leader_state(master: str) -> dict:
+    code, state = http_json(container_ip(master), 5050, "/master/state")
+    assert code == 200, code
+    return state
+
+
+def test_up_noop_scale_down(tmp_path: Path) -> None:
+    require_lab()
+    remove_stale_containers(PREFIX)
+    others = {c for c in containers() if not c.startswith(PREFIX)}
+    spec = write_spec(tmp_path, CLUSTER, masters=1, agents=1)
+    master, agent1 = f"{CLUSTER}-master-1", f"{CLUSTER}-agent-1"
+    try:
+        first = cli_json("up", str(spec))
+        assert first["healthy"] is True
+        assert [p["playbook"] for p in first["playbooks"]] == ["site.yml"]
+        rc, report = status(spec)
+        assert rc == 0 and report["healthy"] is True
+        assert {c["layer"] for c in report["checks"]} == {
+            "reachability",
+            "zookeeper",
+            "mesos_masters",
+            "mesos_agents",
+        }
+
+        second = cli_json("up", str(spec))
+        assert [a["kind"] for a in second["plan"]["actions"]] == ["converge", "wait_healthy"]
+        changed = second["playbooks"][0]["changed"]
+        assert set(changed) == {master, agent1}
+        assert all(count == 0 for count in changed.values()), changed
+
+        grown = cli_json("scale", str(spec), "--agents", "3")
+        new = [f"{CLUSTER}-agent-2", f"{CLUSTER}-agent-3"]
+        assert [(p["playbook"], p["limit"]) for p in grown["playbooks"]] == [("scale.yml", new)]
+        assert recap_hosts(grown["playbooks"][0]["log"]) == set(new)
+        assert grown["healthy"] is True
+        assert "count: 3" in spec.read_text()
+        active = {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]}
+        assert active == {agent1, *new}
+
+        shrunk = cli_json("scale", str(spec), "--agents", "1")
+        assert shrunk["playbooks"][0]["playbook"] == "remove_agents.yml"
+        assert sorted(shrunk["destroyed"]) == new
+        assert shrunk["healthy"] is True
+        state = leader_state(master)
+        assert {s["hostname"] for s in state["slaves"] if s["active"]} == {agent1}
+        assert not set(new) & set(containers())
+    finally:
+        result = cli("down", "--yes", str(spec))
+        leftovers = {c for c in containers() if c.startswith(PREFIX)}
+        remove_stale_containers(PREFIX)
+    assert result.returncode == 0, result.stderr
+    assert leftovers == set()
+    assert {c for c in containers() if not c.startswith(PREFIX)} == others

@@ -1,0 +1,154 @@
+"""A 3-master/2-agent cluster on real containers, and the faults `status` must name.
+
+One cluster for the module; every fault test restores the cluster before it ends, so tests
+do not leak into each other. Teardown runs even when a test fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .cli_helpers import (
+    cli,
+    cli_json,
+    container_ip,
+    failed_in,
+    four_letter,
+    http_json,
+    in_container,
+    layer_ok,
+    status,
+    wait_status,
+    write_spec,
+)
+from .lab import containers, remove_stale_containers, require_lab
+
+CLUSTER = "e2e-ha"
+PREFIX = f"{CLUSTER}-"
+MASTERS = [f"{CLUSTER}-master-{i}" for i in (1, 2, 3)]
+AGENTS = [f"{CLUSTER}-agent-{i}" for i in (1, 2)]
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    require_lab()
+    remove_stale_containers(PREFIX)
+    path = write_spec(tmp_path_factory.mktemp("ha"), CLUSTER, masters=3, agents=2)
+    try:
+        result = cli_json("up", str(path))
+        assert result["healthy"] is True
+        yield path
+    finally:
+        cli("down", "--yes", str(path))
+        remove_stale_containers(PREFIX)
+    assert not {c for c in containers() if c.startswith(PREFIX)}
+
+
+def healthy(rc: int, report: dict) -> bool:
+    return rc == 0 and report["healthy"]
+
+
+def leader_name(report: dict) -> str:
+    leader = report.get("leader") or ""
+    matches = [m for m in MASTERS if m in leader or container_ip(m) in leader]
+    assert len(matches) == 1, f"cannot tell the leader from {leader!r}"
+    return matches[0]
+
+
+def test_ensemble_masters_and_agents_formed_as_specified(spec: Path) -> None:
+    rc, report = status(spec)
+    assert rc == 0 and report["healthy"]
+    for layer in ("reachability", "zookeeper", "mesos_masters", "mesos_agents"):
+        assert layer_ok(report, layer), layer
+    modes = sorted(
+        four_letter(container_ip(m), "srvr").split("Mode: ")[1].split()[0] for m in MASTERS
+    )
+    assert modes == ["follower", "follower", "leader"]
+    zk_leader = next(m for m in MASTERS if "Mode: leader" in four_letter(container_ip(m), "srvr"))
+    assert "zk_synced_followers\t2" in four_letter(container_ip(zk_leader), "mntr")
+    for master in MASTERS:
+        code, flags = http_json(container_ip(master), 5050, "/master/flags")
+        assert code == 200 and flags["flags"]["quorum"] == "2"
+        assert flags["flags"]["hostname"] == master
+        env = in_container(master, "cat", "/etc/default/mesos-master")
+        assert "MESOS_QUORUM=2" in env and f"MESOS_IP={container_ip(master)}" in env
+    for agent in AGENTS:
+        code, flags = http_json(container_ip(agent), 5051, "/flags")
+        assert code == 200 and flags["flags"]["resources"].startswith("cpus:1;mem:512;disk:1024")
+
+
+def test_one_zookeeper_member_down_is_named(spec: Path) -> None:
+    victim = MASTERS[2]
+    in_container(victim, "systemctl", "stop", "zookeeper")
+    try:
+        report = wait_status(spec, lambda rc, r: rc == 1 and failed_in(r, "zookeeper", victim))
+        others = [
+            c
+            for c in report["checks"]
+            if c["layer"] == "zookeeper" and c["host"] in MASTERS[:2] and c["name"] == "ruok"
+        ]
+        assert others and all(c["ok"] for c in others), others
+    finally:
+        in_container(victim, "systemctl", "start", "zookeeper")
+    wait_status(spec, healthy)
+
+
+def test_leading_master_down_then_back_as_follower(spec: Path) -> None:
+    _, before = status(spec)
+    old_leader = leader_name(before)
+    in_container(old_leader, "systemctl", "stop", "mesos-master")
+    try:
+        report = wait_status(
+            spec,
+            lambda rc, r: (
+                rc == 1
+                and bool(failed_in(r, "mesos_masters", old_leader))
+                and bool(r.get("leader"))
+                and old_leader not in (r.get("leader") or "")
+                and container_ip(old_leader) not in (r.get("leader") or "")
+                and layer_ok(r, "mesos_agents")
+            ),
+            timeout=180,
+        )
+        assert leader_name(report) != old_leader
+    finally:
+        in_container(old_leader, "systemctl", "start", "mesos-master")
+    report = wait_status(spec, healthy)
+    assert leader_name(report) != old_leader
+
+
+def test_two_of_three_masters_down_loses_quorum(spec: Path) -> None:
+    victims = MASTERS[:2]
+    for victim in victims:
+        in_container(victim, "systemctl", "stop", "mesos-master")
+    try:
+        report = wait_status(
+            spec,
+            lambda rc, r: (
+                rc == 1
+                and any(
+                    "quorum" in (c["detail"] or "").lower() for c in failed_in(r, "mesos_masters")
+                )
+            ),
+            timeout=180,
+        )
+        assert all(failed_in(report, "mesos_masters", v) for v in victims)
+    finally:
+        for victim in victims:
+            in_container(victim, "systemctl", "start", "mesos-master")
+    wait_status(spec, healthy, timeout=300)
+
+
+def test_one_agent_down_is_named(spec: Path) -> None:
+    victim = AGENTS[1]
+    in_container(victim, "systemctl", "stop", "mesos-agent")
+    try:
+        wait_status(spec, lambda rc, r: rc == 1 and bool(failed_in(r, "mesos_agents", victim)))
+    finally:
+        in_container(victim, "systemctl", "start", "mesos-agent")
+    wait_status(spec, healthy)
