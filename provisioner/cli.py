@@ -243,6 +243,30 @@ def scale(
 
 
 @app.command()
+def upgrade(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    wait: WaitOpt = 600,
+) -> None:
+    """Roll out a new `mesos.version`: masters one at a time (followers first, leader last),
+    then agents in batches, each step gated on health."""
+
+    def run() -> operations.RunResult:
+        cluster = _open(spec, state_dir)
+        steps = operations.plan(cluster).actions
+        if not any(action.playbook == "upgrade.yml" for action in steps):
+            raise UsageError(
+                f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
+                "cluster last converged with (or the cluster is not created yet)",
+                hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
+            )
+        return operations.up(cluster, wait_timeout=wait)
+
+    _finish_run(_run(run, as_json), as_json, "upgrade")
+
+
+@app.command()
 def down(
     spec: SpecArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,

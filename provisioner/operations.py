@@ -178,6 +178,7 @@ def up(cluster: Cluster, *, wait_timeout: float = 600, verify: bool = True) -> R
                 for host in outcome.stats:
                     if host in action.hosts:
                         state.converged[host] = fingerprint
+                state.applied["mesos_version"] = spec.mesos.version
                 state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
                 store.save(state)
             elif action.kind == "wait_healthy" and verify:

@@ -6,6 +6,8 @@ Rules (what an operator of kubespray/dcos-ansible expects):
 - a fresh cluster, or a changed configuration fingerprint, converges every host (`site.yml`);
 - when only agents were added to a converged cluster, `scale.yml` runs on the new agents only;
 - otherwise `site.yml` runs everywhere as a drift check (expected: changed=0);
+- a new `mesos.version` on a converged cluster runs `upgrade.yml` (rolling, quorum-safe)
+  instead of `site.yml`, which would restart every master at once;
 - changing the set of masters or ZooKeeper members of an existing cluster is refused here
   (quorum-safe resizing is a separate, one-at-a-time operation).
 """
@@ -130,7 +132,14 @@ def compute_plan(spec: ClusterSpec, state: ClusterState) -> Plan:
         fingerprint = config_fingerprint(spec, [existing[n] for n in sorted(core_after)])
         config_changed = any(state.converged[n] != fingerprint for n in converged_before)
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
-    if core_converged and others_converged and new_agents and not config_changed:
+    applied_version = state.applied.get("mesos_version")
+    if core_converged and applied_version and applied_version != spec.mesos.version:
+        actions.append(Action(
+            "converge", tuple(planned_names), "upgrade.yml",
+            f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
+            "(followers first, leader last), each gated on health, then agents in batches",
+        ))
+    elif core_converged and others_converged and new_agents and not config_changed:
         actions.append(
             Action(
                 "converge",

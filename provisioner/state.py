@@ -38,6 +38,8 @@ class ClusterState:
     machines: dict[str, Machine] = field(default_factory=dict)
     #: host name -> fingerprint of the configuration it was last converged with.
     converged: dict[str, str] = field(default_factory=dict)
+    #: settings whose change needs a special procedure, as last applied (e.g. mesos_version).
+    applied: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,6 +49,7 @@ class ClusterState:
             "provider": self.provider,
             "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
             "converged": dict(sorted(self.converged.items())),
+            "applied": dict(sorted(self.applied.items())),
             "history": self.history[-50:],
         }
 
@@ -57,6 +60,7 @@ class ClusterState:
             provider=data["provider"],
             machines={n: Machine.from_dict(m) for n, m in data.get("machines", {}).items()},
             converged=dict(data.get("converged", {})),
+            applied=dict(data.get("applied", {})),
             history=list(data.get("history", [])),
         )
 

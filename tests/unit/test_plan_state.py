@@ -146,3 +146,14 @@ def test_lock_stops_a_second_command(tmp_path):
         holder.join(10)
     with StateStore(tmp_path, "p", "vagrant").lock("down"):
         pass
+
+
+def test_version_change_is_a_rolling_upgrade_not_a_restart_of_everything():
+    state = converged_state(spec_with(1))
+    state.applied["mesos_version"] = "1.11.0"
+    same = compute_plan(spec_with(1), state)
+    assert same.of_kind("converge")[0].playbook == "site.yml"
+    plan = compute_plan(spec_with(1, "mesos: {version: 1.12.0}\n"), state)
+    upgrade = plan.of_kind("converge")[0]
+    assert upgrade.playbook == "upgrade.yml"
+    assert "1.11.0 -> 1.12.0" in upgrade.reason and len(upgrade.hosts) == 4

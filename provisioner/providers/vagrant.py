@@ -1,0 +1,351 @@
+"""Vagrant machines: LXC system containers (local lab, CI) or libvirt/VirtualBox VMs.
+
+One shared ``vagrant/Vagrantfile`` serves every cluster: this provider writes the cluster's
+machines to ``<state dir>/machines.json`` and runs vagrant with ``VAGRANT_DOTFILE_PATH`` in the
+state dir, so each cluster has its own vagrant state and names that carry the cluster name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import ProviderError, ToolMissingError
+from ..paths import vagrant_dir
+from ..topology import PlannedMachine
+from .base import Machine, ProgressCallback, Provider
+from .vagrant_cli import (
+    CommandResult,
+    Runner,
+    SshConfig,
+    assign_addresses,
+    parse_machine_states,
+    parse_ssh_config,
+    run_command,
+)
+
+LAB_SETUP_HINT = "prepare the local lab with `sudo scripts/lab-setup.sh`"
+#: Vagrant providers that bring machines up (and down) in parallel; VirtualBox cannot.
+PARALLEL_PROVIDERS = frozenset({"lxc", "libvirt"})
+PLUGINS = {"lxc": "vagrant-lxc", "libvirt": "vagrant-libvirt"}
+
+
+class VagrantProvider(Provider):
+    """Creates, lists and destroys a cluster's machines through one shared Vagrantfile."""
+
+    #: Where the lxc bridge shows up; a class attribute so tests can point it elsewhere.
+    bridge_path = Path("/sys/class/net/lxcbr0")
+
+    def __init__(
+        self,
+        spec: Any,
+        state_dir: Path,
+        progress: ProgressCallback | None = None,
+        runner: Runner | None = None,
+    ) -> None:
+        super().__init__(spec, state_dir, progress)
+        self.run: Runner = runner or run_command
+        self.cluster: str = spec.name
+        self.vagrant_provider: str = spec.provider.vagrant_provider
+        self.box: str = spec.provider.effective_box
+        self.private_network: str | None = spec.provider.private_network
+        self._name_pattern = re.compile(rf"^{re.escape(self.cluster)}-(master|agent|zk)-\d+$")
+
+    # ------------------------------------------------------------------ paths and environment
+    @property
+    def machines_file(self) -> Path:
+        return self.state_dir / "machines.json"
+
+    @property
+    def dotfile_dir(self) -> Path:
+        return self.state_dir / "vagrant"
+
+    def _global_env(self) -> dict[str, str]:
+        """Environment for vagrant commands that need no machines (box list, plugin list)."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("VAGRANT_CWD", "VAGRANT_DOTFILE_PATH", "DCOS_PROVISION_MACHINES")
+        }
+        # No calls home: the lab may have no internet beyond package mirrors.
+        env["VAGRANT_CHECKPOINT_DISABLE"] = "1"
+        env["VAGRANT_BOX_UPDATE_CHECK_DISABLE"] = "1"
+        return env
+
+    def _cluster_env(self) -> dict[str, str]:
+        env = self._global_env()
+        env["VAGRANT_CWD"] = str(vagrant_dir())
+        env["VAGRANT_DOTFILE_PATH"] = str(self.dotfile_dir)
+        env["DCOS_PROVISION_MACHINES"] = str(self.machines_file)
+        return env
+
+    def _vagrant(self, *args: str, stream: bool = False) -> CommandResult:
+        return self.run(
+            ["vagrant", *args],
+            env=self._cluster_env(),
+            cwd=self.state_dir,
+            on_line=self.progress if stream else None,
+        )
+
+    # ------------------------------------------------------------------ machines.json
+    def _read_machines_file(self) -> list[dict[str, Any]]:
+        try:
+            data = json.loads(self.machines_file.read_text())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as exc:
+            raise ProviderError(f"cannot read {self.machines_file}: {exc}") from exc
+        return list(data.get("machines", []))
+
+    def _write_machines_file(self, entries: list[dict[str, Any]]) -> None:
+        document = {
+            "cluster": self.cluster,
+            "vagrant_provider": self.vagrant_provider,
+            "box": self.box,
+            "machines": entries,
+        }
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.machines_file.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(document, indent=2) + "\n")
+        tmp.replace(self.machines_file)
+
+    def machine_entries(
+        self, planned: list[PlannedMachine], kept: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """machines.json entries: every planned machine, then ``kept`` ones not in the plan.
+
+        Kept entries are machines that still exist but left the plan; the Vagrantfile must
+        still define them so a later ``destroy`` can reach them.
+        """
+        planned_names = [m.name for m in planned]
+        leftovers = [e for e in kept if e["name"] not in planned_names]
+        recorded = {e["name"]: e.get("ip") for e in kept}
+        addresses = assign_addresses(
+            self.private_network if self.vagrant_provider != "lxc" else None,
+            planned_names,
+            recorded,
+        )
+        entries = [
+            {
+                "name": m.name,
+                "cpus": m.cpus,
+                "memory_mb": m.memory_mb,
+                "ip": addresses[m.name],
+                "roles": list(m.roles),
+                "zookeeper_id": m.zookeeper_id,
+            }
+            for m in planned
+        ]
+        return entries + leftovers
+
+    # ------------------------------------------------------------------ Provider interface
+    def preflight(self) -> None:
+        if shutil.which("vagrant") is None:
+            raise ToolMissingError(
+                "vagrant is not installed (not found on PATH)", hint=LAB_SETUP_HINT
+            )
+        plugin = PLUGINS.get(self.vagrant_provider)
+        if plugin:
+            result = self.run(["vagrant", "plugin", "list"], env=self._global_env(), cwd=Path("/"))
+            if not result.ok:
+                raise ProviderError(
+                    f"`vagrant plugin list` failed:\n{result.tail()}", hint=LAB_SETUP_HINT
+                )
+            if not re.search(rf"^{re.escape(plugin)} ", result.stdout, re.MULTILINE):
+                raise ToolMissingError(
+                    f"the {plugin} Vagrant plugin is not installed "
+                    f"(needed for vagrant_provider: {self.vagrant_provider})",
+                    hint=LAB_SETUP_HINT
+                    if plugin == "vagrant-lxc"
+                    else f"vagrant plugin install {plugin}",
+                )
+        elif shutil.which("VBoxManage") is None:
+            raise ToolMissingError(
+                "VirtualBox is not installed (VBoxManage not found on PATH)",
+                hint="install VirtualBox or use vagrant_provider: libvirt",
+            )
+        if self.vagrant_provider != "lxc":
+            return  # public boxes are downloaded by `vagrant up`
+        for tool in ("lxc-ls", "lxc-destroy"):
+            if shutil.which(tool) is None:
+                raise ToolMissingError(
+                    f"{tool} is not installed (package lxc)", hint=LAB_SETUP_HINT
+                )
+        result = self.run(["vagrant", "box", "list"], env=self._global_env(), cwd=Path("/"))
+        if not result.ok:
+            raise ProviderError(f"`vagrant box list` failed:\n{result.tail()}", hint=LAB_SETUP_HINT)
+        boxes = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+        if self.box not in boxes:
+            raise ToolMissingError(
+                f"the Vagrant box {self.box} is not installed",
+                hint="build it with `sudo scripts/lab-setup.sh` (about 5 minutes)"
+                if self.box == "dcos-provision/debian12-lxc"
+                else f"add it with `vagrant box add {self.box}`",
+            )
+        if not self.bridge_path.exists():
+            raise ProviderError(
+                "the LXC bridge lxcbr0 is not up (containers would get no network)",
+                hint=LAB_SETUP_HINT,
+            )
+
+    def create(self, machines: list[PlannedMachine]) -> list[Machine]:
+        if not machines:
+            return []
+        self._check_names([m.name for m in machines])
+        previous = self._read_machines_file()
+        # Write the full desired set first: the Vagrantfile reads it on every vagrant call.
+        self._write_machines_file(self.machine_entries(machines, previous))
+        states = self._states()
+        pending = [m.name for m in machines if states.get(m.name) != "running"]
+        if pending:
+            self.progress(f"vagrant up ({self.vagrant_provider}): {', '.join(pending)}")
+            parallel = (
+                "--parallel" if self.vagrant_provider in PARALLEL_PROVIDERS else "--no-parallel"
+            )
+            result = self._vagrant(
+                "up",
+                f"--provider={self.vagrant_provider}",
+                parallel,
+                "--no-color",
+                *pending,
+                stream=True,
+            )
+            if not result.ok:
+                raise ProviderError(
+                    f"vagrant up failed for {', '.join(pending)} (exit {result.returncode}):\n"
+                    f"{result.tail()}",
+                    hint=self._up_hint(result),
+                )
+        configs = self._ssh_configs([m.name for m in machines])
+        return [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
+
+    def destroy(self, names: list[str]) -> None:
+        if not names:
+            return
+        self._check_names(names)
+        entries = self._read_machines_file()
+        defined = [e["name"] for e in entries if e["name"] in names]
+        failure: CommandResult | None = None
+        if defined:
+            self.progress(f"vagrant destroy: {', '.join(defined)}")
+            args = ["destroy", "-f", "--no-color"]
+            if self.vagrant_provider in PARALLEL_PROVIDERS:
+                args.append("--parallel")
+            result = self._vagrant(*args, *defined, stream=True)
+            if not result.ok:
+                failure = result
+        leftovers = (
+            self._remove_leftover_containers(names) if self.vagrant_provider == "lxc" else []
+        )
+        if failure is not None and (self.vagrant_provider != "lxc" or leftovers):
+            raise ProviderError(
+                f"vagrant destroy failed for {', '.join(defined)} (exit {failure.returncode}):\n"
+                f"{failure.tail()}",
+                hint="see `vagrant status` with the cluster's environment, or `lxc-ls -f`",
+            )
+        if defined:
+            remaining = [e for e in entries if e["name"] not in names]
+            self._write_machines_file(remaining)
+            if not remaining:  # vagrant's per-cluster state is empty now; leave no clutter
+                shutil.rmtree(self.dotfile_dir, ignore_errors=True)
+
+    def list(self) -> list[Machine]:
+        entries = self._read_machines_file()
+        if not entries:
+            return []
+        states = self._states()
+        running = [e for e in entries if states.get(e["name"]) == "running"]
+        if not running:
+            return []
+        configs = self._ssh_configs([e["name"] for e in running])
+        return [
+            self._machine(configs[e["name"]], e.get("roles", []), e.get("zookeeper_id"))
+            for e in running
+        ]
+
+    # ------------------------------------------------------------------ helpers
+    def _check_names(self, names: list[str]) -> None:
+        """Refuse names that are not this cluster's: a typo must never destroy someone else's."""
+        foreign = [n for n in names if not self._name_pattern.match(n)]
+        if foreign:
+            raise ProviderError(
+                f"refusing to touch machines that do not belong to cluster {self.cluster}: "
+                f"{', '.join(foreign)} (names must look like {self.cluster}-master-1)"
+            )
+
+    def _states(self) -> dict[str, str]:
+        result = self._vagrant("status", "--machine-readable")
+        if not result.ok:
+            raise ProviderError(
+                f"vagrant status failed for cluster {self.cluster} (exit {result.returncode}):\n"
+                f"{result.tail()}",
+                hint=f"machines file: {self.machines_file}",
+            )
+        return parse_machine_states(result.stdout)
+
+    def _ssh_configs(self, names: list[str]) -> dict[str, SshConfig]:
+        result = self._vagrant("ssh-config", *names)
+        configs = parse_ssh_config(result.stdout) if result.ok else {}
+        missing = [n for n in names if n not in configs]
+        if not result.ok or missing:
+            raise ProviderError(
+                f"vagrant ssh-config failed for {', '.join(missing or names)} "
+                f"(exit {result.returncode}):\n{result.tail()}",
+                hint="the machines may not be running; see `vagrant status`",
+            )
+        return configs
+
+    def _machine(self, config: SshConfig, roles: list[str], zookeeper_id: int | None) -> Machine:
+        return Machine(
+            name=config.host,
+            roles=tuple(roles),
+            address=config.hostname,
+            ssh_user=config.user,
+            ssh_port=config.port,
+            ssh_private_key=config.identity_file,
+            strict_host_keys=False,  # fresh host keys on every create
+            zookeeper_id=zookeeper_id,
+            extra={"vagrant_provider": self.vagrant_provider},
+        )
+
+    def containers(self) -> set[str]:
+        """Names of all LXC containers on the host (ours and everybody else's)."""
+        result = self.run(["lxc-ls", "-1"], env=self._global_env(), cwd=Path("/"))
+        if not result.ok:
+            raise ProviderError(f"lxc-ls failed (exit {result.returncode}):\n{result.tail()}")
+        return {line.strip() for line in result.stdout.splitlines() if line.strip()}
+
+    def _remove_leftover_containers(self, names: list[str]) -> list[str]:
+        """lxc-destroy containers vagrant left behind; only exact names of this cluster.
+
+        Returns the names still present afterwards.
+        """
+        wanted = [n for n in names if self._name_pattern.match(n)]
+        leftovers = sorted(self.containers().intersection(wanted))
+        for name in leftovers:
+            self.progress(f"lxc-destroy -f -n {name} (left behind by vagrant)")
+            result = self.run(
+                ["lxc-destroy", "-f", "-n", name], env=self._global_env(), cwd=Path("/")
+            )
+            if not result.ok:
+                raise ProviderError(
+                    f"lxc-destroy failed for {name} (exit {result.returncode}):\n{result.tail()}"
+                )
+        return sorted(self.containers().intersection(wanted)) if leftovers else []
+
+    def _up_hint(self, result: CommandResult) -> str:
+        text = result.stderr + result.stdout
+        clash = re.search(r"same name you've specified\s+on your Vagrantfile\s*\(([^)]+)\)", text)
+        if clash:
+            name = clash.group(1)
+            return (
+                f"a container named {name} exists outside this cluster's state; if it is a "
+                f"leftover, remove it with `lxc-destroy -f -n {name}`"
+            )
+        if self.vagrant_provider == "lxc":
+            return f"check `lxc-ls -f`; {LAB_SETUP_HINT}"
+        return "see the vagrant output above"

@@ -1,0 +1,117 @@
+#!/bin/sh
+# Prepare this host as the local lab (LXC + vagrant-lxc, see /work/shared/LOCAL-LAB.md).
+# Idempotent and fast when everything is present: every step checks before it changes anything.
+# Usage (as root):  sudo scripts/lab-setup.sh [--dev]
+#   --dev   install the package with its development extras (pytest, ruff, ansible-lint, ...)
+# Env: BOX_NAME (default dcos-provision/debian12-lxc), STAMP_DIR (default /var/lib/dcos-provision),
+#      FORCE_BOX=1 rebuilds the box even when its recipe did not change.
+set -eu
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BOX_NAME=${BOX_NAME:-dcos-provision/debian12-lxc}
+STAMP_DIR=${STAMP_DIR:-/var/lib/dcos-provision}
+BOX_STAMP="$STAMP_DIR/box.sha256"
+DEV=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) DEV=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "lab-setup: unknown argument: $arg (expected --dev)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf 'lab-setup: %s\n' "$*"; }
+die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (the containers are privileged): sudo $0 $*"
+
+# --- 1. OS packages (only the missing ones)
+PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \
+sudo python3-venv zookeeper netcat-openbsd"
+missing=""
+for pkg in $PACKAGES; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  say "installing packages:$missing"
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing || die "apt-get install failed"
+else
+  say "packages present"
+fi
+
+# --- 2. Python venv with the package installed editable
+# The stamp records what was installed (pyproject.toml hash + extras); reinstall only on change.
+VENV="$REPO/.venv"
+EXTRAS=""; [ "$DEV" = 1 ] && EXTRAS="[dev]"
+want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1) $EXTRAS"
+have=$(cat "$VENV/.dcos-provision-installed" 2>/dev/null || true)
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed (is python3-venv installed?)"
+fi
+# a --dev install also satisfies a plain one
+if [ "$have" = "$want" ] || { [ "$DEV" = 0 ] && [ "$have" = "${want}[dev]" ]; }; then
+  say "venv up to date ($VENV)"
+else
+  say "pip install -e '.$EXTRAS' into $VENV"
+  pip_log="$VENV/pip-install.log"
+  if ! (cd "$REPO" && "$VENV/bin/pip" install -q -e ".$EXTRAS") >"$pip_log" 2>&1; then
+    tail -n 20 "$pip_log" >&2
+    die "pip install -e '.$EXTRAS' failed; full log: $pip_log"
+  fi
+  echo "$want" > "$VENV/.dcos-provision-installed"
+fi
+
+# --- 3. LXC bridge lxcbr0 (DHCP + DNS + NAT through lxc-net)
+bridge_serving() {
+  # an lxcbr0 with its address and a dnsmasq on it works, even if /run/lxc/network_up is gone
+  ip -4 addr show dev lxcbr0 2>/dev/null | grep -q 'inet ' &&
+    pgrep -f -- '--interface=lxcbr0' >/dev/null 2>&1
+}
+if [ -f /run/lxc/network_up ]; then
+  say "lxcbr0 up"
+elif bridge_serving; then
+  say "lxcbr0 already up and served by dnsmasq (not started by lxc-net here); leaving it"
+else
+  say "starting lxcbr0 (lxc-net start)"
+  /usr/libexec/lxc/lxc-net start || die "lxc-net start failed"
+fi
+
+# --- 4. The box: rebuild only when missing or when its recipe (script + package list) changed
+BOX_DIR="$REPO/vagrant/box"
+recipe=$(cat "$BOX_DIR/build-box.sh" "$BOX_DIR/packages.txt" | sha256sum | cut -d' ' -f1)
+stamped=$(cat "$BOX_STAMP" 2>/dev/null || true)
+listed=0
+vagrant box list 2>/dev/null | awk '{print $1}' | grep -qxF "$BOX_NAME" && listed=1
+if [ "$listed" = 1 ] && [ "$recipe" = "$stamped" ] && [ "${FORCE_BOX:-0}" != 1 ]; then
+  say "box $BOX_NAME up to date"
+else
+  if [ "$listed" = 0 ]; then reason="missing"; else reason="recipe changed"; fi
+  [ "${FORCE_BOX:-0}" = 1 ] && reason="FORCE_BOX=1"
+  say "building box $BOX_NAME ($reason; takes about 5 minutes)"
+  mkdir -p "$STAMP_DIR"
+  out="$STAMP_DIR/debian12-lxc.box"
+  log="$STAMP_DIR/build-box.log"
+  start=$(date +%s)
+  if ! sh "$BOX_DIR/build-box.sh" "$out" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "box build failed; full log: $log"
+  fi
+  say "box built in $(( $(date +%s) - start )) s; adding it to vagrant"
+  vagrant box add --force --name "$BOX_NAME" "$out" >/dev/null || die "vagrant box add failed"
+  echo "$recipe" > "$BOX_STAMP"
+  rm -f "$out"
+fi
+
+# --- 5. The Mesos stand-in tarball (its build script belongs to the test suite)
+if [ -f "$REPO/tests/mesos_standin/build.sh" ]; then
+  say "building the Mesos stand-in tarball"
+  (cd "$REPO" && sh tests/mesos_standin/build.sh) || die "tests/mesos_standin/build.sh failed"
+else
+  say "tests/mesos_standin/build.sh not found; skipping the Mesos stand-in tarball"
+fi
+
+say "done"

@@ -1,0 +1,115 @@
+"""VagrantProvider on real LXC containers: create, reach, list and destroy two machines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import ProviderError
+from provisioner.paths import vagrant_dir
+from provisioner.providers.vagrant import VagrantProvider
+from provisioner.spec import ClusterSpec
+from provisioner.topology import plan_machines
+
+from .lab import containers, remove_stale_containers, require_lab, ssh_run
+
+CLUSTER = "e2e-vprov"
+PREFIX = f"{CLUSTER}-"
+#: An empty, stopped container whose name extends one of ours: exact-name cleanup must spare it.
+DECOY = f"{CLUSTER}-agent-10"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+
+def test_vagrantfile_refuses_to_run_without_machines_file() -> None:
+    require_lab()
+    env = {k: v for k, v in os.environ.items() if k != "DCOS_PROVISION_MACHINES"}
+    env.update(VAGRANT_CWD=str(vagrant_dir()), VAGRANT_CHECKPOINT_DISABLE="1")
+    result = subprocess.run(["vagrant", "status"], env=env, capture_output=True, text=True,
+                            cwd="/", check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert "DCOS_PROVISION_MACHINES is not set" in result.stderr
+
+
+def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
+    require_lab()
+    remove_stale_containers(PREFIX)
+    others_before = {c for c in containers() if not c.startswith(PREFIX)}
+    subprocess.run(["lxc-create", "-n", DECOY, "-t", "none", "-B", "dir"], check=True)
+    spec = ClusterSpec.model_validate(
+        {"name": CLUSTER, "provider": {"kind": "vagrant"}, "agents": {"count": 1}}
+    )
+    progress: list[str] = []
+    provider = VagrantProvider(spec, tmp_path / "state", progress.append)
+    planned = plan_machines(spec)
+    names = [m.name for m in planned]
+    assert names == [f"{CLUSTER}-master-1", f"{CLUSTER}-agent-1"]
+    try:
+        provider.preflight()
+        machines = provider.create(planned)
+        assert [m.name for m in machines] == names
+        assert any("Importing base box" in line or "Creating" in line for line in progress)
+        assert set(containers()) >= set(names)
+
+        by_name = {m.name: m for m in machines}
+        for machine in machines:
+            assert machine.address.startswith("10.0.3.")
+            assert machine.ssh_private_key and Path(machine.ssh_private_key).is_file()
+            assert machine.strict_host_keys is False
+            rc, out, err = ssh_run(machine, "hostname && sudo -n true && echo sudo-ok")
+            assert rc == 0, err
+            assert out.split() == [machine.name, "sudo-ok"]
+        # names resolve between the machines (dnsmasq on lxcbr0), both ways
+        master, agent = by_name[names[0]], by_name[names[1]]
+        for source, target in ((master, agent), (agent, master)):
+            rc, out, err = ssh_run(source, f"getent hosts {target.name}")
+            assert rc == 0, err
+            assert out.split()[0] == target.address
+        assert (master.roles, master.zookeeper_id) == (("master", "zookeeper"), 1)
+        assert (agent.roles, agent.zookeeper_id) == (("agent",), None)
+
+        listed = provider.list()
+        assert [(m.name, m.address, m.roles, m.zookeeper_id) for m in listed] == [
+            (m.name, m.address, m.roles, m.zookeeper_id) for m in machines
+        ]
+        # a second create finds both running and brings nothing up
+        progress.clear()
+        again = provider.create(planned)
+        assert [m.address for m in again] == [m.address for m in machines]
+        assert not any(line.startswith("vagrant up") for line in progress)
+    finally:
+        try:
+            provider.destroy(names)
+            assert {c for c in containers() if c.startswith(PREFIX)} == {DECOY}
+        finally:
+            remove_stale_containers(PREFIX)
+        assert {c for c in containers() if c.startswith(PREFIX)} == set()
+        assert {c for c in containers() if not c.startswith(PREFIX)} == others_before
+    assert provider.list() == []
+
+
+def test_name_clash_with_a_container_vagrant_did_not_create(tmp_path: Path) -> None:
+    """A container made outside this cluster's vagrant state is reported, never adopted or
+    overwritten by `create`."""
+    require_lab()
+    prefix = "e2e-vclash-"
+    remove_stale_containers(prefix)
+    spec = ClusterSpec.model_validate(
+        {"name": "e2e-vclash", "provider": {"kind": "vagrant"}, "agents": {"count": 0}}
+    )
+    squatter = "e2e-vclash-master-1"
+    subprocess.run(["lxc-create", "-n", squatter, "-t", "none", "-B", "dir"], check=True)
+    try:
+        provider = VagrantProvider(spec, tmp_path / "state")
+        with pytest.raises(ProviderError) as caught:
+            provider.create(plan_machines(spec))
+        assert f"vagrant up failed for {squatter}" in caught.value.message
+        assert "same name you've specified" in caught.value.message
+        assert f"lxc-destroy -f -n {squatter}" in (caught.value.hint or "")
+        assert squatter in containers()
+        assert not (Path("/var/lib/lxc") / squatter / "rootfs").exists()  # still the empty stub
+    finally:
+        remove_stale_containers(prefix)

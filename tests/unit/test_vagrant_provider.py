@@ -1,0 +1,412 @@
+"""VagrantProvider without vagrant: output parsers, machines.json and the commands it runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import ProviderError, ToolMissingError
+from provisioner.paths import vagrant_dir
+from provisioner.providers import vagrant as vagrant_module
+from provisioner.providers.vagrant import VagrantProvider
+from provisioner.providers.vagrant_cli import (
+    CommandResult,
+)
+from provisioner.spec import ClusterSpec
+from provisioner.topology import plan_machines
+
+STATUS_OUTPUT = """\
+1795617456,demo-master-1,metadata,provider,lxc
+1795617457,demo-master-1,provider-name,lxc
+1795617457,demo-master-1,state,running
+1795617457,demo-master-1,state-human-short,running
+1795617457,demo-master-1,state-human-long,The container is running%!(VAGRANT_COMMA) halt it
+1795617457,demo-agent-1,provider-name,lxc
+1795617457,demo-agent-1,state,not_created
+1795617457,demo-agent-1,state-human-short,not created
+1795617457,demo-agent-2,state,stopped
+1795617457,,ui,info,Current machine states:\\n\\ndemo-master-1   running (lxc)
+"""
+
+
+def ssh_block(name: str, address: str, key: str | None = None) -> str:
+    key = key or f"/state/vagrant/machines/{name}/lxc/private_key"
+    return (
+        f"Host {name}\n  HostName {address}\n  User vagrant\n  Port 22\n"
+        f"  UserKnownHostsFile /dev/null\n  StrictHostKeyChecking no\n"
+        f"  PasswordAuthentication no\n  IdentityFile {key}\n  IdentitiesOnly yes\n"
+        f"  LogLevel FATAL\n\n"
+    )
+
+
+@dataclass
+class Call:
+    args: list[str]
+    env: dict[str, str]
+    cwd: Path | None
+
+
+@dataclass
+class FakeRunner:
+    """Answers commands from a table of (argument prefix -> result or function); records calls."""
+
+    answers: list[tuple[list[str], Callable[[list[str]], CommandResult] | CommandResult]] = field(
+        default_factory=list
+    )
+    calls: list[Call] = field(default_factory=list)
+    streamed: list[str] = field(default_factory=list)
+
+    def on(self, prefix: list[str], result: Callable | CommandResult) -> FakeRunner:
+        self.answers.insert(0, (prefix, result))  # later registrations win
+        return self
+
+    def __call__(
+        self,
+        args: list[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> CommandResult:
+        self.calls.append(Call(list(args), dict(env or {}), cwd))
+        for prefix, answer in self.answers:
+            if args[: len(prefix)] == prefix:
+                result = answer(args) if callable(answer) else answer
+                if on_line:
+                    for line in result.stdout.splitlines():
+                        on_line(line)
+                return result
+        raise AssertionError(f"unexpected command: {args}")
+
+    def commands(self, *prefix: str) -> list[list[str]]:
+        return [c.args for c in self.calls if c.args[: len(prefix)] == list(prefix)]
+
+
+def ok(stdout: str = "") -> CommandResult:
+    return CommandResult(("x",), 0, stdout, "")
+
+
+def failed(stderr: str, code: int = 1) -> CommandResult:
+    return CommandResult(("x",), code, "", stderr)
+
+
+def make_spec(**provider: object) -> ClusterSpec:
+    return ClusterSpec.model_validate(
+        {"name": "demo", "provider": {"kind": "vagrant", **provider}, "agents": {"count": 2}}
+    )
+
+
+def make_provider(tmp_path: Path, runner: FakeRunner, **provider: object) -> VagrantProvider:
+    messages: list[str] = []
+    prov = VagrantProvider(make_spec(**provider), tmp_path / "state", messages.append, runner)
+    prov.messages = messages  # type: ignore[attr-defined]
+    return prov
+
+
+def ssh_config_for(args: list[str]) -> CommandResult:
+    names = args[2:]
+    return ok("".join(ssh_block(n, f"10.0.3.{10 + i}") for i, n in enumerate(names)))
+
+
+# --------------------------------------------------------------------------- create
+
+
+def test_create_writes_all_machines_and_brings_up_only_missing_ones(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    runner.on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    runner.on(["vagrant", "up"], ok("==> demo-agent-1: Importing base box\n"))
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    planned = plan_machines(provider.spec)
+
+    machines = provider.create(planned)
+
+    document = json.loads((tmp_path / "state" / "machines.json").read_text())
+    assert document == {
+        "cluster": "demo",
+        "vagrant_provider": "lxc",
+        "box": "dcos-provision/debian12-lxc",
+        "machines": [
+            {"name": "demo-master-1", "cpus": 1, "memory_mb": 1024, "ip": None,
+             "roles": ["master", "zookeeper"], "zookeeper_id": 1},
+            {"name": "demo-agent-1", "cpus": 1, "memory_mb": 1024, "ip": None,
+             "roles": ["agent"], "zookeeper_id": None},
+            {"name": "demo-agent-2", "cpus": 1, "memory_mb": 1024, "ip": None,
+             "roles": ["agent"], "zookeeper_id": None},
+        ],
+    }  # fmt: skip
+    # the running master is left alone; the stopped and missing agents are brought up
+    assert runner.commands("vagrant", "up") == [
+        ["vagrant", "up", "--provider=lxc", "--parallel", "--no-color",
+         "demo-agent-1", "demo-agent-2"]
+    ]  # fmt: skip
+    assert runner.commands("vagrant", "ssh-config") == [
+        ["vagrant", "ssh-config", "demo-master-1", "demo-agent-1", "demo-agent-2"]
+    ]
+    up_call = next(c for c in runner.calls if c.args[1] == "up")
+    state = tmp_path / "state"
+    assert up_call.env["VAGRANT_CWD"] == str(vagrant_dir())
+    assert up_call.env["VAGRANT_DOTFILE_PATH"] == str(state / "vagrant")
+    assert up_call.env["DCOS_PROVISION_MACHINES"] == str(state / "machines.json")
+    assert "==> demo-agent-1: Importing base box" in provider.messages  # type: ignore[attr-defined]
+
+    master = machines[0]
+    assert [m.name for m in machines] == ["demo-master-1", "demo-agent-1", "demo-agent-2"]
+    assert master.address == "10.0.3.10"
+    assert (master.ssh_user, master.ssh_port) == ("vagrant", 22)
+    assert master.ssh_private_key == "/state/vagrant/machines/demo-master-1/lxc/private_key"
+    assert master.strict_host_keys is False
+    assert (master.roles, master.zookeeper_id) == (("master", "zookeeper"), 1)
+    assert (machines[1].roles, machines[1].zookeeper_id) == (("agent",), None)
+
+
+def test_create_skips_up_when_everything_runs(tmp_path: Path) -> None:
+    running = "".join(
+        f"1,{n},state,running\n" for n in ("demo-master-1", "demo-agent-1", "demo-agent-2")
+    )
+    runner = FakeRunner().on(["vagrant", "status"], ok(running))
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    assert len(provider.create(plan_machines(provider.spec))) == 3
+    assert runner.commands("vagrant", "up") == []
+
+
+def test_create_virtualbox_is_serial_and_gets_private_addresses(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(
+        tmp_path, runner, vagrant_provider="virtualbox", private_network="192.168.56.10"
+    )
+    provider.create(plan_machines(provider.spec))
+    document = json.loads(provider.machines_file.read_text())
+    assert document["box"] == "debian/bookworm64"
+    assert [m["ip"] for m in document["machines"]] == [
+        "192.168.56.10",
+        "192.168.56.11",
+        "192.168.56.12",
+    ]
+    assert runner.commands("vagrant", "up")[0][2:4] == ["--provider=virtualbox", "--no-parallel"]
+
+
+def test_create_keeps_machines_that_left_the_plan_defined(tmp_path: Path) -> None:
+    """Scaling down: the dropped agent stays in machines.json until destroy removes it."""
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    planned = plan_machines(provider.spec)
+    provider.create(planned)
+    provider.create(planned[:2])
+    names = [m["name"] for m in json.loads(provider.machines_file.read_text())["machines"]]
+    assert names == ["demo-master-1", "demo-agent-1", "demo-agent-2"]
+
+
+def test_up_failure_names_machines_and_quotes_stderr(tmp_path: Path) -> None:
+    stderr = "\n".join(f"noise {i}" for i in range(30)) + (
+        # vagrant-lxc's message, wrapped as vagrant 2.3.4 prints it
+        "\nThere is container on your system with the same name you've specified\n"
+        "on your Vagrantfile (demo-agent-1), please choose a different one or\n"
+        "run `lxc-destroy --name demo-agent-1` and try again.\n"
+    )
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], failed(stderr))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError) as caught:
+        provider.create(plan_machines(provider.spec))
+    message = str(caught.value)
+    assert "vagrant up failed for demo-master-1, demo-agent-1, demo-agent-2 (exit 1)" in message
+    assert "same name you've specified" in message
+    assert "noise 29" in message and "noise 0\n" not in message  # only the tail is quoted
+    assert caught.value.hint is not None
+    assert "lxc-destroy -f -n demo-agent-1" in caught.value.hint
+
+
+def test_ssh_config_failure_is_a_provider_error(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT.replace("not_created", "x")))
+    runner.on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], failed("not yet ready for SSH"))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(
+        ProviderError, match=r"(?s)ssh-config failed for demo-master-1.*not yet ready"
+    ):
+        provider.create(plan_machines(provider.spec))
+
+
+def test_status_failure_is_a_provider_error(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], failed("Vagrantfile error: boom"))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError, match=r"(?s)vagrant status failed for cluster demo.*boom"):
+        provider.create(plan_machines(provider.spec))
+
+
+# --------------------------------------------------------------------------- destroy
+
+
+def write_machines(provider: VagrantProvider, names: list[str]) -> None:
+    provider.state_dir.mkdir(parents=True, exist_ok=True)
+    entries = [{"name": n, "cpus": 1, "memory_mb": 1024, "ip": None, "roles": ["agent"],
+                "zookeeper_id": None} for n in names]  # fmt: skip
+    provider.machines_file.write_text(json.dumps({"machines": entries}))
+
+
+def test_destroy_refuses_other_clusters_machines(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError, match="do not belong to cluster demo: demo-x-agent-1"):
+        provider.destroy(["demo-agent-1", "demo-x-agent-1"])
+    assert runner.calls == []
+
+
+def test_destroy_runs_vagrant_then_removes_only_our_leftover_containers(tmp_path: Path) -> None:
+    containers = {"demo-agent-1", "demo-agent-2", "demo-agent-10", "other-agent-1"}
+
+    def lxc_destroy(args: list[str]) -> CommandResult:
+        containers.discard(args[-1])
+        return ok()
+
+    runner = FakeRunner().on(["vagrant", "destroy"], ok())
+    runner.on(["lxc-ls"], lambda _args: ok("\n".join(sorted(containers)) + "\n"))
+    runner.on(["lxc-destroy"], lxc_destroy)
+    provider = make_provider(tmp_path, runner)
+    write_machines(provider, ["demo-master-1", "demo-agent-1", "demo-agent-2"])
+
+    provider.destroy(["demo-agent-1", "demo-agent-2"])
+
+    assert runner.commands("vagrant", "destroy") == [
+        ["vagrant", "destroy", "-f", "--no-color", "--parallel", "demo-agent-1", "demo-agent-2"]
+    ]
+    assert runner.commands("lxc-destroy") == [
+        ["lxc-destroy", "-f", "-n", "demo-agent-1"],
+        ["lxc-destroy", "-f", "-n", "demo-agent-2"],
+    ]
+    assert containers == {"demo-agent-10", "other-agent-1"}
+    left = [m["name"] for m in json.loads(provider.machines_file.read_text())["machines"]]
+    assert left == ["demo-master-1"]
+
+
+def test_destroy_unknown_names_is_a_noop_for_vagrant(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["lxc-ls"], ok("unrelated\n"))
+    provider = make_provider(tmp_path, runner)
+    provider.destroy(["demo-agent-7"])
+    assert runner.commands("vagrant") == []
+    assert runner.commands("lxc-destroy") == []
+
+
+def test_destroy_failure_with_container_left_raises(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "destroy"], failed("lxc-destroy: busy"))
+    runner.on(["lxc-ls"], ok("demo-agent-1\n"))
+    runner.on(["lxc-destroy"], ok())  # claims success but the container stays
+    provider = make_provider(tmp_path, runner)
+    write_machines(provider, ["demo-agent-1"])
+    with pytest.raises(ProviderError, match=r"(?s)vagrant destroy failed for demo-agent-1.*busy"):
+        provider.destroy(["demo-agent-1"])
+
+
+def test_destroy_failure_is_forgiven_when_the_container_is_gone(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "destroy"], failed("some vagrant hiccup"))
+    runner.on(["lxc-ls"], ok("other\n"))
+    provider = make_provider(tmp_path, runner)
+    write_machines(provider, ["demo-agent-1"])
+    (provider.dotfile_dir / "machines").mkdir(parents=True)
+    provider.destroy(["demo-agent-1"])
+    assert json.loads(provider.machines_file.read_text())["machines"] == []
+    assert not provider.dotfile_dir.exists()
+
+
+# --------------------------------------------------------------------------- list
+
+
+def test_list_returns_running_machines_with_roles_from_machines_file(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    provider.state_dir.mkdir(parents=True)
+    provider.machines_file.write_text(json.dumps({"machines": [
+        {"name": "demo-master-1", "roles": ["master", "zookeeper"], "zookeeper_id": 1},
+        {"name": "demo-agent-1", "roles": ["agent"], "zookeeper_id": None},
+        {"name": "demo-agent-2", "roles": ["agent"], "zookeeper_id": None},
+    ]}))  # fmt: skip
+    machines = provider.list()
+    assert [(m.name, m.roles, m.zookeeper_id) for m in machines] == [
+        ("demo-master-1", ("master", "zookeeper"), 1)
+    ]
+    assert runner.commands("vagrant", "ssh-config") == [["vagrant", "ssh-config", "demo-master-1"]]
+
+
+def test_list_without_machines_file_runs_nothing(tmp_path: Path) -> None:
+    runner = FakeRunner()
+    assert make_provider(tmp_path, runner).list() == []
+    assert runner.calls == []
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+@pytest.fixture
+def tools_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setattr(vagrant_module.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    bridge = tmp_path / "lxcbr0"
+    bridge.mkdir()
+    monkeypatch.setattr(VagrantProvider, "bridge_path", bridge)
+    return bridge
+
+
+def lab_runner(plugins: str = "vagrant-lxc (1.4.3, system)\n",
+               boxes: str = "dcos-provision/debian12-lxc (lxc, 0)\n") -> FakeRunner:  # fmt: skip
+    runner = FakeRunner().on(["vagrant", "plugin", "list"], ok(plugins))
+    return runner.on(["vagrant", "box", "list"], ok(boxes))
+
+
+def test_preflight_passes_on_a_ready_lab(tmp_path: Path, tools_present: Path) -> None:
+    runner = lab_runner()
+    make_provider(tmp_path, runner).preflight()
+    assert [c.args[:3] for c in runner.calls] == [
+        ["vagrant", "plugin", "list"],
+        ["vagrant", "box", "list"],
+    ]
+    assert all("VAGRANT_CWD" not in c.env for c in runner.calls)
+
+
+def test_preflight_without_vagrant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vagrant_module.shutil, "which", lambda tool: None)
+    with pytest.raises(ToolMissingError, match="vagrant is not installed") as caught:
+        make_provider(tmp_path, FakeRunner()).preflight()
+    assert "sudo scripts/lab-setup.sh" in (caught.value.hint or "")
+
+
+def test_preflight_without_lxc_plugin(tmp_path: Path, tools_present: Path) -> None:
+    runner = lab_runner(plugins="vagrant-libvirt (0.11.2, system)\n")
+    with pytest.raises(ToolMissingError, match="vagrant-lxc Vagrant plugin") as caught:
+        make_provider(tmp_path, runner).preflight()
+    assert "sudo scripts/lab-setup.sh" in (caught.value.hint or "")
+
+
+def test_preflight_without_box(tmp_path: Path, tools_present: Path) -> None:
+    runner = lab_runner(boxes="There are no installed boxes! Use `vagrant box add`\n")
+    with pytest.raises(ToolMissingError, match="box dcos-provision/debian12-lxc") as caught:
+        make_provider(tmp_path, runner).preflight()
+    assert "sudo scripts/lab-setup.sh" in (caught.value.hint or "")
+
+
+def test_preflight_without_bridge(tmp_path: Path, tools_present: Path) -> None:
+    tools_present.rmdir()
+    with pytest.raises(ProviderError, match="lxcbr0 is not up") as caught:
+        make_provider(tmp_path, lab_runner()).preflight()
+    assert "sudo scripts/lab-setup.sh" in (caught.value.hint or "")
+
+
+def test_preflight_libvirt_needs_its_plugin_but_no_local_box(
+    tmp_path: Path, tools_present: Path
+) -> None:
+    runner = lab_runner(plugins="vagrant-libvirt (0.11.2, system)\n", boxes="")
+    make_provider(tmp_path, runner, vagrant_provider="libvirt").preflight()  # box not required
+    assert runner.commands("vagrant", "box") == []
+    runner = lab_runner(plugins="vagrant-lxc (1.4.3, system)\n")
+    with pytest.raises(ToolMissingError, match="vagrant-libvirt") as caught:
+        make_provider(tmp_path, runner, vagrant_provider="libvirt").preflight()
+    assert caught.value.hint == "vagrant plugin install vagrant-libvirt"
