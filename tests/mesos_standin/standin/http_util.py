@@ -1,0 +1,157 @@
+"""A small HTTP layer with libprocess routing: `/<process id>/<endpoint>` or `/<endpoint>`.
+
+libprocess hands a request whose first path segment is not a process id to the main process and
+matches endpoint names by their longest prefix; `Router.dispatch` does the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from . import log
+
+
+@dataclasses.dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    target: str  # path plus query string, as received
+    body: bytes
+    endpoint: str = ""  # the matched endpoint name, e.g. "redirect"
+    remainder: str = ""  # the full name after the process id, e.g. "redirect/x"
+
+
+@dataclasses.dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+Handler = Callable[[Request], Response]
+
+
+def json_response(document: Any, request: Request | None = None, status: int = 200) -> Response:
+    """Compact JSON like libprocess' jsonify; `?jsonp=cb` wraps it as Mesos does."""
+    text = json.dumps(document, separators=(",", ":"))
+    callback = request.query.get("jsonp") if request else None
+    if callback:
+        return Response(
+            status, f"{callback}({text});".encode(), {"Content-Type": "text/javascript"}
+        )
+    return Response(status, text.encode(), {"Content-Type": "application/json"})
+
+
+def text_response(status: int, text: str = "") -> Response:
+    headers = {"Content-Type": "text/plain; charset=utf-8"} if text else {}
+    return Response(status, text.encode(), headers)
+
+
+def method_not_allowed(allowed: list[str], method: str) -> Response:
+    names = "', '".join(allowed)
+    response = text_response(405, f"Expecting one of {{ '{names}' }}, but received '{method}'")
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+class Router:
+    """Routes for one main process (`master` or `slave(1)`) plus process-independent paths."""
+
+    def __init__(
+        self, process_id: str, endpoints: dict[str, Handler], absolute: dict[str, Handler]
+    ) -> None:
+        self.process_id = process_id
+        self.endpoints = endpoints
+        self.absolute = absolute  # e.g. "metrics/snapshot", "version"
+
+    def dispatch(self, request: Request) -> Response:
+        tokens = [token for token in request.path.split("/") if token]
+        name = "/".join(tokens)
+        for table, candidate in (
+            (self.absolute, name),
+            (
+                self.endpoints,
+                "/".join(tokens[1:]) if tokens and tokens[0] == self.process_id else name,
+            ),
+        ):
+            probe = candidate
+            while probe:
+                if probe in table:
+                    request.endpoint, request.remainder = probe, candidate
+                    return table[probe](request)
+                probe = probe.rpartition("/")[0]
+        return text_response(404)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "dcos-provision-mesos-standin"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
+        request = Request(
+            self.command, urllib.parse.unquote(url.path) or "/", query, self.path, body
+        )
+        try:
+            response = self.server.router.dispatch(request)  # type: ignore[attr-defined]
+        except Exception as err:  # a bug in a handler must not kill the server thread
+            log.warning(f"Handler for {self.path} failed: {err!r}")
+            response = text_response(500, f"{type(err).__name__}: {err}")
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], router: Router) -> None:
+        super().__init__(address, _RequestHandler)
+        self.router = router
+
+    def start(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        thread.start()
+        return thread
+
+
+def call(
+    method: str, host: str, port: int, path: str, payload: Any = None, timeout: float = 2.0
+) -> tuple[int, Any]:
+    """One request between stand-in processes; returns (status, decoded JSON or text)."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        body = None if payload is None else json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw) if raw else None
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+    finally:
+        connection.close()
