@@ -1,0 +1,42 @@
+"""Layered health checks of a cluster: reachability, ZooKeeper, Mesos masters, Mesos agents.
+
+`check_cluster` runs one pass and returns a report; `wait_healthy` polls until healthy or
+raises HealthTimeoutError naming the layer, host and last observation.
+"""
+
+from __future__ import annotations
+
+from .checks import GATES, check_cluster
+from .probes import DirectProbes, ProbeError, Probes
+from .report import (
+    LAYERS,
+    MESOS_AGENTS,
+    MESOS_MASTERS,
+    REACHABILITY,
+    ZOOKEEPER,
+    CheckResult,
+    HealthReport,
+    LayerStatus,
+)
+from .ssh import SshProbes
+from .wait import DEFAULT_LAYER_TIMEOUTS, HealthWaitTimeout, wait_healthy
+
+__all__ = [
+    "DEFAULT_LAYER_TIMEOUTS",
+    "GATES",
+    "LAYERS",
+    "MESOS_AGENTS",
+    "MESOS_MASTERS",
+    "REACHABILITY",
+    "ZOOKEEPER",
+    "CheckResult",
+    "DirectProbes",
+    "HealthReport",
+    "HealthWaitTimeout",
+    "LayerStatus",
+    "ProbeError",
+    "Probes",
+    "SshProbes",
+    "check_cluster",
+    "wait_healthy",
+]

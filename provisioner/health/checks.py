@@ -1,0 +1,143 @@
+"""One pass of the layered checks: reachability -> zookeeper -> mesos_masters -> mesos_agents.
+
+A layer runs only when the checks the next layer depends on (its gate) passed; otherwise its
+result is one failed "skipped: <layer> failed" check. Gates are narrower than "every check
+ok" so that, e.g., one dead ZooKeeper member or one stopped master is reported while the
+layers above still show whether the cluster works on the quorum that is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ..providers.base import Machine
+from ..spec import ClusterSpec
+from . import masters, zookeeper
+from .agents import check_mesos_agents
+from .masters import MasterFacts, check_mesos_masters
+from .probes import DirectProbes, ProbeError, Probes
+from .report import (
+    LAYERS,
+    MESOS_AGENTS,
+    MESOS_MASTERS,
+    REACHABILITY,
+    SKIPPED_PREFIX,
+    ZOOKEEPER,
+    CheckResult,
+    HealthReport,
+)
+from .view import ClusterView, Results
+from .zookeeper import check_zookeeper
+
+#: Names of the checks in each layer that must pass for the next layer to run (None: all).
+GATES: dict[str, Sequence[str] | None] = {
+    REACHABILITY: None,
+    ZOOKEEPER: zookeeper.GATE,
+    MESOS_MASTERS: masters.GATE,
+    MESOS_AGENTS: None,
+}
+
+
+def make_probes(machines: list[Machine], via_ssh: bool) -> Probes:
+    if via_ssh:
+        from .ssh import SshProbes
+
+        return SshProbes(machines)
+    return DirectProbes()
+
+
+def check_cluster(
+    spec: ClusterSpec,
+    machines: list[Machine],
+    *,
+    via_ssh: bool = False,
+    probes: Probes | None = None,
+) -> HealthReport:
+    """Run every layer once; probe failures become failed checks, never exceptions."""
+    own_probes = probes is None
+    active = probes if probes is not None else make_probes(machines, via_ssh)
+    try:
+        return run_checks(spec, machines, active)
+    finally:
+        if own_probes:
+            active.close()
+
+
+def run_checks(spec: ClusterSpec, machines: list[Machine], probes: Probes) -> HealthReport:
+    view = ClusterView(spec, list(machines))
+    report = HealthReport(cluster=spec.name)
+    facts = MasterFacts()
+
+    def masters_layer() -> list[CheckResult]:
+        checks, found = check_mesos_masters(view, probes)
+        facts.leader, facts.leader_pid = found.leader, found.leader_pid
+        facts.leader_state = found.leader_state
+        return checks
+
+    runners: dict[str, Callable[[], list[CheckResult]]] = {
+        REACHABILITY: lambda: check_reachability(view, probes),
+        ZOOKEEPER: lambda: check_zookeeper(view, probes),
+        MESOS_MASTERS: masters_layer,
+        MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
+    }
+    blocked_by: str | None = None
+    for layer in LAYERS:
+        if blocked_by is not None:
+            report.checks.append(
+                CheckResult(layer, "skipped", None, False, f"{SKIPPED_PREFIX}{blocked_by} failed")
+            )
+            continue
+        try:
+            checks = runners[layer]()
+        except Exception as exc:  # a bug or an odd answer must still give a report
+            checks = [
+                CheckResult(
+                    layer, "internal", None, False, f"check crashed: {type(exc).__name__}: {exc}"
+                )
+            ]
+        report.checks.extend(checks)
+        if not gate_passes(layer, checks):
+            blocked_by = layer
+    report.leader = facts.leader_name
+    return report
+
+
+def gate_passes(layer: str, checks: list[CheckResult]) -> bool:
+    gate = GATES.get(layer)
+    chosen = [c for c in checks if gate is None or c.name in gate or c.name == "internal"]
+    return bool(chosen) and all(c.ok for c in chosen)
+
+
+def check_reachability(view: ClusterView, probes: Probes) -> list[CheckResult]:
+    """Every machine of the spec exists and answers on its SSH port (in parallel)."""
+    results = Results(REACHABILITY)
+
+    def probe(machine: Machine) -> str | None:
+        try:
+            probes.tcp(machine.address, machine.ssh_port)
+        except ProbeError as exc:
+            return str(exc)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    existing = [view.by_name[p.name] for p in view.planned if p.name in view.by_name]
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(existing)))) as pool:
+        errors = dict(zip([m.name for m in existing], pool.map(probe, existing), strict=True))
+    for planned in view.planned:
+        machine = view.by_name.get(planned.name)
+        if machine is None:
+            results.add(
+                "ssh", planned.name, False, "not among the cluster's machines (not created yet?)"
+            )
+            continue
+        error = errors[machine.name]
+        where = f"{machine.address}:{machine.ssh_port}"
+        results.add(
+            "ssh",
+            machine.name,
+            error is None,
+            f"{where} answers" if error is None else f"{where} {error}",
+        )
+    return results.checks

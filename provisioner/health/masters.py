@@ -1,0 +1,375 @@
+"""Mesos masters layer: all up, one elected leader that ZooKeeper agrees on, registry recovered.
+
+Follows MESOS-FACTS §3-§5: `/master/health`, `/metrics/snapshot` (`master/elected`,
+`registrar/log/recovered`), `/master/flags`, `/master/redirect`, the leader's `/master/state`
+and the `json.info_*` members of the `/mesos` znode (lowest sequence = leader).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..inventory import MESOS_ZK_PATH
+from ..providers.base import Machine
+from ..topology import MASTER, ZOOKEEPER, mesos_quorum
+from .probes import (
+    MASTER_PORT,
+    METRICS_PATH,
+    ZOOKEEPER_CLIENT_PORT,
+    ProbeError,
+    Probes,
+    get_json,
+    header,
+)
+from .report import MESOS_MASTERS as LAYER
+from .report import CheckResult
+from .view import ClusterView, Results, fmt, number
+
+MESOS_ZNODE = MESOS_ZK_PATH
+#: Checks the agents layer needs: a single leader everyone agrees on, with its registry.
+GATE = ("elected", "leader", "registry")
+_SEQUENCE = re.compile(r"(\d+)$")
+
+
+@dataclass
+class MasterFacts:
+    """What the agents layer needs to know about the leader."""
+
+    leader: Machine | None = None
+    leader_pid: str | None = None
+    leader_state: dict[str, Any] | None = None
+
+    @property
+    def leader_name(self) -> str | None:
+        if self.leader is not None:
+            return self.leader.name
+        return self.leader_pid
+
+
+@dataclass
+class ZnodeView:
+    members: dict[str, str | None]  # json.info_* name -> pid (None if unreadable)
+    lowest: tuple[str, str | None] | None  # (name, pid) of the lowest sequence number
+    error: str | None = None
+
+
+def read_znodes(view: ClusterView, probes: Probes) -> ZnodeView:
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    try:
+        children = probes.zk_children(hosts, MESOS_ZNODE)
+    except ProbeError as exc:
+        return ZnodeView({}, None, f"cannot read {MESOS_ZNODE} in ZooKeeper: {exc}")
+    except Exception as exc:  # a misbehaving probe must not end the whole pass
+        return ZnodeView({}, None, f"cannot read {MESOS_ZNODE} in ZooKeeper: {exc!r}")
+    members: dict[str, str | None] = {}
+    numbered: list[tuple[int, str, str | None]] = []
+    for name, data in children.items():
+        match = _SEQUENCE.search(name)
+        if not match:
+            continue  # log_replicas and other unnumbered children take no part in elections
+        pid = _znode_pid(name, data)
+        numbered.append((int(match.group(1)), name, pid))
+        if name.startswith("json.info_"):
+            members[name] = pid
+    numbered.sort()
+    lowest = (numbered[0][1], numbered[0][2]) if numbered else None
+    return ZnodeView(dict(sorted(members.items())), lowest)
+
+
+def _znode_pid(name: str, data: bytes) -> str | None:
+    if name.startswith("json.info_"):
+        try:
+            pid = json.loads(data.decode("utf-8")).get("pid")
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            return None
+        return pid if isinstance(pid, str) else None
+    if name.startswith("info_"):
+        return None  # binary MasterInfo written by Mesos < 0.24
+    return data.decode("utf-8", "replace").strip() or None
+
+
+def redirect_target(location: str | None) -> str | None:
+    """ "//demo-master-1:5050/x" or "http://h:5050" -> "demo-master-1:5050"."""
+    if not location:
+        return None
+    rest = location.split("//", 1)[1] if "//" in location else location
+    return rest.split("/", 1)[0] or None
+
+
+def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckResult], MasterFacts]:
+    results = Results(LAYER)
+    facts = MasterFacts()
+    count = len(view.expected(MASTER))
+    quorum = mesos_quorum(count)
+    running: list[Machine] = []
+    for master in view.members(MASTER):
+        try:
+            status, _headers, _body = probes.http_get(master.address, MASTER_PORT, "/master/health")
+        except ProbeError as exc:
+            results.add("health", master.name, False, f"down: port {MASTER_PORT} {exc}")
+            continue
+        if results.add(
+            "health",
+            master.name,
+            status == 200,
+            "/master/health 200"
+            if status == 200
+            else f"/master/health answered {status}, expected 200",
+        ):
+            running.append(master)
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for master in running:
+        metrics[master.name] = _master_metrics(results, probes, master)
+        _check_quorum_flag(results, probes, master, quorum, count)
+
+    if len(running) >= quorum:
+        results.add(
+            "quorum", None, True, f"{len(running)} of {count} masters running, quorum {quorum}"
+        )
+    else:
+        down = [m.name for m in view.members(MASTER) if m not in running]
+        results.add(
+            "quorum",
+            None,
+            False,
+            f"quorum lost: {len(running)} of {count} masters running, quorum {quorum}"
+            + (f" (down: {', '.join(down)})" if down else ""),
+        )
+
+    elected = [m for m in running if number(metrics[m.name].get("master/elected")) == 1]
+    if len(elected) == 1:
+        facts.leader = elected[0]
+        results.add("elected", elected[0].name, True, f"{elected[0].name} reports master/elected=1")
+    elif not elected:
+        results.add(
+            "elected",
+            None,
+            False,
+            "no master reports master/elected=1 (no leader elected"
+            + (")" if running else "; no master is running)"),
+        )
+    else:
+        results.add(
+            "elected",
+            None,
+            False,
+            f"{len(elected)} masters report master/elected=1: "
+            + ", ".join(m.name for m in elected),
+        )
+
+    _check_registry(results, view, facts, metrics, len(running), quorum, count)
+    znodes = read_znodes(view, probes)
+    _check_leader(results, view, probes, facts, znodes)
+    _check_znodes(results, view, znodes, running)
+    for master in running:
+        _check_redirect(results, view, probes, master, facts)
+    return results.checks, facts
+
+
+def _master_metrics(results: Results, probes: Probes, master: Machine) -> dict[str, Any]:
+    try:
+        status, data = get_json(probes, master.address, MASTER_PORT, METRICS_PATH)
+    except ProbeError as exc:
+        results.add("metrics", master.name, False, f"/metrics/snapshot: {exc}")
+        return {}
+    if status != 200 or not isinstance(data, dict):
+        results.add("metrics", master.name, False, f"/metrics/snapshot answered {status}")
+        return {}
+    results.add(
+        "metrics",
+        master.name,
+        True,
+        f"master/elected={fmt(number(data.get('master/elected')))}, "
+        f"registrar/log/recovered={fmt(number(data.get('registrar/log/recovered')))}",
+    )
+    return data
+
+
+def _check_quorum_flag(
+    results: Results, probes: Probes, master: Machine, quorum: int, count: int
+) -> None:
+    try:
+        status, data = get_json(probes, master.address, MASTER_PORT, "/master/flags")
+    except ProbeError as exc:
+        results.add("quorum_flag", master.name, False, f"/master/flags: {exc}")
+        return
+    flags = data.get("flags", {}) if isinstance(data, dict) else {}
+    value = flags.get("quorum")
+    if status != 200:
+        results.add("quorum_flag", master.name, False, f"/master/flags answered {status}")
+    elif value == str(quorum):
+        results.add("quorum_flag", master.name, True, f"--quorum={value}")
+    else:
+        results.add(
+            "quorum_flag",
+            master.name,
+            False,
+            f"--quorum={value or 'unset'}, expected {quorum} for {count} masters",
+        )
+
+
+def _check_registry(
+    results: Results,
+    view: ClusterView,
+    facts: MasterFacts,
+    metrics: dict[str, dict[str, Any]],
+    running: int,
+    quorum: int,
+    count: int,
+) -> None:
+    if facts.leader is None:
+        results.add("registry", None, False, "no single elected master to ask")
+        return
+    if view.spec.mesos.master_flags.get("registry") == "in_memory":
+        results.add("registry", facts.leader.name, True, "in_memory registry (no log)")
+        return
+    recovered = number(metrics[facts.leader.name].get("registrar/log/recovered"))
+    if recovered == 1:
+        results.add("registry", facts.leader.name, True, "registrar/log/recovered=1")
+        return
+    why = (
+        f"; the replicated log needs {quorum} of {count} masters, {running} running"
+        if running < quorum
+        else ""
+    )
+    results.add(
+        "registry",
+        facts.leader.name,
+        False,
+        f"registrar/log/recovered={fmt(recovered)}: the leader has not recovered the registry{why}",
+    )
+
+
+def _check_leader(
+    results: Results, view: ClusterView, probes: Probes, facts: MasterFacts, znodes: ZnodeView
+) -> None:
+    """The elected master, its own /master/state and ZooKeeper's lowest member agree."""
+    leader = facts.leader
+    if leader is None:
+        seen = ""
+        if znodes.lowest:
+            name, pid = znodes.lowest
+            seen = f"; ZooKeeper's lowest {MESOS_ZNODE}/{name} is {pid} ({view.name_of_pid(pid)})"
+        results.add("leader", None, False, "no single elected master" + seen)
+        return
+    facts.leader_pid = f"master@{leader.address}:{MASTER_PORT}"
+    problems = []
+    try:
+        status, _headers, body = probes.http_get(leader.address, MASTER_PORT, "/master/state")
+        if status == 200:
+            state = json.loads(body.decode("utf-8"))
+            if isinstance(state, dict):
+                facts.leader_state = state
+            else:
+                problems.append("its /master/state is not a JSON object")
+        else:
+            target = redirect_target(header(_headers, "location"))
+            problems.append(
+                f"its /master/state answered {status}"
+                + (f" pointing to {target}" if target else "")
+            )
+    except ProbeError as exc:
+        problems.append(f"its /master/state: {exc}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        problems.append(f"its /master/state is not JSON ({exc})")
+    state = facts.leader_state or {}
+    if state:
+        facts.leader_pid = state.get("pid") or facts.leader_pid
+        if state.get("leader") != state.get("pid"):
+            problems.append(
+                f"its /master/state names leader {state.get('leader')}, itself {state.get('pid')}"
+            )
+    if znodes.error:
+        problems.append(znodes.error)
+    elif znodes.lowest is None:
+        problems.append(f"no master member (json.info_*) in ZooKeeper {MESOS_ZNODE}")
+    elif znodes.lowest[1] != facts.leader_pid:
+        name, pid = znodes.lowest
+        problems.append(
+            f"ZooKeeper's lowest {MESOS_ZNODE}/{name} is {pid} "
+            f"({view.name_of_pid(pid) or 'unknown machine'}), "
+            f"not the elected {leader.name}"
+        )
+    if problems:
+        results.add(
+            "leader",
+            leader.name,
+            False,
+            f"elected {leader.name} ({facts.leader_pid}), but " + "; ".join(problems),
+        )
+    else:
+        results.add(
+            "leader",
+            leader.name,
+            True,
+            f"{facts.leader_pid}: master/elected, /master/state and "
+            f"ZooKeeper {MESOS_ZNODE}/{znodes.lowest[0]} agree",
+        )  # type: ignore[index]
+
+
+def _check_znodes(
+    results: Results, view: ClusterView, znodes: ZnodeView, running: list[Machine]
+) -> None:
+    """One json.info_* member per running master: no stale (dead) or missing contenders."""
+    if znodes.error:
+        results.add("znodes", None, False, znodes.error)
+        return
+    owners = {name: view.name_of_pid(pid) or str(pid) for name, pid in znodes.members.items()}
+    listed = ", ".join(f"{name}={owner}" for name, owner in owners.items()) or "none"
+    running_names = {m.name for m in running}
+    stale = sorted(set(owners.values()) - running_names)
+    absent = sorted(running_names - set(owners.values()))
+    ok = len(owners) == len(running) and not stale and not absent
+    detail = f"{len(owners)} json.info_* member(s) for {len(running)} running master(s): {listed}"
+    if stale:
+        detail += f"; not running: {', '.join(stale)}"
+    if absent:
+        detail += f"; running but not contending: {', '.join(absent)}"
+    results.add("znodes", None, ok, detail)
+
+
+def _check_redirect(
+    results: Results, view: ClusterView, probes: Probes, master: Machine, facts: MasterFacts
+) -> None:
+    try:
+        status, headers, _body = probes.http_get(master.address, MASTER_PORT, "/master/redirect")
+    except ProbeError as exc:
+        results.add("redirect", master.name, False, f"/master/redirect: {exc}")
+        return
+    target = redirect_target(header(headers, "location"))
+    if status == 503:
+        results.add("redirect", master.name, False, "/master/redirect 503: no leader elected")
+        return
+    if status != 307 or not target:
+        results.add(
+            "redirect",
+            master.name,
+            False,
+            f"/master/redirect answered {status}, expected 307 with a Location",
+        )
+        return
+    if facts.leader is None:
+        results.add(
+            "redirect",
+            master.name,
+            False,
+            f"redirects to //{target}, but no single master is elected",
+        )
+        return
+    info = (facts.leader_state or {}).get("leader_info") or {}
+    expected = f"{info.get('hostname') or facts.leader.name}:{info.get('port') or MASTER_PORT}"
+    host, _, port = target.rpartition(":")
+    same_machine = view.by_host(host) == facts.leader and port == str(MASTER_PORT)
+    ok = target == expected or same_machine
+    results.add(
+        "redirect",
+        master.name,
+        ok,
+        f"redirects to //{target}"
+        if ok
+        else f"redirects to //{target}, but {facts.leader.name} leads ({expected})",
+    )

@@ -1,0 +1,251 @@
+"""How the checks talk to the cluster: a small probe interface and its direct (network) form.
+
+Every probe either returns what it saw or raises ``ProbeError`` whose message is the
+observation ("connection refused", "timed out after 3s"), so checks never see raw exceptions.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import logging
+import socket
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ..inventory import ZOOKEEPER_CLIENT_PORT
+
+MASTER_PORT = 5050
+AGENT_PORT = 5051
+DEFAULT_TIMEOUT_S = 3.0
+#: `?timeout=5secs` lets Mesos answer without slow gauges after 5 s; wait a little longer.
+METRICS_PATH = "/metrics/snapshot?timeout=5secs"
+METRICS_TIMEOUT_S = 7.0
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+HttpAnswer = tuple[int, dict[str, str], bytes]
+Endpoint = tuple[str, int]
+
+
+class ProbeError(Exception):
+    """A probe got no usable answer; the message says what was observed."""
+
+
+class Probes(Protocol):
+    """What the checks need from the network; tests pass fakes, `via_ssh` passes SshProbes."""
+
+    def tcp(self, address: str, port: int) -> None:
+        """Return when something accepts a TCP connection on address:port."""
+
+    def four_letter(self, address: str, command: str) -> str:
+        """Send a ZooKeeper four-letter word to the member at address; return its answer."""
+
+    def http_get(self, address: str, port: int, path: str) -> HttpAnswer:
+        """GET path without following redirects: (status, headers with lower-case names, body)."""
+
+    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+        """The children of a znode with their data, read through any of `hosts` ("ip:port")."""
+
+    def close(self) -> None:
+        """Release connections kept between probes."""
+
+
+def describe_error(exc: BaseException, timeout_s: float) -> str:
+    """A short observation for a socket-level failure."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"timed out after {timeout_s:g}s"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "closed the connection without an answer"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve address ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "no route to host"
+    if isinstance(exc, http.client.HTTPException):
+        return f"bad HTTP answer ({type(exc).__name__}: {exc})"
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text[0].lower() + text[1:] if text else type(exc).__name__
+
+
+def parse_json(body: bytes, what: str) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ProbeError(f"{what} is not JSON ({exc})") from None
+
+
+def get_json(probes: Probes, address: str, port: int, path: str) -> tuple[int, Any]:
+    """GET a JSON endpoint; non-200 answers come back with `None` data."""
+    status, _headers, body = probes.http_get(address, port, path)
+    if status != 200:
+        return status, None
+    return status, parse_json(body, path)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup (fakes may not lower-case names)."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+class _StreamHTTPConnection(http.client.HTTPConnection):
+    """http.client over a socket-like stream we opened (plain socket or SSH channel)."""
+
+    def __init__(self, host: str, port: int, opener: Callable[[], Any], timeout: float):
+        super().__init__(host, port, timeout=timeout)
+        self._opener = opener
+
+    def connect(self) -> None:
+        self.sock = self._opener()
+
+
+class StreamProbes:
+    """Four-letter words and HTTP over any stream; subclasses say how a stream is opened."""
+
+    def __init__(
+        self, timeout_s: float = DEFAULT_TIMEOUT_S, zookeeper_port: int = ZOOKEEPER_CLIENT_PORT
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.zookeeper_port = zookeeper_port
+
+    def _open(self, address: str, port: int, timeout_s: float) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def _connect(self, address: str, port: int, timeout_s: float | None = None) -> Any:
+        timeout = timeout_s or self.timeout_s
+        try:
+            return self._open(address, port, timeout)
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(describe_error(exc, timeout)) from None
+
+    def tcp(self, address: str, port: int) -> None:
+        self._connect(address, port).close()
+
+    def four_letter(self, address: str, command: str) -> str:
+        stream = self._connect(address, self.zookeeper_port)
+        try:
+            stream.sendall(command.encode("ascii"))
+            chunks, size = [], 0
+            while size < MAX_ANSWER_BYTES:
+                data = stream.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+                size += len(data)
+            return b"".join(chunks).decode("utf-8", "replace")
+        except Exception as exc:
+            raise ProbeError(describe_error(exc, self.timeout_s)) from None
+        finally:
+            stream.close()
+
+    def http_get(self, address: str, port: int, path: str) -> HttpAnswer:
+        timeout = METRICS_TIMEOUT_S if "timeout=" in path else self.timeout_s
+        connection = _StreamHTTPConnection(
+            address, port, lambda: self._connect(address, port, timeout), timeout
+        )
+        try:
+            connection.request("GET", path, headers={"Accept": "application/json"})
+            response = connection.getresponse()
+            body = response.read(MAX_ANSWER_BYTES)
+            headers = {name.lower(): value for name, value in response.getheaders()}
+            return response.status, headers, body
+        except ProbeError:
+            raise
+        except Exception as exc:
+            raise ProbeError(describe_error(exc, timeout)) from None
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Nothing is kept open between probes here."""
+
+
+def _quiet_logger() -> logging.Logger:
+    """kazoo logs every failed connection attempt; a failed check already says it."""
+    logger = logging.getLogger("provisioner.health.kazoo")
+    logger.propagate = False
+    logger.setLevel(logging.CRITICAL + 1)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+class DirectProbes(StreamProbes):
+    """Probes straight over the network from this machine (sockets, http.client, kazoo).
+
+    `endpoints` maps an (address, port) the checks ask for to the one actually dialled; tests
+    use it to point the well-known ports at local fakes.
+    """
+
+    def __init__(
+        self,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        zookeeper_port: int = ZOOKEEPER_CLIENT_PORT,
+        endpoints: Mapping[Endpoint, Endpoint] | None = None,
+    ) -> None:
+        super().__init__(timeout_s, zookeeper_port)
+        self.endpoints = dict(endpoints or {})
+
+    def _dial(self, address: str, port: int) -> Endpoint:
+        return self.endpoints.get((address, port), (address, port))
+
+    def _open(self, address: str, port: int, timeout_s: float) -> socket.socket:
+        return socket.create_connection(self._dial(address, port), timeout=timeout_s)
+
+    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+        from kazoo.client import KazooClient
+        from kazoo.exceptions import NoNodeError
+        from kazoo.retry import KazooRetry
+
+        dialled = []
+        for host in hosts:
+            address, _, port = host.rpartition(":")
+            real_address, real_port = self._dial(address, int(port))
+            dialled.append(f"{real_address}:{real_port}")
+        client = KazooClient(
+            hosts=",".join(dialled),
+            timeout=self.timeout_s,
+            logger=_quiet_logger(),
+            connection_retry=KazooRetry(max_tries=1, delay=0.1, ignore_expire=False),
+            command_retry=KazooRetry(max_tries=1, delay=0.1),
+        )
+        try:
+            client.start(timeout=self.timeout_s)
+            children: dict[str, bytes] = {}
+            for name in client.get_children(path):
+                try:
+                    data, _stat = client.get(f"{path.rstrip('/')}/{name}")
+                except NoNodeError:  # an ephemeral member left between the two reads
+                    continue
+                children[name] = data or b""
+            return children
+        except NoNodeError:
+            raise ProbeError(f"znode {path} does not exist") from None
+        except Exception as exc:  # kazoo's timeout error is not a KazooException
+            raise ProbeError(_kazoo_error(exc, self.timeout_s)) from None
+        finally:
+            try:
+                client.stop()
+                client.close()
+            except Exception:  # closing a never-connected client must not hide the result
+                pass
+
+
+def _kazoo_error(exc: BaseException, timeout_s: float) -> str:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return f"no ZooKeeper session within {timeout_s:g}s"
+    return (
+        describe_error(exc, timeout_s)
+        if isinstance(exc, OSError)
+        else (f"{name}: {exc}" if str(exc) else name)
+    )

@@ -1,0 +1,97 @@
+"""Health results: one named check per observation, grouped in ordered layers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+REACHABILITY = "reachability"
+ZOOKEEPER = "zookeeper"
+MESOS_MASTERS = "mesos_masters"
+MESOS_AGENTS = "mesos_agents"
+
+#: Layers in dependency order: each one needs the one before it.
+LAYERS: tuple[str, ...] = (REACHABILITY, ZOOKEEPER, MESOS_MASTERS, MESOS_AGENTS)
+
+SKIPPED_PREFIX = "skipped: "
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One observation: `host` is a machine name, or None for a cluster-wide check."""
+
+    layer: str
+    name: str
+    host: str | None
+    ok: bool
+    detail: str
+
+    @property
+    def skipped(self) -> bool:
+        return self.detail.startswith(SKIPPED_PREFIX)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class LayerStatus(NamedTuple):
+    """Summary of one layer: status is "ok", "failed" or "skipped"."""
+
+    layer: str
+    status: str
+    failed: int
+    total: int
+
+
+@dataclass
+class HealthReport:
+    """Everything one pass of the checks observed; `healthy` only when every check passed."""
+
+    cluster: str
+    checks: list[CheckResult] = field(default_factory=list)
+    #: Machine name of the leading Mesos master (its advertised hostname or pid when the
+    #: leader is not one of the known machines); None while no single leader is known.
+    leader: str | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return bool(self.checks) and all(check.ok for check in self.checks)
+
+    def failures(self) -> list[CheckResult]:
+        return [check for check in self.checks if not check.ok]
+
+    def layer_checks(self, layer: str) -> list[CheckResult]:
+        return [check for check in self.checks if check.layer == layer]
+
+    def layer_ok(self, layer: str) -> bool:
+        checks = self.layer_checks(layer)
+        return bool(checks) and all(check.ok for check in checks)
+
+    def layers(self) -> list[LayerStatus]:
+        """Status of each layer in dependency order (what a summary line shows)."""
+        summary = []
+        for layer in LAYERS:
+            checks = self.layer_checks(layer)
+            failed = sum(not check.ok for check in checks)
+            if checks and all(check.skipped for check in checks):
+                status = "skipped"
+            elif checks and failed == 0:
+                status = "ok"
+            else:
+                status = "failed"
+            summary.append(LayerStatus(layer, status, failed, len(checks)))
+        return summary
+
+    def first_failing_layer(self) -> str | None:
+        for status in self.layers():
+            if status.status != "ok":
+                return status.layer
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "healthy": self.healthy,
+            "leader": self.leader,
+            "checks": [check.to_dict() for check in self.checks],
+        }

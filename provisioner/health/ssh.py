@@ -1,0 +1,158 @@
+"""Probes through SSH, for clusters whose service ports are not reachable from here.
+
+One paramiko connection per machine, kept for the life of the probes object; every probe
+opens a `direct-tcpip` channel from that machine to its own address (services bind to the
+node address, e.g. Mesos `--ip`, so "localhost" on the node may not answer).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import paramiko
+
+from ..providers.base import Machine
+from .probes import (
+    DEFAULT_TIMEOUT_S,
+    ZOOKEEPER_CLIENT_PORT,
+    ProbeError,
+    StreamProbes,
+    describe_error,
+)
+from .zkwire import read_children
+
+# Failed logins and refused channels become failed checks; without a handler paramiko's
+# errors would reach stderr through logging's last-resort handler.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
+def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
+    login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return f"ssh {login}: host key changed (expected {exc.expected_key.get_name()})"
+    if isinstance(exc, paramiko.AuthenticationException):
+        return f"ssh {login}: authentication failed"
+    if isinstance(exc, paramiko.ChannelException):
+        return f"connection refused ({exc.text or 'channel open failed'})"
+    if isinstance(exc, paramiko.SSHException):
+        return f"ssh {login}: {exc}"
+    return f"ssh {login}: {describe_error(exc, timeout_s)}"
+
+
+class SshProbes(StreamProbes):
+    """Same probes as DirectProbes, tunnelled through each machine's SSH server."""
+
+    def __init__(
+        self,
+        machines: list[Machine],
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        zookeeper_port: int = ZOOKEEPER_CLIENT_PORT,
+        known_hosts_file: str | None = None,
+    ) -> None:
+        super().__init__(timeout_s, zookeeper_port)
+        self._machines = {m.address: m for m in machines}
+        self._known_hosts_file = known_hosts_file
+        self._clients: dict[str, paramiko.SSHClient] = {}
+
+    def _machine(self, address: str) -> Machine:
+        try:
+            return self._machines[address]
+        except KeyError:
+            raise ProbeError(f"no machine with address {address} to connect through") from None
+
+    def _client(self, machine: Machine) -> paramiko.SSHClient:
+        client = self._clients.get(machine.address)
+        transport = client.get_transport() if client else None
+        if client and transport and transport.is_active():
+            return client
+        self._drop(machine.address)
+        client = paramiko.SSHClient()
+        if machine.strict_host_keys:
+            if self._known_hosts_file:
+                client.load_host_keys(self._known_hosts_file)
+            else:
+                client.load_system_host_keys()
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        else:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        key = machine.ssh_private_key
+        try:
+            # loaded here so a bad key file is named instead of paramiko's last guess
+            pkey = paramiko.PKey.from_path(key) if key else None
+        except (OSError, paramiko.SSHException) as exc:
+            client.close()
+            raise ProbeError(f"ssh private key {key}: {exc}") from None
+        try:
+            client.connect(
+                machine.address,
+                port=machine.ssh_port,
+                username=machine.ssh_user,
+                pkey=pkey,
+                allow_agent=key is None,
+                look_for_keys=key is None,
+                timeout=self.timeout_s,
+                banner_timeout=self.timeout_s,
+                auth_timeout=self.timeout_s,
+            )
+        except Exception as exc:
+            client.close()
+            raise ProbeError(describe_ssh_error(exc, machine, self.timeout_s)) from None
+        self._clients[machine.address] = client
+        return client
+
+    def _drop(self, address: str) -> None:
+        client = self._clients.pop(address, None)
+        if client is not None:
+            client.close()
+
+    def _open(self, address: str, port: int, timeout_s: float) -> Any:
+        machine = self._machine(address)
+        for attempt in (1, 2):  # a cached session may have died with a rebooted machine
+            transport = self._client(machine).get_transport()
+            try:
+                channel = transport.open_channel(  # type: ignore[union-attr]
+                    "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout_s
+                )
+            except paramiko.ChannelException as exc:
+                raise ProbeError(describe_ssh_error(exc, machine, timeout_s)) from None
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self._drop(address)
+                if attempt == 2:
+                    raise ProbeError(describe_ssh_error(exc, machine, timeout_s)) from None
+                continue
+            channel.settimeout(timeout_s)
+            return channel
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def tcp(self, address: str, port: int) -> None:
+        machine = self._machine(address)
+        if port == machine.ssh_port:
+            self._client(machine)  # a logged-in session is the answer
+            return
+        super().tcp(address, port)
+
+    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+        errors = []
+        for host in hosts:
+            address, _, port = host.rpartition(":")
+            try:
+                channel = self._connect(address, int(port))
+            except ProbeError as exc:
+                errors.append(f"{host}: {exc}")
+                continue
+            try:
+                return read_children(channel, path, int(self.timeout_s * 1000))
+            except ProbeError as exc:
+                if "does not exist" in str(exc):
+                    raise
+                errors.append(f"{host}: {exc}")
+            except Exception as exc:
+                errors.append(f"{host}: {describe_error(exc, self.timeout_s)}")
+            finally:
+                channel.close()
+        raise ProbeError("no ZooKeeper member answered: " + "; ".join(errors))
+
+    def close(self) -> None:
+        for address in list(self._clients):
+            self._drop(address)
