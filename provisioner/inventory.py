@@ -38,7 +38,7 @@ INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 def zk_url(machines: list[Machine]) -> str:
     """`zk://a:2181,b:2181,c:2181/mesos` over the ensemble members, in myid order."""
     members = sorted(with_role(machines, ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
-    hosts = ",".join(f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in members)
+    hosts = ",".join(f"{m.cluster_address}:{ZOOKEEPER_CLIENT_PORT}" for m in members)
     return f"zk://{hosts}{MESOS_ZK_PATH}"
 
 
@@ -53,7 +53,7 @@ def _host_vars(machine: Machine) -> dict[str, Any]:
         "ansible_host": machine.address,
         "ansible_user": machine.ssh_user,
         "ansible_port": machine.ssh_port,
-        "dcos_node_address": machine.address,
+        "dcos_node_address": machine.cluster_address,
         "dcos_node_hostname": machine.name,
     }
     if machine.ssh_private_key:
@@ -88,7 +88,9 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
             "vars": {
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "dcos_cluster_name": spec.name,
-                "common_cluster_hosts": [{"name": m.name, "address": m.address} for m in by_name],
+                "common_cluster_hosts": [
+                    {"name": m.name, "address": m.cluster_address} for m in by_name
+                ],
             },
             "hosts": {m.name: _host_vars(m) for m in by_name},
             "children": {
@@ -96,7 +98,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                     "hosts": {m.name: {} for m in zookeepers},
                     "vars": {
                         "zookeeper_servers": [
-                            {"id": m.zookeeper_id, "name": m.name, "address": m.address}
+                            {"id": m.zookeeper_id, "name": m.name, "address": m.cluster_address}
                             for m in zookeepers
                         ],
                     },

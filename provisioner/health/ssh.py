@@ -112,7 +112,10 @@ class SshProbes(StreamProbes):
             transport = self._client(machine).get_transport()
             try:
                 channel = transport.open_channel(  # type: ignore[union-attr]
-                    "direct-tcpip", (address, port), ("127.0.0.1", 0), timeout=timeout_s
+                    "direct-tcpip",
+                    (machine.cluster_address, port),
+                    ("127.0.0.1", 0),
+                    timeout=timeout_s,
                 )
             except paramiko.ChannelException as exc:
                 raise ProbeError(describe_ssh_error(exc, machine, timeout_s)) from None

@@ -30,6 +30,12 @@ class Machine:
     # Extra provider facts worth keeping in state.json (e.g. the vagrant machine id).
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cluster_address(self) -> str:
+        """The address services bind to and peers use: the private IP where one is recorded
+        (cloud VMs reached through a public IP), else the SSH address."""
+        return str(self.extra.get("private_ip") or self.address)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["roles"] = list(self.roles)

@@ -109,3 +109,24 @@ def test_zk_url_orders_by_myid_not_by_name():
         inventory["children"]["mesos"]["children"]["mesos_masters"]["vars"]["mesos_master_quorum"]
         == 1
     )
+
+
+def test_cloud_machines_bind_to_their_private_address():
+    spec = parse_spec(SPECS["vagrant-1m-1a"])
+    machines = [
+        Machine(
+            name=m.name,
+            roles=m.roles,
+            address=f"203.0.113.{i}",
+            ssh_user="admin",
+            zookeeper_id=m.zookeeper_id,
+            extra={"private_ip": f"10.20.0.{i}"},
+        )
+        for i, m in enumerate(plan_machines(spec), start=5)
+    ]
+    inventory = build_inventory(spec, machines)["all"]
+    host = inventory["hosts"]["one-master-1"]
+    assert host["ansible_host"] == "203.0.113.5"
+    assert host["dcos_node_address"] == "10.20.0.5"
+    assert zk_url(machines) == "zk://10.20.0.5:2181/mesos"
+    assert inventory["vars"]["common_cluster_hosts"][0]["address"] == "10.20.0.6"

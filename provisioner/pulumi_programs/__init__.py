@@ -1,0 +1,83 @@
+"""Pulumi programs: one per backend, each a pure function of (spec, planned machines, key).
+
+A program only declares resources and exports ``machines``: a list of
+``{name, roles, zookeeper_id, address, private_ip, public_ip}`` that ``providers/pulumi.py``
+turns into :class:`~provisioner.providers.base.Machine` objects. Keeping the programs free of
+I/O lets ``tests/unit/test_pulumi_programs.py`` run them offline under ``pulumi.runtime.set_mocks``.
+The backend modules import their provider SDK (pulumi-libvirt, pulumi-aws), so load them
+through :func:`program_for` only when that backend is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from ..topology import PlannedMachine
+
+#: Stack output holding the machine list.
+MACHINES_OUTPUT = "machines"
+
+#: Ports the cluster services listen on; open only between the cluster's machines.
+CLUSTER_PORTS: tuple[int, ...] = (2181, 2888, 3888, 5050, 5051)
+
+#: backend type -> "module:function".
+PROGRAMS: dict[str, str] = {
+    "libvirt": "provisioner.pulumi_programs.libvirt:libvirt_program",
+    "aws": "provisioner.pulumi_programs.aws:aws_program",
+}
+
+#: PyPI distribution and Pulumi resource plugin each backend needs.
+BACKEND_PACKAGES: dict[str, tuple[str, str]] = {
+    "libvirt": ("pulumi-libvirt", "libvirt"),
+    "aws": ("pulumi-aws", "aws"),
+}
+
+Program = Callable[[Any, list[PlannedMachine], str], Any]
+
+
+def program_for(backend_type: str) -> Program:
+    """The program function of a backend (imports its provider SDK on first use)."""
+    module_name, function_name = PROGRAMS[backend_type].split(":")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def machine_record(
+    machine: PlannedMachine, address: str, private_ip: str, public_ip: str | None = None
+) -> dict[str, Any]:
+    """One entry of the ``machines`` output (plain JSON: it lives in the Pulumi state)."""
+    return {
+        "name": machine.name,
+        "roles": list(machine.roles),
+        "zookeeper_id": machine.zookeeper_id,
+        "address": address,
+        "private_ip": private_ip,
+        "public_ip": public_ip,
+    }
+
+
+def role_tags(cluster: str, machine: PlannedMachine) -> dict[str, str]:
+    """Tags/labels identifying a machine as part of this cluster (used for cleanup by hand)."""
+    return {"cluster": cluster, "role": machine.primary_role, "Name": machine.name}
+
+
+def cloud_init_user_data(ssh_user: str, public_key: str) -> str:
+    """cloud-init user-data: the login user with the key, passwordless sudo and python3."""
+    config = {
+        "users": [
+            {
+                "name": ssh_user,
+                "shell": "/bin/bash",
+                "sudo": "ALL=(ALL) NOPASSWD:ALL",
+                "lock_passwd": True,
+                "ssh_authorized_keys": [public_key.strip()],
+            },
+        ],
+        "ssh_pwauth": False,
+        "package_update": True,
+        "packages": ["python3", "sudo"],
+    }
+    return "#cloud-config\n" + yaml.safe_dump(config, sort_keys=False)
