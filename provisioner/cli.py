@@ -89,13 +89,16 @@ def _progress(message: str) -> None:
 
 def _ansible_event(event: dict) -> None:
     kind = event.get("event")
-    data = event.get("event_data", {})
-    if kind == "playbook_on_task_start":
-        err.print(f"  [dim]task: {data.get('task', '')}[/]")
-    elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-        err.print(f"  [red]failed[/] {data.get('host')}: {data.get('task')}")
-    elif kind == "runner_on_unreachable":
-        err.print(f"  [red]unreachable[/] {data.get('host')}")
+    if kind == "play_start":
+        err.print(f"  play: {event.get('play', '')}")
+    elif kind == "task_start":
+        err.print(f"  [dim]task: {event.get('task', '')}[/]")
+    elif kind == "host_changed":
+        err.print(f"  [yellow]changed[/] {event.get('host')}: {event.get('task')}")
+    elif kind == "host_failed":
+        err.print(f"  [red]failed[/] {event.get('host')}: {event.get('task')}: {event.get('msg')}")
+    elif kind == "host_unreachable":
+        err.print(f"  [red]unreachable[/] {event.get('host')}: {event.get('msg')}")
 
 
 def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
