@@ -30,7 +30,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160
+)
 T = TypeVar("T")
 
 SpecArg = Annotated[Path, typer.Argument(help="Cluster spec (YAML).", show_default=False)]
@@ -107,14 +109,28 @@ def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
     return cluster
 
 
-def _health_table(report) -> Table:
-    table = Table(
-        title=f"cluster {report.cluster}: {'healthy' if report.healthy else 'NOT healthy'}",
-        title_justify="left",
-    )
+def _print_health(report, verbose: bool = False) -> None:
+    """One line per layer, then the failing checks (every check with --verbose)."""
+    verdict = "[green]healthy[/]" if report.healthy else "[bold red]NOT healthy[/]"
+    leader = f", leader {report.leader}" if report.leader else ""
+    err.print(f"cluster {report.cluster}: {verdict}{leader}")
+    for layer in report.layers():
+        mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]"}.get(
+            layer.status, "[red]FAIL[/]"
+        )
+        err.print(
+            f"  {layer.layer:<14} {mark}  ({layer.total - layer.failed}/{layer.total} checks)"
+        )
+    shown = report.checks if verbose else [c for c in report.checks if not c.ok]
+    if shown:
+        err.print(_health_table(shown))
+
+
+def _health_table(checks) -> Table:
+    table = Table()
     for column in ("layer", "check", "host", "ok", "detail"):
         table.add_column(column)
-    for check in report.checks:
+    for check in checks:
         mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
         table.add_row(check.layer, check.name, check.host or "-", mark, check.detail or "")
     return table
@@ -201,7 +217,7 @@ def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
         changed = sum(book["changed"].values())
         err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")
     if result.health is not None:
-        err.print(_health_table(result.health))
+        _print_health(result.health)
     err.print(f"{verb} finished in {result.seconds:.0f}s")
 
 
@@ -211,13 +227,14 @@ def status(
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
     via_ssh: Annotated[bool, typer.Option("--via-ssh", help="Probe through SSH.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every check.")] = False,
 ) -> None:
     """Layered health report (reachability, zookeeper, masters, agents); exit 1 if degraded."""
     report = _run(lambda: operations.status(_open(spec, state_dir), via_ssh=via_ssh), as_json)
     if as_json:
         _emit_json(report.to_dict())
     else:
-        err.print(_health_table(report))
+        _print_health(report, verbose)
     if not report.healthy:
         raise typer.Exit(1)
 
@@ -225,21 +242,35 @@ def status(
 @app.command()
 def scale(
     spec: SpecArg,
-    agents: Annotated[int, typer.Option("--agents", help="New number of agents.")],
+    agents: Annotated[
+        int | None, typer.Option("--agents", help="New number of agents.", show_default=False)
+    ] = None,
+    remove: Annotated[
+        list[str] | None,
+        typer.Option("--remove", help="Agent to remove (repeatable); default: the newest."),
+    ] = None,
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
 ) -> None:
-    """Set the agent count: new agents only are created and configured; removed ones are
-    drained first (newest first). The spec file's `agents.count` is updated to match."""
-    if agents < 0:
+    """Set the agent count: only new agents are created and configured; removed ones (the
+    newest, or those named by --remove) are drained first. `agents.count` in the spec file is
+    updated to match, so a later `up` keeps the new size."""
+    removing = tuple(remove or ())
+    if agents is None and not removing:
+        _fail(UsageError("say how to scale: --agents N and/or --remove NAME"), as_json)
+    if agents is not None and agents < 0:
         _fail(UsageError(f"--agents must be 0 or more: got {agents}"), as_json)
 
     def run() -> operations.RunResult:
-        _open(spec, state_dir)  # validate the file before touching it
-        if set_agent_count(spec, agents):
-            err.print(f"{spec}: agents.count set to {agents}")
-        return operations.up(_open(spec, state_dir), wait_timeout=wait)
+        cluster = _open(spec, state_dir)  # validates the file before it is touched
+        count = agents
+        if count is None:
+            count = max(0, len(operations.recorded_agents(cluster)) - len(removing))
+        operations.check_scale(cluster, count, removing)  # refuse before editing the file
+        if set_agent_count(spec, count):
+            err.print(f"{spec}: agents.count set to {count}")
+        return operations.up(_open(spec, state_dir), wait_timeout=wait, remove=removing)
 
     result = _run(run, as_json)
     _finish_run(result, as_json, "scale")

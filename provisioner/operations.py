@@ -23,7 +23,7 @@ from .providers.base import Machine
 from .spec import ClusterSpec
 from .specfile import load_spec
 from .state import ClusterState, StateStore
-from .topology import MASTER, ZOOKEEPER, plan_machines
+from .topology import AGENT, MASTER, ZOOKEEPER, plan_machines
 
 Progress = Callable[[str], None]
 
@@ -97,7 +97,7 @@ class RunResult:
 
 
 def _machines_in_order(spec: ClusterSpec, state: ClusterState) -> list[Machine]:
-    order = [m.name for m in plan_machines(spec)]
+    order = [m.name for m in plan_machines(spec, state.machines)]
     known = [state.machines[n] for n in order if n in state.machines]
     extra = [m for n, m in sorted(state.machines.items()) if n not in order]
     return known + extra
@@ -126,24 +126,33 @@ def _run_playbook(
         {
             "playbook": action.playbook,
             "limit": list(action.hosts),
-            "changed": {h: s.get("changed", 0) for h, s in outcome.stats.items()},
+            "changed": {h: s.changed for h, s in outcome.stats.items()},
             "log": str(outcome.log_path),
         }
     )
     return outcome
 
 
-def up(cluster: Cluster, *, wait_timeout: float = 600, verify: bool = True) -> RunResult:
-    """Create what is missing, converge, verify health; safe to re-run after an interruption."""
+def up(
+    cluster: Cluster,
+    *,
+    wait_timeout: float = 600,
+    verify: bool = True,
+    remove: tuple[str, ...] = (),
+) -> RunResult:
+    """Create what is missing, converge, verify health; safe to re-run after an interruption.
+
+    `remove` names agents to drain and destroy instead of the newest (`scale --remove`).
+    """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     with store.lock("up"):
         state = store.load()
-        the_plan = compute_plan(spec, state)
+        the_plan = compute_plan(spec, state, remove)
         result = RunResult(cluster=spec.name, plan=the_plan)
         provider = cluster.provider()
         provider.preflight()
-        planned = plan_machines(spec)
+        planned = plan_machines(spec, list(state.machines), remove)
         for action in the_plan.actions:
             if action.kind == "create":
                 cluster.progress(f"machines: creating {', '.join(action.hosts)}")
@@ -199,6 +208,18 @@ def recorded_machines(cluster: Cluster) -> list[Machine]:
             hint="run `dcos-provision up` first (or pass the --state-dir it used)",
         )
     return _machines_in_order(cluster.spec, state)
+
+
+def recorded_agents(cluster: Cluster) -> list[str]:
+    return sorted(n for n, m in cluster.store.load().machines.items() if AGENT in m.roles)
+
+
+def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:
+    """The plan `scale` would run; raises (bad --remove, quorum) before anything changes."""
+    spec = cluster.spec.model_copy(
+        update={"agents": cluster.spec.agents.model_copy(update={"count": agents})}
+    )
+    return compute_plan(spec, cluster.store.load(), remove)
 
 
 def doctor_machines(cluster: Cluster) -> list[Machine]:

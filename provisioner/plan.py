@@ -19,7 +19,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import QuorumError
+from .errors import QuorumError, UsageError
 from .providers.base import Machine
 from .spec import ClusterSpec
 from .state import ClusterState
@@ -91,9 +91,19 @@ def _core_names(machines: list) -> set[str]:
     return {m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles}
 
 
-def compute_plan(spec: ClusterSpec, state: ClusterState) -> Plan:
-    """The actions that bring the recorded cluster to the spec (no I/O)."""
-    planned = plan_machines(spec)
+def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...] = ()) -> Plan:
+    """The actions that bring the recorded cluster to the spec (no I/O).
+
+    `remove` names agents to drop first instead of the newest ones (`scale --remove`).
+    """
+    unknown = [n for n in remove if n not in state.machines or AGENT not in state.machines[n].roles]
+    if unknown:
+        agents = sorted(n for n, m in state.machines.items() if AGENT in m.roles)
+        raise UsageError(
+            f"--remove names no agent of cluster {spec.name!r}: {', '.join(unknown)}",
+            hint=f"its agents are: {', '.join(agents) or 'none'}",
+        )
+    planned = plan_machines(spec, state.machines, remove)
     planned_names = [m.name for m in planned]
     existing = state.machines
     to_create = [n for n in planned_names if n not in existing]
@@ -134,11 +144,15 @@ def compute_plan(spec: ClusterSpec, state: ClusterState) -> Plan:
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
     applied_version = state.applied.get("mesos_version")
     if core_converged and applied_version and applied_version != spec.mesos.version:
-        actions.append(Action(
-            "converge", tuple(planned_names), "upgrade.yml",
-            f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
-            "(followers first, leader last), each gated on health, then agents in batches",
-        ))
+        actions.append(
+            Action(
+                "converge",
+                tuple(planned_names),
+                "upgrade.yml",
+                f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
+                "(followers first, leader last), each gated on health, then agents in batches",
+            )
+        )
     elif core_converged and others_converged and new_agents and not config_changed:
         actions.append(
             Action(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .spec import ClusterSpec, StaticProviderSpec
@@ -52,8 +54,29 @@ def machine_name(cluster: str, role: str, index: int) -> str:
     return f"{cluster}-{short}-{index}"
 
 
-def plan_machines(spec: ClusterSpec) -> list[PlannedMachine]:
-    """Every machine of the cluster, masters first, then dedicated ZooKeeper, then agents."""
+def agent_indices(
+    cluster: str, count: int, existing: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[int]:
+    """Which `<cluster>-agent-N` exist after the change: existing ones stay (minus `remove`),
+    the newest go first when shrinking, new ones get indices never used by this cluster."""
+    pattern = re.compile(rf"^{re.escape(cluster)}-agent-(\d+)$")
+    seen = sorted({int(m.group(1)) for n in existing if (m := pattern.match(n))})
+    removed = {int(m.group(1)) for n in remove if (m := pattern.match(n))}
+    kept = [i for i in seen if i not in removed]
+    if len(kept) >= count:
+        return kept[:count]
+    next_index = max([*seen, *removed, 0]) + 1
+    return kept + list(range(next_index, next_index + count - len(kept)))
+
+
+def plan_machines(
+    spec: ClusterSpec, existing: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[PlannedMachine]:
+    """Every machine of the cluster, masters first, then dedicated ZooKeeper, then agents.
+
+    `existing` (names recorded in state) keeps agent names stable across scaling; `remove`
+    names agents to drop first (`scale --remove`).
+    """
     if isinstance(spec.provider, StaticProviderSpec):
         return _static_machines(spec, spec.provider)
     machines: list[PlannedMachine] = []
@@ -80,7 +103,7 @@ def plan_machines(spec: ClusterSpec) -> list[PlannedMachine]:
                     zookeeper_id=index,
                 )
             )
-    for index in range(1, spec.agents.count + 1):
+    for index in agent_indices(spec.name, spec.agents.count, existing, remove):
         machines.append(
             PlannedMachine(
                 name=machine_name(spec.name, AGENT, index),

@@ -18,7 +18,7 @@ class ClusterView:
     by_name: dict[str, Machine] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.planned = plan_machines(self.spec)
+        self.planned = plan_machines(self.spec, [m.name for m in self.machines])
         self.by_name = {m.name: m for m in self.machines}
 
     def expected(self, role: str) -> list[PlannedMachine]:

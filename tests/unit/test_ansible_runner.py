@@ -173,8 +173,11 @@ def test_runner_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.Monk
     assert env["PATH"].split(":")[0] == str(Path(sys.executable).parent)
     assert env["ANSIBLE_CONFIG"].endswith("playbooks/ansible.cfg")
     assert Path(env["ANSIBLE_CONFIG"]).is_file()
-    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(tmp_path / "cp")
+    assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(control_path_dir(tmp_path))
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert f"UserKnownHostsFile=~/.ssh/known_hosts {tmp_path.resolve()}/known_hosts" in (
+        env["ANSIBLE_SSH_COMMON_ARGS"]
+    )
 
 
 # --------------------------------------------------------------------------- real local runs

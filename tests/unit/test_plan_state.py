@@ -7,7 +7,7 @@ import multiprocessing
 
 import pytest
 
-from provisioner.errors import QuorumError, StateError, StateLockedError
+from provisioner.errors import QuorumError, StateError, StateLockedError, UsageError
 from provisioner.plan import compute_plan, config_fingerprint
 from provisioner.providers.base import Machine
 from provisioner.specfile import parse_spec
@@ -157,3 +157,32 @@ def test_version_change_is_a_rolling_upgrade_not_a_restart_of_everything():
     upgrade = plan.of_kind("converge")[0]
     assert upgrade.playbook == "upgrade.yml"
     assert "1.11.0 -> 1.12.0" in upgrade.reason and len(upgrade.hosts) == 4
+
+
+def test_remove_named_agents_instead_of_the_newest_and_never_reuse_their_names():
+    state = converged_state(spec_with(3))
+    plan = compute_plan(spec_with(2), state, remove=("p-agent-1",))
+    assert kinds(plan)[:2] == [
+        ("remove_agents", "remove_agents.yml", ["p-agent-1"]),
+        ("destroy", None, ["p-agent-1"]),
+    ]
+    replaced = compute_plan(spec_with(3), state, remove=("p-agent-2",))
+    assert replaced.of_kind("create")[0].hosts == ("p-agent-4",)
+    assert replaced.of_kind("remove_agents")[0].hosts == ("p-agent-2",)
+
+
+def test_remove_must_name_an_existing_agent():
+    state = converged_state(spec_with(1))
+    with pytest.raises(UsageError, match="--remove names no agent of cluster 'p': p-master-1"):
+        compute_plan(spec_with(1), state, remove=("p-master-1",))
+
+
+def test_agent_names_stay_stable_after_a_removal():
+    from provisioner.topology import plan_machines
+
+    spec = spec_with(2)
+    names = [m.name for m in plan_machines(spec, ["p-agent-2", "p-agent-3"])]
+    assert names[-2:] == ["p-agent-2", "p-agent-3"]
+    assert [m.name for m in plan_machines(spec_with(1), ["p-agent-2", "p-agent-3"])][-1] == (
+        "p-agent-2"
+    )
