@@ -74,4 +74,4 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         remove_stale_containers(PREFIX)
     assert result.returncode == 0, result.stderr
     assert leftovers == set()
-    assert {c for c in containers() if not c.startswith(PREFIX)} == others
+    assert others <= containers()  # every foreign container is still there
