@@ -156,7 +156,14 @@ def up(
         for action in the_plan.actions:
             if action.kind == "create":
                 cluster.progress(f"machines: creating {', '.join(action.hosts)}")
-                created = provider.create(planned)
+                # Only new machines: a recorded machine that is down is reported by the health
+                # checks, never silently restarted or recreated (a dead host needs a human).
+                wanted = (
+                    planned
+                    if provider.declarative
+                    else [m for m in planned if m.name in action.hosts]
+                )
+                created = provider.create(wanted)
                 for machine in created:
                     state.machines[machine.name] = machine
                 state.record("create", hosts=list(action.hosts))

@@ -65,6 +65,9 @@ class Provider(ABC):
 
     #: True when ``destroy`` really deletes machines (vagrant, pulumi); False for adopted hosts.
     deletes_machines: bool = True
+    #: True when `create` must be given every machine of the cluster (a Pulumi program
+    #: declares the whole desired set); otherwise it is given only the machines to create.
+    declarative: bool = False
 
     def __init__(self, spec: Any, state_dir: Path, progress: ProgressCallback | None = None):
         self.spec = spec

@@ -48,6 +48,8 @@ def first_error_lines(text: str, limit: int = ERROR_LINES) -> str:
 class PulumiProvider(Provider):
     """VMs on libvirt or AWS, described by an inline Pulumi program per backend."""
 
+    declarative = True
+
     deletes_machines = True
 
     def __init__(self, spec: Any, state_dir: Path, progress: Callable[[str], None] | None = None):

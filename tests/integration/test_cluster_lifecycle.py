@@ -1,13 +1,16 @@
-"""The real CLI on real containers: up 1+1, no-op up, scale 1 -> 3 -> 1, down.
+"""The real CLI on real containers: up 1+1, no-op up, scale 1 -> 3 -> 1, a dead agent, down.
 
 Covers: `up` ends verified healthy; a second `up` reports changed=0; growing runs scale.yml on
 the new agents only (the existing hosts are not in the play); shrinking drains the removed
 agents through the maintenance API before destroying them; `down --yes` leaves no container of
-the cluster and touches no other container.
+the cluster and touches no other container; with an agent container stopped, scaling up
+still adds the new agent (it is never restarted behind the operator's back) and names the dead
+one instead of hanging.
 """
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,6 +71,15 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         state = leader_state(master)
         assert {s["hostname"] for s in state["slaves"] if s["active"]} == {agent1}
         assert not set(new) & set(containers())
+
+        # A dead agent does not stop a scale-up: the new agent is added, the dead one named.
+        subprocess.run(["lxc-stop", "-n", agent1], check=True, timeout=120)
+        blocked = cli("scale", str(spec), "--agents", "2", "--wait", "90")
+        assert blocked.returncode == 1
+        assert agent1 in blocked.stderr and "not healthy" in blocked.stderr
+        agent2 = f"{CLUSTER}-agent-2"  # a removed name may be used again
+        active = {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]}
+        assert active == {agent2}
     finally:
         result = cli("down", "--yes", str(spec))
         leftovers = {c for c in containers() if c.startswith(PREFIX)}
