@@ -332,12 +332,12 @@ def down(
 
 @app.command()
 def inventory(spec: SpecArg, state_dir: StateDirOpt = None) -> None:
-    """Print the generated Ansible inventory (YAML) for the recorded machines."""
+    """Print the generated Ansible inventory (YAML): recorded machines, or static hosts."""
     from .inventory import render_inventory
 
     def run() -> str:
         cluster = _open(spec, state_dir)
-        return render_inventory(cluster.spec, operations.recorded_machines(cluster))
+        return render_inventory(cluster.spec, operations.known_machines(cluster))
 
     sys.stdout.write(_run(run))
 
@@ -358,7 +358,7 @@ def doctor(
         cluster = _open(spec, state_dir)
         return run_doctor(
             cluster.spec,
-            operations.doctor_machines(cluster),
+            operations.known_machines(cluster),
             accept_new_host_keys=accept_new_host_keys,
             known_hosts=cluster.state_dir / "known_hosts",
         )

@@ -229,7 +229,7 @@ def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:
     return compute_plan(spec, cluster.store.load(), remove)
 
 
-def doctor_machines(cluster: Cluster) -> list[Machine]:
+def known_machines(cluster: Cluster) -> list[Machine]:
     """Static hosts are checked before adoption; other providers' machines once created."""
     if not cluster.provider().deletes_machines:
         return cluster.provider().create(plan_machines(cluster.spec))

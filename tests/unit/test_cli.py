@@ -67,13 +67,24 @@ def test_plan_json_for_a_new_static_cluster_changes_nothing(tmp_path):
     assert json.loads(same.stdout) == plan
 
 
-def test_status_and_inventory_of_a_cluster_never_created_fail_clearly(tmp_path):
+def test_status_of_a_cluster_never_created_fails_clearly(tmp_path):
     spec = write(tmp_path, STATIC)
-    for command in (["status", str(spec)], ["inventory", str(spec)]):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 1
-        assert "has no machines recorded" in result.stderr
-        assert "run `dcos-provision up` first" in result.stderr
+    result = runner.invoke(app, ["status", str(spec)])
+    assert result.exit_code == 1
+    assert "has no machines recorded" in result.stderr
+    assert "run `dcos-provision up` first" in result.stderr
+    vagrant = write(tmp_path, "name: v\nprovider: {kind: vagrant}\n", "v.yaml")
+    result = runner.invoke(app, ["inventory", str(vagrant)])
+    assert result.exit_code == 1 and "has no machines recorded" in result.stderr
+
+
+def test_inventory_of_static_hosts_needs_no_state(tmp_path):
+    spec = write(tmp_path, STATIC)
+    result = runner.invoke(app, ["inventory", str(spec)])
+    assert result.exit_code == 0, result.output
+    inventory = yaml.safe_load(result.stdout)["all"]
+    assert inventory["hosts"]["m1"]["ansible_host"] == "192.0.2.11"
+    assert sorted(inventory["children"]["zookeeper"]["hosts"]) == ["m1"]
 
 
 def test_down_asks_before_destroying_and_refuses_without_a_terminal(tmp_path):
