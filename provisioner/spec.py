@@ -2,277 +2,64 @@
 
 Every field has a description (it becomes the JSON Schema and the README's reference).
 Cross-field rules live in model validators; a message may start with ``@sub.path@`` to point
-at a sub-field, which ``specfile.py`` folds into the reported field path.
+at a sub-field, which ``specfile.py`` folds into the reported field path. Provider models live
+in ``spec_providers.py`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    SecretStr,
-    field_validator,
-    model_validator,
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from .spec_base import (
+    AGENT_OWNED_FLAGS,
+    DNS_LABEL,
+    FLAG_NAME,
+    MASTER_OWNED_FLAGS,
+    ODD_COUNTS,
+    ROLES,
+    StrictModel,
+    at,
+    odd_count,
+)
+from .spec_providers import (
+    ProviderSpec,
+    PulumiAwsBackend,
+    PulumiBackend,
+    PulumiLibvirtBackend,
+    PulumiProviderSpec,
+    StaticHost,
+    StaticProviderSpec,
+    VagrantProviderSpec,
 )
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
-HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-ODD_COUNTS = (1, 3, 5, 7)
-ROLES = ("master", "agent", "zookeeper")
-
-#: Mesos flags the roles set themselves; extra flags may not override them.
-MASTER_OWNED_FLAGS = frozenset(
-    {"zk", "quorum", "ip", "advertise_ip", "hostname", "port", "cluster", "work_dir", "log_dir"}
-)
-AGENT_OWNED_FLAGS = frozenset(
-    {
-        "master",
-        "ip",
-        "advertise_ip",
-        "hostname",
-        "port",
-        "resources",
-        "attributes",
-        "work_dir",
-        "log_dir",
-    }
-)
-
-
-def at(path: str, message: str) -> str:
-    """Prefix a validator message so the loader reports it under ``<model path>.<path>``."""
-    return f"@{path}@ {message}"
-
-
-def _odd(value: int) -> int:
-    if value not in ODD_COUNTS:
-        raise ValueError(f"must be odd (1, 3, 5, 7) to keep a quorum: got {value}")
-    return value
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors (typos), values are frozen once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# --------------------------------------------------------------------------- providers
-
-
-class VagrantProviderSpec(StrictModel):
-    """Local VMs through Vagrant: LXC system containers by default, libvirt or VirtualBox VMs."""
-
-    kind: Literal["vagrant"] = Field(description="Machine backend: Vagrant.")
-    vagrant_provider: Literal["lxc", "libvirt", "virtualbox"] = Field(
-        "lxc",
-        description="Vagrant provider: `lxc` (system containers, the local/CI default), "
-        "`libvirt` or `virtualbox` (full VMs on a laptop).",
-    )
-    box: str | None = Field(
-        None,
-        description="Vagrant box name. Default: `dcos-provision/debian12-lxc` for lxc (built "
-        "locally by `vagrant/box/build-box.sh`), `debian/bookworm64` otherwise.",
-    )
-    private_network: str | None = Field(
-        None,
-        description="For libvirt/virtualbox: first address of a private network (e.g. "
-        "`192.168.56.10`) given to machines in order; lxc uses the lxcbr0 DHCP addresses.",
-    )
-
-    @field_validator("private_network")
-    @classmethod
-    def _valid_network(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.IPv4Address(value)
-        return value
-
-    @property
-    def effective_box(self) -> str:
-        if self.box:
-            return self.box
-        return (
-            "dcos-provision/debian12-lxc"
-            if self.vagrant_provider == "lxc"
-            else ("debian/bookworm64")
-        )
-
-
-class StaticHost(StrictModel):
-    """An existing machine (bare metal or a VM made elsewhere) adopted by the cluster."""
-
-    name: str = Field(description="Host name used in the inventory and for Mesos `--hostname`.")
-    address: str = Field(description="IPv4 address the cluster services bind to and advertise.")
-    roles: list[Literal["master", "agent", "zookeeper"]] = Field(
-        min_length=1, description="What runs on this host: any of master, agent, zookeeper."
-    )
-    ssh_user: str | None = Field(None, description="SSH login; default: `ssh.user`.")
-    ssh_port: int = Field(22, ge=1, le=65535, description="SSH port.")
-    ssh_private_key: str | None = Field(
-        None,
-        description="Private key file (relative to the spec file); default: `ssh.private_key`.",
-    )
-    zookeeper_id: int | None = Field(
-        None,
-        ge=1,
-        le=255,
-        description="ZooKeeper `myid` for this host; default: its position among the "
-        "zookeeper hosts (1-based). Set it explicitly before reordering hosts.",
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        if not HOST_NAME.match(value):
-            raise ValueError(f"must be a DNS label ([a-z0-9-], 1-63 chars): got {value!r}")
-        return value
-
-    @field_validator("address")
-    @classmethod
-    def _valid_address(cls, value: str) -> str:
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            raise ValueError(
-                f"must be an IPv4 address (Mesos is IPv4 only): got {value!r}"
-            ) from None
-        return value
-
-    @field_validator("roles")
-    @classmethod
-    def _unique_roles(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError(f"roles must not repeat: got {value}")
-        return value
-
-
-class StaticProviderSpec(StrictModel):
-    """Existing hosts over SSH: `up` adopts them, `down` resets them, nothing is deleted."""
-
-    kind: Literal["static"] = Field(description="Machine backend: existing hosts.")
-    hosts: list[StaticHost] = Field(min_length=1, description="The hosts of the cluster.")
-
-    @model_validator(mode="after")
-    def _consistent_hosts(self) -> StaticProviderSpec:
-        problems: list[str] = []
-        for attr in ("name", "address"):
-            seen: dict[str, int] = {}
-            for index, host in enumerate(self.hosts):
-                value = getattr(host, attr)
-                if value in seen:
-                    problems.append(
-                        at(
-                            f"hosts[{index}].{attr}",
-                            f"duplicate {attr} {value!r} (also hosts[{seen[value]}])",
-                        )
-                    )
-                seen.setdefault(value, index)
-        masters = [h for h in self.hosts if "master" in h.roles]
-        zookeepers = [h for h in self.hosts if "zookeeper" in h.roles]
-        if len(masters) not in ODD_COUNTS:
-            problems.append(
-                at("hosts", f"hosts with role master must be 1, 3, 5 or 7: got {len(masters)}")
-            )
-        if len(zookeepers) not in ODD_COUNTS:
-            problems.append(
-                at(
-                    "hosts",
-                    f"hosts with role zookeeper must be 1, 3, 5 or 7: got {len(zookeepers)}",
-                )
-            )
-        ids = [h.zookeeper_id for h in zookeepers if h.zookeeper_id is not None]
-        if len(set(ids)) != len(ids):
-            problems.append(at("hosts", f"zookeeper_id values must be unique: got {sorted(ids)}"))
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-class PulumiLibvirtBackend(StrictModel):
-    """On-premises VMs on a libvirt host, created with pulumi-libvirt."""
-
-    type: Literal["libvirt"] = Field(description="Pulumi backend: libvirt.")
-    uri: str = Field("qemu:///system", description="libvirt connection URI.")
-    image_url: str = Field(
-        "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
-        description="Cloud image (qcow2) used as every machine's base volume.",
-    )
-    pool: str = Field("default", description="Storage pool for the volumes.")
-    network_cidr: str = Field("10.17.3.0/24", description="NAT network created for the cluster.")
-    disk_gb: int = Field(20, ge=5, description="Root disk size per machine (GiB).")
-    ssh_public_key: str = Field(
-        "~/.ssh/id_ed25519.pub",
-        description="Public key installed by cloud-init for `ssh.user`.",
-    )
-
-    @field_validator("network_cidr")
-    @classmethod
-    def _valid_cidr(cls, value: str) -> str:
-        net = ipaddress.IPv4Network(value, strict=True)
-        if net.num_addresses < 16:
-            raise ValueError(f"network must hold at least 16 addresses: got {value}")
-        return value
-
-
-class PulumiAwsBackend(StrictModel):
-    """Cloud VMs on AWS EC2, created with pulumi-aws."""
-
-    type: Literal["aws"] = Field(description="Pulumi backend: AWS.")
-    region: str = Field(description="AWS region, e.g. `eu-west-1`.")
-    ami: str = Field(description="AMI id of a Debian 12 / Ubuntu 22.04+ image.")
-    master_instance_type: str = Field("t3.medium", description="Instance type of masters.")
-    agent_instance_type: str = Field("t3.large", description="Instance type of agents.")
-    zookeeper_instance_type: str = Field("t3.small", description="Instance type of dedicated ZK.")
-    vpc_cidr: str = Field(
-        "10.20.0.0/16", description="CIDR of the VPC created when no subnet is given."
-    )
-    subnet_id: str | None = Field(None, description="Existing subnet to use instead of a new VPC.")
-    vpc_id: str | None = Field(None, description="VPC of `subnet_id` (required with it).")
-    ssh_cidr: str = Field(description="CIDR allowed to reach SSH (22), e.g. your office /32.")
-    ssh_public_key: str = Field(
-        "~/.ssh/id_ed25519.pub", description="Public key registered as the instances' key pair."
-    )
-    root_volume_gb: int = Field(30, ge=8, description="Root volume size per instance (GiB).")
-
-    @field_validator("vpc_cidr", "ssh_cidr")
-    @classmethod
-    def _valid_cidr(cls, value: str) -> str:
-        ipaddress.IPv4Network(value, strict=False)
-        return value
-
-    @model_validator(mode="after")
-    def _subnet_needs_vpc(self) -> PulumiAwsBackend:
-        if self.subnet_id and not self.vpc_id:
-            raise ValueError(at("vpc_id", "is required when subnet_id is given"))
-        return self
-
-
-PulumiBackend = Annotated[PulumiLibvirtBackend | PulumiAwsBackend, Field(discriminator="type")]
-
-
-class PulumiProviderSpec(StrictModel):
-    """VMs created through the Pulumi Automation API (needs the `pulumi` CLI installed)."""
-
-    kind: Literal["pulumi"] = Field(description="Machine backend: Pulumi.")
-    backend: PulumiBackend = Field(description="Where the VMs live: libvirt or aws.")
-    passphrase_env: str = Field(
-        "PULUMI_CONFIG_PASSPHRASE",
-        description="Environment variable holding the stack's secrets passphrase (never stored).",
-    )
-
-
-ProviderSpec = Annotated[
-    VagrantProviderSpec | StaticProviderSpec | PulumiProviderSpec, Field(discriminator="kind")
+__all__ = [
+    "AGENT_OWNED_FLAGS",
+    "MASTER_OWNED_FLAGS",
+    "ODD_COUNTS",
+    "ROLES",
+    "AgentGroup",
+    "AgentResources",
+    "ClusterSpec",
+    "InstallSpec",
+    "MasterGroup",
+    "MesosSpec",
+    "ProviderSpec",
+    "PulumiAwsBackend",
+    "PulumiBackend",
+    "PulumiLibvirtBackend",
+    "PulumiProviderSpec",
+    "SshSpec",
+    "StaticHost",
+    "StaticProviderSpec",
+    "StrictModel",
+    "VagrantProviderSpec",
+    "ZooKeeperSpec",
+    "at",
 ]
-
-# --------------------------------------------------------------------------- cluster parts
 
 
 class MasterGroup(StrictModel):
@@ -285,7 +72,7 @@ class MasterGroup(StrictModel):
     @field_validator("count")
     @classmethod
     def _odd_count(cls, value: int) -> int:
-        return _odd(value)
+        return odd_count(value)
 
 
 class AgentResources(StrictModel):
@@ -363,7 +150,7 @@ class ZooKeeperSpec(StrictModel):
     @field_validator("count")
     @classmethod
     def _odd_count(cls, value: int | None) -> int | None:
-        return None if value is None else _odd(value)
+        return None if value is None else odd_count(value)
 
     @model_validator(mode="after")
     def _count_matches_placement(self) -> ZooKeeperSpec:
