@@ -12,7 +12,7 @@ say "lab setup (packages, venv with dev extras, lxcbr0, box, Mesos test stand-in
 sh scripts/lab-setup.sh --dev
 
 say "host ZooKeeper for the stand-in tests (127.0.0.1:2181)"
-sh scripts/host-zookeeper.sh start
+bash scripts/host-zookeeper.sh start
 
 PY=.venv/bin
 say "ruff"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,22 +13,6 @@ from .procs import STANDIN_DIR, Procs
 
 # The stand-in's own package, for the tests that call its parsers directly.
 sys.path.insert(0, str(STANDIN_DIR))
-
-ZOOKEEPER = os.environ.get("DCOS_TEST_ZOOKEEPER", "127.0.0.1:2181")
-
-
-@pytest.fixture
-def zookeeper() -> str:
-    """host:port of the test ZooKeeper; a missing one fails in CI and skips elsewhere."""
-    host, _, port = ZOOKEEPER.rpartition(":")
-    try:
-        socket.create_connection((host, int(port)), timeout=2).close()
-    except OSError as err:
-        reason = f"no ZooKeeper at {ZOOKEEPER} ({err}); run scripts/host-zookeeper.sh start"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return ZOOKEEPER
 
 
 @pytest.fixture
