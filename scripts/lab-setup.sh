@@ -71,13 +71,22 @@ bridge_serving() {
   ip -4 addr show dev lxcbr0 2>/dev/null | grep -q 'inet ' &&
     pgrep -f -- '--interface=lxcbr0' >/dev/null 2>&1
 }
-if [ -f /run/lxc/network_up ]; then
-  say "lxcbr0 up"
-elif bridge_serving; then
-  say "lxcbr0 already up and served by dnsmasq (not started by lxc-net here); leaving it"
+if bridge_serving; then
+  say "lxcbr0 up (dnsmasq serving DHCP/DNS)"
 else
+  if [ -f /run/lxc/network_up ]; then
+    # lxc-net's flag survives when its dnsmasq was killed (e.g. every process of an earlier
+    # session ended): without DHCP new containers get no address. Restart the whole lxc-net,
+    # but never under running containers (that would pull their bridge away).
+    running=$(lxc-ls --running 2>/dev/null | tr -d '[:space:]')
+    [ -z "$running" ] || die "lxcbr0 has no dnsmasq but containers are running ($running); \
+stop them or run /usr/libexec/lxc/lxc-net stop && /usr/libexec/lxc/lxc-net start"
+    say "lxcbr0 is marked up but its dnsmasq is gone; restarting lxc-net"
+    /usr/libexec/lxc/lxc-net stop || true
+  fi
   say "starting lxcbr0 (lxc-net start)"
   /usr/libexec/lxc/lxc-net start || die "lxc-net start failed"
+  bridge_serving || die "lxc-net started but no dnsmasq serves lxcbr0"
 fi
 
 # --- 4. The box: rebuild only when missing or when its recipe (script + package list) changed
