@@ -34,9 +34,16 @@ mesos:
 """
 
 
+LOG = REPO / "benchmarks/bench.log"
+
+
 def run(*args: str) -> float:
+    """Time one CLI command; its progress goes to benchmarks/bench.log, not the table."""
     started = time.monotonic()
-    subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL)
+    with LOG.open("a") as log:
+        log.write(f"\n$ dcos-provision {' '.join(args)}\n")
+        log.flush()
+        subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL, stderr=log)
     return time.monotonic() - started
 
 
@@ -54,7 +61,8 @@ def scenario_cluster(
             else:
                 rows.append((label, run("scale", str(spec), "--agents", str(count))))
     finally:
-        subprocess.run([*CLI, "down", "--yes", str(spec)], check=False)
+        with LOG.open("a") as log:
+            subprocess.run([*CLI, "down", "--yes", str(spec)], check=False, stdout=log, stderr=log)
     return rows
 
 
