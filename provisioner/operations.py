@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import ansible, health
+from . import resize_run
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
 from .paths import default_state_dir
 from .plan import Action, Plan, compute_plan, config_fingerprint
 from .providers import provider_for
 from .providers.base import Machine
+from .resize import finish_if_done, plan_resize
 from .spec import ClusterSpec
 from .specfile import load_spec
 from .state import ClusterState, StateStore
@@ -153,15 +155,21 @@ def up(
         provider = cluster.provider()
         provider.preflight()
         planned = plan_machines(spec, list(state.machines), remove)
+        keep = planned
+        resizing = plan_resize(spec, state, planned)  # what compute_plan planned from
+        steps = list(resizing.pending) if resizing else []
+        if resizing is not None:
+            resize_run.start(cluster, state, resizing)  # health first; QuorumError if not
+            store.save(state)
+            # Leaving masters stay until the last step retired them (Pulumi drops the rest).
+            keep = planned + resize_run.leaving_planned(spec, resizing)
         for action in the_plan.actions:
             if action.kind == "create":
                 cluster.progress(f"machines: creating {', '.join(action.hosts)}")
                 # Only new machines: a recorded machine that is down is reported by the health
                 # checks, never silently restarted or recreated (a dead host needs a human).
                 wanted = (
-                    planned
-                    if provider.declarative
-                    else [m for m in planned if m.name in action.hosts]
+                    keep if provider.declarative else [m for m in planned if m.name in action.hosts]
                 )
                 created = provider.create(wanted)
                 for machine in created:
@@ -181,6 +189,13 @@ def up(
                     state.converged.pop(name, None)
                 result.destroyed.extend(action.hosts)
                 state.record("destroy", hosts=list(action.hosts))
+                if resizing is not None:
+                    finish_if_done(state, len(resizing.steps), resizing.leaving)
+                store.save(state)
+            elif action.kind == "resize":
+                assert resizing is not None
+                outcome, hosts = resize_run.run_step(cluster, state, resizing, steps.pop(0))
+                result.playbooks.append(resize_run.playbook_record(outcome, hosts))
                 store.save(state)
             elif action.kind == "converge":
                 machines = [state.machines[m.name] for m in planned if m.name in state.machines]

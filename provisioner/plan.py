@@ -8,8 +8,10 @@ Rules (what an operator of kubespray/dcos-ansible expects):
 - otherwise `site.yml` runs everywhere as a drift check (expected: changed=0);
 - a new `mesos.version` on a converged cluster runs `upgrade.yml` (rolling, quorum-safe)
   instead of `site.yml`, which would restart every master at once;
-- changing the set of masters or ZooKeeper members of an existing cluster is refused here
-  (quorum-safe resizing is a separate, one-at-a-time operation).
+- a new `masters.count` (with `zookeeper.placement: masters`) is a quorum-safe resize: new
+  masters are created, then one `resize` action per step of resize_masters.yml (ZooKeeper one
+  member at a time, Mesos quorum one at a time, agents last), then leaving masters are
+  destroyed (resize.py); resizes of dedicated ZooKeeper or static clusters are refused.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import QuorumError, UsageError
+from .errors import UsageError
 from .providers.base import Machine
+from .resize import PLAYBOOK as RESIZE_PLAYBOOK
+from .resize import Resize, plan_resize
 from .spec import ClusterSpec
 from .state import ClusterState
 from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
@@ -30,7 +34,7 @@ from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
 class Action:
     """One step of a plan."""
 
-    kind: str  # create | remove_agents | destroy | converge | wait_healthy
+    kind: str  # create | remove_agents | destroy | converge | resize | wait_healthy
     hosts: tuple[str, ...] = ()
     playbook: str | None = None
     reason: str = ""
@@ -109,16 +113,7 @@ def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...]
     to_create = [n for n in planned_names if n not in existing]
     gone = [n for n in sorted(existing) if n not in set(planned_names)]
     actions: list[Action] = []
-
-    core_before = _core_names(list(existing.values()))
-    core_after = _core_names(planned)
-    if existing and core_before and core_before != core_after:
-        raise QuorumError(
-            f"changing the masters/ZooKeeper members of an existing cluster "
-            f"({len(core_before)} -> {len(core_after)} core machines) is not done by `up`",
-            hint="masters are resized one at a time to keep quorum; this release refuses it "
-            "instead of risking the replicated log: run `down` and `up` with the new count",
-        )
+    resize = plan_resize(spec, state, planned)
 
     if to_create:
         actions.append(Action("create", tuple(to_create), reason="in the spec, not created yet"))
@@ -133,7 +128,49 @@ def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...]
             )
         )
         actions.append(Action("destroy", tuple(removed_agents), reason="no longer in the spec"))
+    if resize is not None:
+        actions.extend(_resize_actions(resize, existing))
+    else:
+        actions.append(_converge_action(spec, state, planned, to_create))
+    actions.append(
+        Action(
+            "wait_healthy",
+            tuple(planned_names),
+            reason="verify ZooKeeper, masters and agents against the spec",
+        )
+    )
+    return Plan(spec.name, tuple(actions))
 
+
+def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action]:
+    """One action per pending step of the resize, then the leaving masters are destroyed."""
+    total = len(resize.steps)
+    actions = [
+        Action(
+            "resize", step.hosts, RESIZE_PLAYBOOK, f"step {step.index + 1}/{total}: {step.reason}"
+        )
+        for step in resize.pending
+    ]
+    leaving = [name for name in resize.leaving if name in existing]
+    if leaving:
+        actions.append(
+            Action(
+                "destroy",
+                tuple(leaving),
+                reason=f"left the cluster (masters {resize.old} -> {resize.new}); their "
+                "mesos-master and ZooKeeper were stopped and disabled first",
+            )
+        )
+    return actions
+
+
+def _converge_action(
+    spec: ClusterSpec, state: ClusterState, planned: list[PlannedMachine], to_create: list[str]
+) -> Action:
+    """Which playbook brings the (unresized) cluster to the spec: upgrade, scale or site."""
+    planned_names = [m.name for m in planned]
+    existing = state.machines
+    core_after = _core_names(planned)
     converged_before = [n for n in planned_names if n in state.converged]
     new_agents = [m.name for m in planned if m.name in to_create and m.roles == (AGENT,)]
     core_converged = bool(core_after) and all(n in state.converged for n in core_after)
@@ -144,39 +181,26 @@ def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...]
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
     applied_version = state.applied.get("mesos_version")
     if core_converged and applied_version and applied_version != spec.mesos.version:
-        actions.append(
-            Action(
-                "converge",
-                tuple(planned_names),
-                "upgrade.yml",
-                f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
-                "(followers first, leader last), each gated on health, then agents in batches",
-            )
-        )
-    elif core_converged and others_converged and new_agents and not config_changed:
-        actions.append(
-            Action(
-                "converge",
-                tuple(new_agents),
-                "scale.yml",
-                "new agents only; ZooKeeper, masters and other agents untouched",
-            )
-        )
-    elif not converged_before:
-        actions.append(Action("converge", tuple(planned_names), "site.yml", "new cluster"))
-    else:
-        unconverged = [n for n in planned_names if n not in state.converged]
-        reason = (
-            "configuration not yet applied to " + ", ".join(unconverged)
-            if unconverged
-            else "drift check; no change expected"
-        )
-        actions.append(Action("converge", tuple(planned_names), "site.yml", reason))
-    actions.append(
-        Action(
-            "wait_healthy",
+        return Action(
+            "converge",
             tuple(planned_names),
-            reason="verify ZooKeeper, masters and agents against the spec",
+            "upgrade.yml",
+            f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
+            "(followers first, leader last), each gated on health, then agents in batches",
         )
+    if core_converged and others_converged and new_agents and not config_changed:
+        return Action(
+            "converge",
+            tuple(new_agents),
+            "scale.yml",
+            "new agents only; ZooKeeper, masters and other agents untouched",
+        )
+    if not converged_before:
+        return Action("converge", tuple(planned_names), "site.yml", "new cluster")
+    unconverged = [n for n in planned_names if n not in state.converged]
+    reason = (
+        "configuration not yet applied to " + ", ".join(unconverged)
+        if unconverged
+        else "drift check; no change expected"
     )
-    return Plan(spec.name, tuple(actions))
+    return Action("converge", tuple(planned_names), "site.yml", reason)

@@ -94,10 +94,17 @@ def test_fingerprint_ignores_agents_but_not_mesos_settings():
     assert config_fingerprint(one, core) != config_fingerprint(flags, core)
 
 
-def test_master_resize_of_an_existing_cluster_is_refused():
+def test_master_resize_of_an_existing_cluster_is_a_stepwise_resize():
     state = converged_state(spec_with(1))
-    with pytest.raises(QuorumError, match="3 -> 5 core machines"):
-        compute_plan(parse_spec(BASE.replace("count: 3", "count: 5")), state)
+    plan = compute_plan(parse_spec(BASE.replace("count: 3", "count: 5")), state)
+    assert [a.kind for a in plan.actions] == ["create", *["resize"] * 4, "wait_healthy"]
+    assert plan.actions[0].hosts == ("p-master-4", "p-master-5")
+    assert {a.playbook for a in plan.of_kind("resize")} == {"resize_masters.yml"}
+    assert "site.yml" not in {a.playbook for a in plan.actions}  # never all masters at once
+    dedicated = "zookeeper: {placement: dedicated, count: 3}\n"
+    state = converged_state(parse_spec(BASE + dedicated))
+    with pytest.raises(QuorumError, match=r"dedicated ZooKeeper ensemble .*6 -> 8 core machines"):
+        compute_plan(parse_spec(BASE.replace("count: 3", "count: 5") + dedicated), state)
 
 
 def test_state_round_trip_and_atomic_file(tmp_path):
