@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, operations
@@ -59,9 +60,9 @@ def _fail(exc: ProvisionError, as_json: bool) -> None:
         if isinstance(exc, SpecError):
             payload["problems"] = exc.problems
         _emit_json(payload)
-    err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}")
     if exc.hint:
-        err.print(f"[yellow]hint:[/] {exc.hint}")
+        err.print(f"[yellow]hint:[/] {escape(exc.hint)}")
     raise typer.Exit(exc.exit_code)
 
 
@@ -78,7 +79,7 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
         if os.environ.get("DCOS_PROVISION_DEBUG"):
             traceback.print_exc()
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
             "(set DCOS_PROVISION_DEBUG=1 for the traceback)"
         )
         raise typer.Exit(1) from None
@@ -86,21 +87,24 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
 
 
 def _progress(message: str) -> None:
-    err.print(f"[cyan]>[/] {message}")
+    err.print(f"[cyan]>[/] {escape(message)}")
 
 
 def _ansible_event(event: dict) -> None:
     kind = event.get("event")
     if kind == "play_start":
-        err.print(f"  play: {event.get('play', '')}")
+        err.print(f"  play: {escape(str(event.get('play', '')))}")
     elif kind == "task_start":
-        err.print(f"  [dim]task: {event.get('task', '')}[/]")
+        err.print(f"  [dim]task: {escape(str(event.get('task', '')))}[/]")
     elif kind == "host_changed":
-        err.print(f"  [yellow]changed[/] {event.get('host')}: {event.get('task')}")
+        where = f"{event.get('host')}: {event.get('task')}"
+        err.print(f"  [yellow]changed[/] {escape(where)}")
     elif kind == "host_failed":
-        err.print(f"  [red]failed[/] {event.get('host')}: {event.get('task')}: {event.get('msg')}")
+        where = f"{event.get('host')}: {event.get('task')}: {event.get('msg')}"
+        err.print(f"  [red]failed[/] {escape(where)}")
     elif kind == "host_unreachable":
-        err.print(f"  [red]unreachable[/] {event.get('host')}: {event.get('msg')}")
+        where = f"{event.get('host')}: {event.get('msg')}"
+        err.print(f"  [red]unreachable[/] {escape(where)}")
 
 
 def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
@@ -132,7 +136,7 @@ def _health_table(checks) -> Table:
         table.add_column(column)
     for check in checks:
         mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
-        table.add_row(check.layer, check.name, check.host or "-", mark, check.detail or "")
+        table.add_row(check.layer, check.name, check.host or "-", mark, escape(check.detail or ""))
     return table
 
 
@@ -375,7 +379,7 @@ def doctor(
                 check.host,
                 check.check,
                 "[green]ok[/]" if check.ok else "[red]FAIL[/]",
-                check.detail or "",
+                escape(check.detail or ""),
             )
         err.print(table)
     if not report.ok:

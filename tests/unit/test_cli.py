@@ -133,3 +133,13 @@ def test_bad_spec_on_any_command_is_exit_2(tmp_path):
         )
         assert result.exit_code == 2, (command, result.output)
         assert "unknown kind 'nope'" in result.stderr
+
+
+def test_messages_with_brackets_are_printed_verbatim(tmp_path):
+    folder = tmp_path / "lab[red]x"
+    folder.mkdir()
+    spec = write(folder, STATIC)
+    result = runner.invoke(app, ["status", str(spec)])
+    assert result.exit_code == 1
+    assert "internal error" not in result.stderr
+    assert "lab[red]x" in result.stderr
