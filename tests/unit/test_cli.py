@@ -143,3 +143,16 @@ def test_messages_with_brackets_are_printed_verbatim(tmp_path):
     assert result.exit_code == 1
     assert "internal error" not in result.stderr
     assert "lab[red]x" in result.stderr
+
+
+def test_plan_and_up_on_a_pulumi_spec_without_the_cli_say_how_to_install_it(
+    tmp_path, monkeypatch, repo
+):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi anywhere
+    spec = write(tmp_path, (repo / "examples/aws.yaml").read_text())
+    for command in ("plan", "up"):
+        result = runner.invoke(app, [command, str(spec)])
+        assert result.exit_code == 1, result.output
+        assert "the `pulumi` CLI is not on PATH" in result.stderr
+        assert "get.pulumi.com" in result.stderr
+    assert not (tmp_path / ".dcos-provision" / "cloud" / "state.json").exists()
