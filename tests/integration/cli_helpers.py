@@ -36,6 +36,18 @@ def mesos_install() -> dict[str, Any]:
     }
 
 
+def mesos_section() -> dict[str, Any]:
+    """Mesos install plus the agent flags agents need inside LXC containers (no cgroups)."""
+    return {
+        "install": mesos_install(),
+        "agent_flags": {
+            "launcher": "posix",
+            "isolation": "posix/cpu,posix/mem",
+            "systemd_enable_support": False,
+        },
+    }
+
+
 def write_spec(directory: Path, name: str, masters: int, agents: int) -> Path:
     """A local LXC spec for a test cluster (agents configured for containers)."""
     import yaml
@@ -49,14 +61,7 @@ def write_spec(directory: Path, name: str, masters: int, agents: int) -> Path:
             "resources": {"cpus": 1, "mem": 512, "disk": 1024},
             "attributes": {"rack": "r1"},
         },
-        "mesos": {
-            "install": mesos_install(),
-            "agent_flags": {
-                "launcher": "posix",
-                "isolation": "posix/cpu,posix/mem",
-                "systemd_enable_support": False,
-            },
-        },
+        "mesos": mesos_section(),
     }
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -22,7 +22,7 @@ from provisioner.providers.vagrant import VagrantProvider
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 
-from .cli_helpers import cli_json, http_json, in_container, mesos_install, status
+from .cli_helpers import cli_json, http_json, in_container, mesos_section, status
 from .lab import containers, remove_stale_containers, require_lab
 
 LAB = "e2e-sup"
@@ -54,14 +54,7 @@ def write_static_spec(directory: Path, boxes: list[Machine]) -> Path:
             ],
         },
         "agents": {"resources": {"cpus": 1, "mem": 512, "disk": 1024}},
-        "mesos": {
-            "install": mesos_install(),
-            "agent_flags": {
-                "launcher": "posix",
-                "isolation": "posix/cpu,posix/mem",
-                "systemd_enable_support": False,
-            },
-        },
+        "mesos": mesos_section(),
         "ssh": {"user": "vagrant"},
     }
     path = directory / f"{CLUSTER}.yaml"
