@@ -257,9 +257,11 @@ def scale(
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
 ) -> None:
-    """Set the agent count: only new agents are created and configured; removed ones (the
-    newest, or those named by --remove) are drained first. `agents.count` in the spec file is
-    updated to match, so a later `up` keeps the new size."""
+    """Grow or shrink the agents; only the agents that change are touched.
+
+    New agents are created and configured alone; removed ones (the newest, or those named by
+    --remove) are drained first. `agents.count` in the spec file is updated to match.
+    """
     removing = tuple(remove or ())
     if agents is None and not removing:
         _fail(UsageError("say how to scale: --agents N and/or --remove NAME"), as_json)
@@ -287,8 +289,10 @@ def upgrade(
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
 ) -> None:
-    """Roll out a new `mesos.version`: masters one at a time (followers first, leader last),
-    then agents in batches, each step gated on health."""
+    """Roll out a new `mesos.version`, one master at a time, then the agents.
+
+    Followers first and the leader last, each step gated on health; agents in batches.
+    """
 
     def run() -> operations.RunResult:
         cluster = _open(spec, state_dir)
