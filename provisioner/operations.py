@@ -60,15 +60,6 @@ def open_cluster(
     return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
 
 
-def with_spec(cluster: Cluster, spec: ClusterSpec) -> Cluster:
-    return Cluster(
-        spec=spec,
-        store=cluster.store,
-        progress=cluster.progress,
-        on_ansible_event=cluster.on_ansible_event,
-    )
-
-
 def plan(cluster: Cluster) -> Plan:
     """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies)."""
     cluster.provider().preflight()
@@ -246,8 +237,9 @@ def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:
 
 def known_machines(cluster: Cluster) -> list[Machine]:
     """Static hosts are checked before adoption; other providers' machines once created."""
-    if not cluster.provider().deletes_machines:
-        return cluster.provider().create(plan_machines(cluster.spec))
+    provider = cluster.provider()
+    if not provider.deletes_machines:
+        return provider.create(plan_machines(cluster.spec))
     return recorded_machines(cluster)
 
 

@@ -29,6 +29,7 @@ from .topology import (
     ZOOKEEPER,
     PlannedMachine,
     machine_name,
+    majority,
     mesos_quorum,
     plan_machines,
 )
@@ -162,7 +163,7 @@ def _shrink(cluster: str, before: int, after: int) -> list[Raw]:
         remaining = staying + leaving[position + 1 :][::-1]
         gate = (
             f"then gated on {_names(remaining)} keeping a leader with synced followers"
-            if len(remaining) >= before // 2 + 1
+            if len(remaining) >= majority(before)
             else f"no gate: {_names(remaining)} alone is no quorum of {before} (it was synced "
             "by the previous step)"
         )

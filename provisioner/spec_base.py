@@ -10,7 +10,6 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ODD_COUNTS = (1, 3, 5, 7)
-ROLES = ("master", "agent", "zookeeper")
 
 #: Mesos flags the roles set themselves; extra flags may not override them.
 MASTER_OWNED_FLAGS = frozenset(

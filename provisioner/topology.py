@@ -13,16 +13,16 @@ AGENT = "agent"
 ZOOKEEPER = "zookeeper"
 
 
+def majority(members: int) -> int:
+    """A strict majority: the quorum of a ZooKeeper ensemble or of Mesos' replicated log."""
+    return members // 2 + 1
+
+
 def mesos_quorum(masters: int) -> int:
     """Mesos `--quorum` for the replicated log: a strict majority of the masters."""
     if masters < 1:
         raise ValueError(f"a cluster needs at least one master: got {masters}")
-    return masters // 2 + 1
-
-
-def zookeeper_tolerated_failures(size: int) -> int:
-    """How many ZooKeeper members may be down while the ensemble keeps a quorum."""
-    return (size - 1) // 2
+    return majority(masters)
 
 
 @dataclass(frozen=True)
@@ -156,11 +156,3 @@ def _static_machines(spec: ClusterSpec, provider: StaticProviderSpec) -> list[Pl
 def with_role(machines: list, role: str) -> list:
     """The machines (planned or real) that carry this role, in order."""
     return [m for m in machines if role in m.roles]
-
-
-def master_count(spec: ClusterSpec) -> int:
-    return len(with_role(plan_machines(spec), MASTER))
-
-
-def agent_count(spec: ClusterSpec) -> int:
-    return len(with_role(plan_machines(spec), AGENT))

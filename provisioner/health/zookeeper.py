@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..topology import ZOOKEEPER
+from ..topology import ZOOKEEPER, majority
 from .probes import ZOOKEEPER_CLIENT_PORT, ProbeError, Probes
 from .report import ZOOKEEPER as LAYER
 from .report import CheckResult
@@ -120,7 +120,7 @@ def check_zookeeper(view: ClusterView, probes: Probes) -> list[CheckResult]:
     serving_mode = ("standalone",) if size == 1 else ENSEMBLE_MODES
     serving = [name for name, answer in answers.items() if answer.mode in serving_mode]
     _check_leader(results, answers, leaders, size)
-    need = size // 2 + 1
+    need = majority(size)
     if len(serving) >= need:
         results.add(
             "quorum", None, True, f"{len(serving)} of {size} members serving, quorum {need}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner.specfile import parse_spec
-from provisioner.topology import mesos_quorum, plan_machines, zookeeper_tolerated_failures
+from provisioner.topology import majority, mesos_quorum, plan_machines
 
 
 @pytest.mark.parametrize(("masters", "quorum"), [(1, 1), (3, 2), (5, 3), (7, 4)])
@@ -19,8 +19,8 @@ def test_quorum_needs_a_master():
 
 
 @pytest.mark.parametrize(("size", "tolerated"), [(1, 0), (3, 1), (5, 2), (7, 3)])
-def test_zookeeper_failures_tolerated(size, tolerated):
-    assert zookeeper_tolerated_failures(size) == tolerated
+def test_a_majority_survives_the_failures_an_odd_ensemble_tolerates(size, tolerated):
+    assert size - majority(size) == tolerated
 
 
 def test_zookeeper_on_masters_gets_ids_from_the_master_index():
