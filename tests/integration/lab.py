@@ -6,15 +6,20 @@ that was killed earlier cannot make this one fail on a name clash; ``ssh_run`` t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import paramiko
 import pytest
 
 from provisioner.providers.base import Machine
+from provisioner.providers.vagrant import VagrantProvider
+from provisioner.spec import ClusterSpec
+from provisioner.topology import plan_machines
 
 BOX = "dcos-provision/debian12-lxc"
 BRIDGE = Path("/sys/class/net/lxcbr0")
@@ -84,3 +89,25 @@ def ssh_run(machine: Machine, command: str, timeout: float = 60) -> tuple[int, s
         return rc, stdout.read().decode(), stderr.read().decode()
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def vagrant_hosts(cluster: str, agents: int, state_dir: Path) -> Iterator[list[Machine]]:
+    """Throw-away SSH hosts (`<cluster>-master-1`, `<cluster>-agent-N` containers) for tests
+    that adopt existing hosts; stale ones go first, all are destroyed afterwards."""
+    prefix = f"{cluster}-"
+    remove_stale_containers(prefix)
+    spec = ClusterSpec.model_validate(
+        {"name": cluster, "provider": {"kind": "vagrant"}, "agents": {"count": agents}}
+    )
+    provider = VagrantProvider(spec, state_dir)
+    planned = plan_machines(spec)
+    try:
+        provider.preflight()
+        yield provider.create(planned)
+    finally:
+        try:
+            provider.destroy([m.name for m in planned])
+        finally:
+            remove_stale_containers(prefix)
+        assert {c for c in containers() if c.startswith(prefix)} == set()

@@ -12,30 +12,19 @@ import pytest
 
 from provisioner.doctor import run_doctor
 from provisioner.providers.static import StaticProvider
-from provisioner.providers.vagrant import VagrantProvider
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 
-from .lab import containers, remove_stale_containers, require_lab, ssh_run
+from .lab import require_lab, ssh_run, vagrant_hosts
 
 CLUSTER = "e2e-static"
-PREFIX = f"{CLUSTER}-"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 def test_doctor_on_adopted_hosts(tmp_path: Path) -> None:
     require_lab()
-    remove_stale_containers(PREFIX)
-    lab_spec = ClusterSpec.model_validate(
-        {"name": CLUSTER, "provider": {"kind": "vagrant"}, "agents": {"count": 1}}
-    )
-    lab = VagrantProvider(lab_spec, tmp_path / "lab-state")
-    names = [m.name for m in plan_machines(lab_spec)]
-    try:
-        lab.preflight()
-        boxes = {m.name: m for m in lab.create(plan_machines(lab_spec))}
-        master_box, agent_box = boxes[names[0]], boxes[names[1]]
+    with vagrant_hosts(CLUSTER, 1, tmp_path / "lab-state") as (master_box, agent_box):
         spec = ClusterSpec.model_validate(
             {
                 "name": CLUSTER,
@@ -97,9 +86,3 @@ def test_doctor_on_adopted_hosts(tmp_path: Path) -> None:
             f"{metal_2.ssh_private_key})"
         )
         assert all(c.skipped for c in broken.for_host("metal-2") if c.check != "ssh_login")
-    finally:
-        try:
-            lab.destroy(names)
-        finally:
-            remove_stale_containers(PREFIX)
-        assert {c for c in containers() if c.startswith(PREFIX)} == set()

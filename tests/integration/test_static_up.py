@@ -18,15 +18,11 @@ import yaml
 
 from provisioner.ansible import control_path_dir
 from provisioner.providers.base import Machine
-from provisioner.providers.vagrant import VagrantProvider
-from provisioner.spec import ClusterSpec
-from provisioner.topology import plan_machines
 
 from .cli_helpers import cli_json, http_json, in_container, mesos_section, status
-from .lab import containers, remove_stale_containers, require_lab
+from .lab import require_lab, vagrant_hosts
 
 LAB = "e2e-sup"
-PREFIX = f"{LAB}-"
 CLUSTER = "e2e-metal"
 LAYERS = {"reachability", "zookeeper", "mesos_masters", "mesos_agents"}
 MASTER_FILES = ["/etc/systemd/system/mesos-master.service", "/etc/default/mesos-master"]
@@ -99,98 +95,91 @@ def container_state(name: str) -> str:
 
 def test_static_doctor_up_noop_down(tmp_path: Path) -> None:
     require_lab()
-    remove_stale_containers(PREFIX)
-    lab_spec = ClusterSpec.model_validate(
-        {"name": LAB, "provider": {"kind": "vagrant"}, "agents": {"count": 2}}
-    )
-    lab = VagrantProvider(lab_spec, tmp_path / "lab-state")
-    names = [m.name for m in plan_machines(lab_spec)]
-    assert names == [f"{LAB}-master-1", f"{LAB}-agent-1", f"{LAB}-agent-2"]
     state_dir = tmp_path / ".dcos-provision" / CLUSTER
-    try:
-        lab.preflight()
-        boxes = {m.name: m for m in lab.create(plan_machines(lab_spec))}
-        hosts = [boxes[name] for name in names]
-        on = dict(zip(["metal-1", "metal-2", "metal-3"], names, strict=True))
-        addresses = sorted(box.address for box in hosts)
-        spec = str(write_static_spec(tmp_path, hosts))
-        known_hosts = state_dir / "known_hosts"
-
-        # doctor: unknown host keys are refused, then recorded on request.
-        refused = cli_json("doctor", spec, expect_rc=1)
-        assert refused["ok"] is False
-        assert refused["failed_hosts"] == ["metal-1", "metal-2", "metal-3"]
-        logins = [c for c in refused["checks"] if c["check"] == "ssh_login"]
-        assert len(logins) == 3 and all("is not known" in c["detail"] for c in logins), logins
-        assert refused["recorded_host_keys"] == []
-        assert not known_hosts.exists()
-
-        accepted = cli_json("doctor", spec, "--accept-new-host-keys")
-        assert accepted["ok"] is True, [c for c in accepted["checks"] if not c["ok"]]
-        assert sorted(accepted["recorded_host_keys"]) == addresses
-        recorded = [line.split()[0] for line in known_hosts.read_text().splitlines()]
-        assert sorted(recorded) == addresses
-
-        # up: adopted, converged and verified; Ansible checks host keys strictly.
-        first = cli_json("up", spec)
-        assert first["healthy"] is True
-        assert [p["playbook"] for p in first["playbooks"]] == ["site.yml"]
-        inventory = (state_dir / "inventory.yml").read_text()
-        assert "StrictHostKeyChecking" not in inventory, inventory
-        rc, report = status(Path(spec))
-        assert rc == 0 and report["healthy"] is True, report
-        assert {c["layer"] for c in report["checks"]} == LAYERS
-        assert all(c["ok"] for c in report["checks"])
-        code, leader = http_json(hosts[0].address, 5050, "/master/state")
-        assert code == 200, code
-        assert {s["hostname"] for s in leader["slaves"] if s["active"]} == {"metal-2", "metal-3"}
-
-        # Without the keys doctor recorded, Ansible refuses the hosts (no silent trust) ...
-        assert not any(user_knows(address) for address in addresses)
-        close_ssh_masters(state_dir)  # a persisted connection would skip the key check
-        known_hosts.rename(known_hosts.with_suffix(".aside"))
-        untrusted = cli_json("up", spec, expect_rc=1)
-        assert "Host key verification failed" in untrusted["error"], untrusted
-        assert all(f"metal-{n}" in untrusted["error"] for n in (1, 2, 3)), untrusted
-        known_hosts.with_suffix(".aside").rename(known_hosts)
-
-        # ... and with them, a second up changes nothing.
-        second = cli_json("up", spec)
-        assert second["healthy"] is True
-        changed = second["playbooks"][0]["changed"]
-        assert set(changed) == {"metal-1", "metal-2", "metal-3"}
-        assert all(count == 0 for count in changed.values()), changed
-
-        # What down must undo is there now.
-        assert is_active(on["metal-1"], "mesos-master")
-        assert all(is_active(on[h], "mesos-agent") for h in ("metal-2", "metal-3"))
-        master_files = MASTER_FILES + INSTALL_FILES
-        assert existing(on["metal-1"], master_files) == master_files
-        for host in ("metal-2", "metal-3"):
-            assert existing(on[host], AGENT_FILES + INSTALL_FILES) == AGENT_FILES + INSTALL_FILES
-        assert is_active(on["metal-1"], "zookeeper")
-        marker = f"dcos-provision cluster {CLUSTER}"
-        assert marker in in_container(on["metal-1"], "cat", "/etc/hosts")
-
-        # down: the hosts are reset, not deleted, and the cluster is forgotten.
-        down = cli_json("down", "--yes", spec)
-        assert down == {"cluster": CLUSTER, "destroyed": ["metal-1", "metal-2", "metal-3"]}
-        for name in names:
-            assert container_state(name) == "RUNNING", name
-            assert not is_active(name, "mesos-master"), name
-            assert not is_active(name, "mesos-agent"), name
-            leftovers = existing(name, MASTER_FILES + AGENT_FILES + INSTALL_FILES)
-            assert leftovers == [], (name, leftovers)
-        assert not is_active(on["metal-1"], "zookeeper")
-        hosts_file = in_container(on["metal-1"], "cat", "/etc/hosts")
-        assert marker not in hosts_file, hosts_file
-
-        gone = cli_json("status", spec, expect_rc=1)
-        assert "no machines recorded" in gone["error"], gone
-    finally:
-        close_ssh_masters(state_dir)
+    with vagrant_hosts(LAB, 2, tmp_path / "lab-state") as hosts:
+        names = [host.name for host in hosts]
+        assert names == [f"{LAB}-master-1", f"{LAB}-agent-1", f"{LAB}-agent-2"]
         try:
-            lab.destroy(names)
+            on = dict(zip(["metal-1", "metal-2", "metal-3"], names, strict=True))
+            addresses = sorted(box.address for box in hosts)
+            spec = str(write_static_spec(tmp_path, hosts))
+            known_hosts = state_dir / "known_hosts"
+
+            # doctor: unknown host keys are refused, then recorded on request.
+            refused = cli_json("doctor", spec, expect_rc=1)
+            assert refused["ok"] is False
+            assert refused["failed_hosts"] == ["metal-1", "metal-2", "metal-3"]
+            logins = [c for c in refused["checks"] if c["check"] == "ssh_login"]
+            assert len(logins) == 3 and all("is not known" in c["detail"] for c in logins), logins
+            assert refused["recorded_host_keys"] == []
+            assert not known_hosts.exists()
+
+            accepted = cli_json("doctor", spec, "--accept-new-host-keys")
+            assert accepted["ok"] is True, [c for c in accepted["checks"] if not c["ok"]]
+            assert sorted(accepted["recorded_host_keys"]) == addresses
+            recorded = [line.split()[0] for line in known_hosts.read_text().splitlines()]
+            assert sorted(recorded) == addresses
+
+            # up: adopted, converged and verified; Ansible checks host keys strictly.
+            first = cli_json("up", spec)
+            assert first["healthy"] is True
+            assert [p["playbook"] for p in first["playbooks"]] == ["site.yml"]
+            inventory = (state_dir / "inventory.yml").read_text()
+            assert "StrictHostKeyChecking" not in inventory, inventory
+            rc, report = status(Path(spec))
+            assert rc == 0 and report["healthy"] is True, report
+            assert {c["layer"] for c in report["checks"]} == LAYERS
+            assert all(c["ok"] for c in report["checks"])
+            code, leader = http_json(hosts[0].address, 5050, "/master/state")
+            assert code == 200, code
+            assert {s["hostname"] for s in leader["slaves"] if s["active"]} == {
+                "metal-2",
+                "metal-3",
+            }
+
+            # Without the keys doctor recorded, Ansible refuses the hosts (no silent trust) ...
+            assert not any(user_knows(address) for address in addresses)
+            close_ssh_masters(state_dir)  # a persisted connection would skip the key check
+            known_hosts.rename(known_hosts.with_suffix(".aside"))
+            untrusted = cli_json("up", spec, expect_rc=1)
+            assert "Host key verification failed" in untrusted["error"], untrusted
+            assert all(f"metal-{n}" in untrusted["error"] for n in (1, 2, 3)), untrusted
+            known_hosts.with_suffix(".aside").rename(known_hosts)
+
+            # ... and with them, a second up changes nothing.
+            second = cli_json("up", spec)
+            assert second["healthy"] is True
+            changed = second["playbooks"][0]["changed"]
+            assert set(changed) == {"metal-1", "metal-2", "metal-3"}
+            assert all(count == 0 for count in changed.values()), changed
+
+            # What down must undo is there now.
+            assert is_active(on["metal-1"], "mesos-master")
+            assert all(is_active(on[h], "mesos-agent") for h in ("metal-2", "metal-3"))
+            master_files = MASTER_FILES + INSTALL_FILES
+            assert existing(on["metal-1"], master_files) == master_files
+            for host in ("metal-2", "metal-3"):
+                assert (
+                    existing(on[host], AGENT_FILES + INSTALL_FILES) == AGENT_FILES + INSTALL_FILES
+                )
+            assert is_active(on["metal-1"], "zookeeper")
+            marker = f"dcos-provision cluster {CLUSTER}"
+            assert marker in in_container(on["metal-1"], "cat", "/etc/hosts")
+
+            # down: the hosts are reset, not deleted, and the cluster is forgotten.
+            down = cli_json("down", "--yes", spec)
+            assert down == {"cluster": CLUSTER, "destroyed": ["metal-1", "metal-2", "metal-3"]}
+            for name in names:
+                assert container_state(name) == "RUNNING", name
+                assert not is_active(name, "mesos-master"), name
+                assert not is_active(name, "mesos-agent"), name
+                leftovers = existing(name, MASTER_FILES + AGENT_FILES + INSTALL_FILES)
+                assert leftovers == [], (name, leftovers)
+            assert not is_active(on["metal-1"], "zookeeper")
+            hosts_file = in_container(on["metal-1"], "cat", "/etc/hosts")
+            assert marker not in hosts_file, hosts_file
+
+            gone = cli_json("status", spec, expect_rc=1)
+            assert "no machines recorded" in gone["error"], gone
         finally:
-            remove_stale_containers(PREFIX)
-        assert {c for c in containers() if c.startswith(PREFIX)} == set()
+            close_ssh_masters(state_dir)
