@@ -1,9 +1,11 @@
 #!/bin/sh
 # Prepare this host as the local lab (LXC + vagrant-lxc, see /work/shared/LOCAL-LAB.md).
 # Idempotent and fast when everything is present: every step checks before it changes anything.
-# Usage (as root):  sudo scripts/lab-setup.sh [--dev]
+# Usage:  scripts/lab-setup.sh [--dev]     (as root, or as a user with sudo: it re-runs itself)
 #   --dev   install the package with its development extras (pytest, ruff, ansible-lint, ...)
-# Env: BOX_NAME (default dcos-provision/debian12-lxc), STAMP_DIR (default /var/lib/dcos-provision),
+# Env: DCOS_PROVISION_MESOS_TARBALL=PATH  a real Mesos prefix-tree tarball for the lab (else the
+#        Mesos test stand-in is built); either way it lands in .lab/mesos.tar.gz for the examples
+#      BOX_NAME (default dcos-provision/debian12-lxc), STAMP_DIR (default /var/lib/dcos-provision),
 #      FORCE_BOX=1 rebuilds the box even when its recipe did not change.
 set -eu
 
@@ -15,7 +17,7 @@ DEV=0
 for arg in "$@"; do
   case "$arg" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "lab-setup: unknown argument: $arg (expected --dev)" >&2; exit 2 ;;
   esac
 done
@@ -23,7 +25,14 @@ done
 say() { printf 'lab-setup: %s\n' "$*"; }
 die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" = 0 ] || die "run as root (the containers are privileged): sudo $0 $*"
+if [ "$(id -u)" != 0 ]; then
+  # The containers are privileged: root is needed. Re-run through sudo when it exists.
+  command -v sudo >/dev/null 2>&1 ||
+    die "run as root (the containers are privileged); sudo is not installed, so log in as root"
+  say "not root: re-running through sudo"
+  exec sudo --preserve-env=DCOS_PROVISION_MESOS_TARBALL,BOX_NAME,STAMP_DIR,FORCE_BOX \
+    sh "$0" "$@"
+fi
 
 # --- 1. OS packages (only the missing ones)
 PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \
@@ -37,7 +46,8 @@ if [ -n "$missing" ]; then
   say "installing packages:$missing"
   apt-get update -qq
   # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing || die "apt-get install failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing ||
+    die "apt-get install failed"
 else
   say "packages present"
 fi
@@ -115,12 +125,39 @@ else
   rm -f "$out"
 fi
 
-# --- 5. The Mesos stand-in tarball (its build script belongs to the test suite)
+# --- 5. Mesos for the lab: .lab/mesos.tar.gz, real Mesos when given, else the test stand-in.
+# examples/local.yaml installs whatever is there; .lab/mesos.kind says which ("real" | "stand-in").
+LAB="$REPO/.lab"
+mkdir -p "$LAB"
+lab_copy() {  # copy $1 to .lab/mesos.tar.gz unless it is there already (atomic)
+  cmp -s "$1" "$LAB/mesos.tar.gz" 2>/dev/null && return 0
+  cp "$1" "$LAB/mesos.tar.gz.tmp" && mv "$LAB/mesos.tar.gz.tmp" "$LAB/mesos.tar.gz"
+}
 if [ -f "$REPO/tests/mesos_standin/build.sh" ]; then
-  say "building the Mesos stand-in tarball"
-  (cd "$REPO" && sh tests/mesos_standin/build.sh) || die "tests/mesos_standin/build.sh failed"
+  say "building the Mesos test stand-in tarballs"
+  (cd "$REPO" && sh tests/mesos_standin/build.sh >/dev/null) || die "tests/mesos_standin/build.sh failed"
+  # the lab copy reports the version examples/local.yaml names
+  (cd "$REPO" && VERSION=1.12.0 DIST="$LAB/standin" sh tests/mesos_standin/build.sh >/dev/null) ||
+    die "tests/mesos_standin/build.sh failed"
+fi
+if [ -n "${DCOS_PROVISION_MESOS_TARBALL:-}" ]; then
+  src=$DCOS_PROVISION_MESOS_TARBALL
+  [ -f "$src" ] || die "DCOS_PROVISION_MESOS_TARBALL=$src is not a regular file"
+  tar -tzf "$src" 2>/dev/null | grep -Eq '^(\./)?s?bin/mesos-master$' ||
+    die "DCOS_PROVISION_MESOS_TARBALL=$src has no sbin/mesos-master or bin/mesos-master at its root"
+  lab_copy "$src"
+  version=$(tar -tzf "$src" | sed -n 's|^\(\./\)\{0,1\}lib/libmesos-\([0-9][0-9.]*\)\.so$|\2|p' | head -n1)
+  echo real > "$LAB/mesos.kind"
+  say "lab Mesos: real Apache Mesos ${version:-of unknown version} from $src"
+  if [ -n "$version" ] && [ "$version" != 1.12.0 ]; then
+    say "note: examples/local.yaml says mesos.version 1.12.0; set it to $version for this build"
+  fi
+elif [ -f "$LAB/standin/mesos-standin-1.12.0.tar.gz" ]; then
+  lab_copy "$LAB/standin/mesos-standin-1.12.0.tar.gz"
+  echo stand-in > "$LAB/mesos.kind"
+  say "lab Mesos: the Mesos TEST STAND-IN (not Apache Mesos; set DCOS_PROVISION_MESOS_TARBALL for real Mesos)"
 else
-  say "tests/mesos_standin/build.sh not found; skipping the Mesos stand-in tarball"
+  die "no Mesos for the lab: set DCOS_PROVISION_MESOS_TARBALL or keep tests/mesos_standin/"
 fi
 
 say "done"

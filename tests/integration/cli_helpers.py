@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,32 +12,39 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "dcos-provision")
-STANDIN_TARBALL = REPO / "tests/mesos_standin/dist/mesos-standin-1.11.0.tar.gz"
+LAB_MESOS = REPO / ".lab/mesos.tar.gz"
+LAB_MESOS_KIND = REPO / ".lab/mesos.kind"
+LAB_MESOS_VERSION = "1.12.0"
+# The real build's shared libraries and the stand-in's Python needs (all baked into the box).
+LAB_RUNTIME_PACKAGES = [
+    *"libprotobuf32 libgrpc++1.51 libgrpc29 libre2-9 libzookeeper-mt2 libsvn1".split(),
+    *"libsasl2-2 libsasl2-modules libcurl4 libapr1 libarchive13 zlib1g python3".split(),
+    "python3-kazoo",
+]
 
 
-def mesos_install() -> dict[str, Any]:
-    """The stand-in by default; a real Mesos tarball when the environment names one."""
-    tarball = os.environ.get("DCOS_PROVISION_TEST_MESOS_TARBALL")
-    if tarball:
-        packages = os.environ.get("DCOS_PROVISION_TEST_MESOS_PACKAGES", "").split()
-        return {
-            "method": "tarball",
-            "path": str(Path(tarball).resolve()),
-            "runtime_packages": packages,
-        }
-    assert STANDIN_TARBALL.exists(), (
-        f"{STANDIN_TARBALL} missing: run sh tests/mesos_standin/build.sh"
+def lab_mesos_kind() -> str:
+    """"real" or "stand-in": what scripts/lab-setup.sh put in .lab/mesos.tar.gz."""
+    assert LAB_MESOS.exists() and LAB_MESOS_KIND.exists(), (
+        f"{LAB_MESOS} missing: run scripts/lab-setup.sh (DCOS_PROVISION_MESOS_TARBALL=... for real Mesos)"
     )
+    return LAB_MESOS_KIND.read_text().strip()
+
+
+def mesos_install(tarball: Path | None = None) -> dict[str, Any]:
+    """The lab's Mesos (real when lab-setup was given a build, else the stand-in)."""
+    lab_mesos_kind()
     return {
         "method": "tarball",
-        "path": str(STANDIN_TARBALL),
-        "runtime_packages": ["python3", "python3-kazoo"],
+        "path": str(tarball or LAB_MESOS),
+        "runtime_packages": LAB_RUNTIME_PACKAGES,
     }
 
 
 def mesos_section() -> dict[str, Any]:
     """Mesos install plus the agent flags agents need inside LXC containers (no cgroups)."""
     return {
+        "version": LAB_MESOS_VERSION,
         "install": mesos_install(),
         "agent_flags": {
             "launcher": "posix",
