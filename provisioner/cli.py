@@ -47,6 +47,13 @@ StateDirOpt = Annotated[
     ),
 ]
 WaitOpt = Annotated[float, typer.Option("--wait", help="Seconds to wait for a healthy cluster.")]
+WorkloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--workload/--no-workload",
+        help="After health, run one real task through the scheduler API (not on the stand-in).",
+    ),
+]
 
 
 def _emit_json(data: Any) -> None:
@@ -118,6 +125,8 @@ def _print_health(report, verbose: bool = False) -> None:
     verdict = "[green]healthy[/]" if report.healthy else "[bold red]NOT healthy[/]"
     leader = f", leader {report.leader}" if report.leader else ""
     err.print(f"cluster {report.cluster}: {verdict}{leader}")
+    if report.mesos_description:
+        err.print(f"  runs {report.mesos_description}", markup=False)
     for layer in report.layers():
         mark = {"ok": "[green]ok[/]", "skipped": "[yellow]skipped[/]"}.get(
             layer.status, "[red]FAIL[/]"
@@ -205,12 +214,16 @@ def up(
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Same as `plan`.")] = False,
+    workload: WorkloadOpt = True,
 ) -> None:
     """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified."""
     if plan_only:
         plan(spec, as_json=as_json, state_dir=state_dir)
         return
-    result = _run(lambda: operations.up(_open(spec, state_dir), wait_timeout=wait), as_json)
+    result = _run(
+        lambda: operations.up(_open(spec, state_dir), wait_timeout=wait, workload=workload),
+        as_json,
+    )
     _finish_run(result, as_json, "up")
 
 
@@ -232,9 +245,15 @@ def status(
     state_dir: StateDirOpt = None,
     via_ssh: Annotated[bool, typer.Option("--via-ssh", help="Probe through SSH.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every check.")] = False,
+    workload: Annotated[
+        bool, typer.Option("--workload", help="Also run one real task (the workload layer).")
+    ] = False,
 ) -> None:
     """Layered health report (reachability, zookeeper, masters, agents); exit 1 if degraded."""
-    report = _run(lambda: operations.status(_open(spec, state_dir), via_ssh=via_ssh), as_json)
+    report = _run(
+        lambda: operations.status(_open(spec, state_dir), via_ssh=via_ssh, workload=workload),
+        as_json,
+    )
     if as_json:
         _emit_json(report.to_dict())
     else:

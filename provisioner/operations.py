@@ -132,10 +132,13 @@ def up(
     wait_timeout: float = 600,
     verify: bool = True,
     remove: tuple[str, ...] = (),
+    workload: bool = True,
 ) -> RunResult:
     """Create what is missing, converge, verify health; safe to re-run after an interruption.
 
     `remove` names agents to drain and destroy instead of the newest (`scale --remove`).
+    `workload` then runs one real task on the healthy cluster (not on the Mesos test
+    stand-in, which runs none: there the report says so and the layer is left out).
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
@@ -209,8 +212,22 @@ def up(
                 cluster.progress("health: waiting for ZooKeeper, masters and agents")
                 machines = _machines_in_order(spec, state)
                 result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
+                if workload:
+                    result.health = _run_workload(cluster, machines, result.health)
         result.seconds = time.monotonic() - started
         return result
+
+
+def _run_workload(
+    cluster: Cluster, machines: list[Machine], healthy: health.HealthReport
+) -> health.HealthReport:
+    from . import health
+
+    if (healthy.mesos or {}).get("kind") == "stand-in":
+        cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
+        return healthy
+    cluster.progress("workload: running one task through the scheduler API")
+    return health.check_cluster(cluster.spec, machines, workload=True)
 
 
 def recorded_machines(cluster: Cluster) -> list[Machine]:
@@ -243,10 +260,14 @@ def known_machines(cluster: Cluster) -> list[Machine]:
     return recorded_machines(cluster)
 
 
-def status(cluster: Cluster, *, via_ssh: bool = False) -> health.HealthReport:
+def status(
+    cluster: Cluster, *, via_ssh: bool = False, workload: bool = False
+) -> health.HealthReport:
     from . import health
 
-    return health.check_cluster(cluster.spec, recorded_machines(cluster), via_ssh=via_ssh)
+    return health.check_cluster(
+        cluster.spec, recorded_machines(cluster), via_ssh=via_ssh, workload=workload
+    )
 
 
 def down(cluster: Cluster) -> list[str]:

@@ -30,12 +30,14 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
         results.add("active_agents", None, False, f"/master/state of {leader} is unknown")
         return results.checks
     slaves = [s for s in state.get("slaves") or [] if isinstance(s, dict)]
-    listed = {str(s.get("hostname")): s for s in slaves}
+    listed = agents_by_machine(view, slaves)
     recovered = {
-        str(s.get("hostname")) for s in state.get("recovered_slaves") or [] if isinstance(s, dict)
+        _machine_name(view, None, s.get("hostname"))
+        for s in state.get("recovered_slaves") or []
+        if isinstance(s, dict)
     }
     expected = [p.name for p in view.expected(AGENT)]
-    _check_active(results, state, slaves, expected, leader)
+    _check_active(results, state, listed, expected, leader)
     for agent in view.members(AGENT):
         entry = listed.get(agent.name)
         _check_registered(results, agent, entry, agent.name in recovered, leader)
@@ -45,15 +47,32 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
     return results.checks
 
 
+def _machine_name(view: ClusterView, pid: object, hostname: object) -> str:
+    """The machine an agent entry belongs to: by the address in its PID (always the agent's
+    `--ip`), else by its hostname (whatever `--hostname` or Mesos' own lookup gave, e.g.
+    "localhost"); unknown agents keep their hostname."""
+    address = pid_address(pid if isinstance(pid, str) else None)
+    machine = (view.by_address(address) if address else None) or view.by_host(str(hostname))
+    return machine.name if machine else str(hostname)
+
+
+def agents_by_machine(view: ClusterView, slaves: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Machine name -> the leader's `slaves[]` entry for it."""
+    listed: dict[str, dict[str, Any]] = {}
+    for entry in slaves:
+        listed.setdefault(_machine_name(view, entry.get("pid"), entry.get("hostname")), entry)
+    return listed
+
+
 def _check_active(
     results: Results,
     state: dict[str, Any],
-    slaves: list[dict[str, Any]],
+    listed: dict[str, dict[str, Any]],
     expected: list[str],
     leader: str,
 ) -> None:
-    active = sorted(str(s.get("hostname")) for s in slaves if s.get("active") is True)
-    inactive = sorted(str(s.get("hostname")) for s in slaves if s.get("active") is not True)
+    active = sorted(name for name, s in listed.items() if s.get("active") is True)
+    inactive = sorted(name for name, s in listed.items() if s.get("active") is not True)
     missing = [name for name in expected if name not in active]
     unexpected = [name for name in active if name not in expected]
     activated = number(state.get("activated_slaves"))
@@ -101,12 +120,13 @@ def _check_registered(
         )
         return
     address = pid_address(entry.get("pid"))
-    if address != agent.address:
+    if address != agent.cluster_address:
         results.add(
             "registered",
             agent.name,
             False,
-            f"{leader} lists it from {address} ({entry.get('pid')}), expected {agent.address}",
+            f"{leader} lists it from {address} ({entry.get('pid')}), "
+            f"expected {agent.cluster_address}",
         )
         return
     results.add("registered", agent.name, True, f"active on {leader} as {entry.get('id')}")

@@ -23,11 +23,13 @@ from .report import (
     MESOS_MASTERS,
     REACHABILITY,
     SKIPPED_PREFIX,
+    WORKLOAD,
     ZOOKEEPER,
     CheckResult,
     HealthReport,
 )
 from .view import ClusterView, Results
+from .workload import check_workload
 from .zookeeper import check_zookeeper
 
 #: Names of the checks in each layer that must pass for the next layer to run (None: all).
@@ -37,6 +39,8 @@ GATES: dict[str, Sequence[str] | None] = {
     MESOS_MASTERS: masters.GATE,
     MESOS_AGENTS: None,
 }
+#: The layer each layer needs (default: the one before it in LAYERS).
+NEEDS: dict[str, str] = {WORKLOAD: MESOS_MASTERS}
 
 
 def make_probes(machines: list[Machine], via_ssh: bool) -> Probes:
@@ -53,18 +57,22 @@ def check_cluster(
     *,
     via_ssh: bool = False,
     probes: Probes | None = None,
+    workload: bool = False,
 ) -> HealthReport:
-    """Run every layer once; probe failures become failed checks, never exceptions."""
+    """Run every layer once; probe failures become failed checks, never exceptions.
+    `workload` adds the workload layer (a real task through the scheduler API)."""
     own_probes = probes is None
     active = probes if probes is not None else make_probes(machines, via_ssh)
     try:
-        return run_checks(spec, machines, active)
+        return run_checks(spec, machines, active, workload=workload)
     finally:
         if own_probes:
             active.close()
 
 
-def run_checks(spec: ClusterSpec, machines: list[Machine], probes: Probes) -> HealthReport:
+def run_checks(
+    spec: ClusterSpec, machines: list[Machine], probes: Probes, *, workload: bool = False
+) -> HealthReport:
     view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
     facts = MasterFacts()
@@ -73,20 +81,35 @@ def run_checks(spec: ClusterSpec, machines: list[Machine], probes: Probes) -> He
         checks, found = check_mesos_masters(view, probes)
         facts.leader, facts.leader_pid = found.leader, found.leader_pid
         facts.leader_state = found.leader_state
+        facts.mesos = found.mesos
         return checks
+
+    def workload_layer() -> list[CheckResult]:
+        return check_workload(
+            facts.leader.address if facts.leader else None,
+            probes.open_stream,
+            standin=(facts.mesos or {}).get("kind") == "stand-in",
+            agent_name=view.name_of_host,
+        )
 
     runners: dict[str, Callable[[], list[CheckResult]]] = {
         REACHABILITY: lambda: check_reachability(view, probes),
         ZOOKEEPER: lambda: check_zookeeper(view, probes),
         MESOS_MASTERS: masters_layer,
         MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
+        WORKLOAD: workload_layer,
     }
-    blocked_by: str | None = None
-    for layer in LAYERS:
-        if blocked_by is not None:
+    layers = (*LAYERS, WORKLOAD) if workload else LAYERS
+    blocked: dict[str, str] = {}  # layer -> the layer whose failure blocks what needs it
+    for number, layer in enumerate(layers):
+        needed = NEEDS.get(layer, layers[number - 1] if number else None)
+        if needed is not None and needed in blocked:
             report.checks.append(
-                CheckResult(layer, "skipped", None, False, f"{SKIPPED_PREFIX}{blocked_by} failed")
+                CheckResult(
+                    layer, "skipped", None, False, f"{SKIPPED_PREFIX}{blocked[needed]} failed"
+                )
             )
+            blocked[layer] = blocked[needed]
             continue
         try:
             checks = runners[layer]()
@@ -98,8 +121,9 @@ def run_checks(spec: ClusterSpec, machines: list[Machine], probes: Probes) -> He
             ]
         report.checks.extend(checks)
         if not gate_passes(layer, checks):
-            blocked_by = layer
+            blocked[layer] = layer
     report.leader = facts.leader_name
+    report.mesos = facts.mesos
     return report
 
 

@@ -41,6 +41,8 @@ class MasterFacts:
     leader: Machine | None = None
     leader_pid: str | None = None
     leader_state: dict[str, Any] | None = None
+    #: {"kind": "real" | "stand-in", "version": ...} from the leader's /version.
+    mesos: dict[str, str] | None = None
 
     @property
     def leader_name(self) -> str | None:
@@ -164,10 +166,24 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
     _check_registry(results, view, facts, metrics, len(running), quorum, count)
     znodes = read_znodes(view, probes)
     _check_leader(results, view, probes, facts, znodes)
+    if facts.leader is not None:
+        facts.mesos = mesos_build(probes, facts.leader)
     _check_znodes(results, view, znodes, running)
     for master in running:
         _check_redirect(results, view, probes, master, facts)
     return results.checks, facts
+
+
+def mesos_build(probes: Probes, master: Machine) -> dict[str, str] | None:
+    """What a master runs, from `/version`: the stand-in adds a "standin" key (not Mesos)."""
+    try:
+        status, data = get_json(probes, master.address, MASTER_PORT, "/version")
+    except ProbeError:
+        return None
+    if status != 200 or not isinstance(data, dict):
+        return None
+    kind = "stand-in" if "standin" in data else "real"
+    return {"kind": kind, "version": str(data.get("version", "unknown"))}
 
 
 def _master_metrics(results: Results, probes: Probes, master: Machine) -> dict[str, Any]:
@@ -256,7 +272,7 @@ def _check_leader(
             seen = f"; ZooKeeper's lowest {MESOS_ZNODE}/{name} is {pid} ({view.name_of_pid(pid)})"
         results.add("leader", None, False, "no single elected master" + seen)
         return
-    facts.leader_pid = f"master@{leader.address}:{MASTER_PORT}"
+    facts.leader_pid = f"master@{leader.cluster_address}:{MASTER_PORT}"
     problems = []
     try:
         status, _headers, body = probes.http_get(leader.address, MASTER_PORT, "/master/state")

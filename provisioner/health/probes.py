@@ -95,7 +95,7 @@ def header(headers: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-class _StreamHTTPConnection(http.client.HTTPConnection):
+class StreamHTTPConnection(http.client.HTTPConnection):
     """http.client over a socket-like stream we opened (plain socket or SSH channel)."""
 
     def __init__(self, host: str, port: int, opener: Callable[[], Any], timeout: float):
@@ -130,6 +130,10 @@ class StreamProbes:
     def tcp(self, address: str, port: int) -> None:
         self._connect(address, port).close()
 
+    def open_stream(self, address: str, port: int, timeout_s: float) -> Any:
+        """A socket-like stream to address:port (for the workload's long-lived HTTP stream)."""
+        return self._connect(address, port, timeout_s)
+
     def four_letter(self, address: str, command: str) -> str:
         stream = self._connect(address, self.zookeeper_port)
         try:
@@ -149,7 +153,7 @@ class StreamProbes:
 
     def http_get(self, address: str, port: int, path: str) -> HttpAnswer:
         timeout = METRICS_TIMEOUT_S if "timeout=" in path else self.timeout_s
-        connection = _StreamHTTPConnection(
+        connection = StreamHTTPConnection(
             address, port, lambda: self._connect(address, port, timeout), timeout
         )
         try:

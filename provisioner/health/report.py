@@ -9,9 +9,13 @@ REACHABILITY = "reachability"
 ZOOKEEPER = "zookeeper"
 MESOS_MASTERS = "mesos_masters"
 MESOS_AGENTS = "mesos_agents"
+WORKLOAD = "workload"
 
 #: Layers in dependency order: each one needs the one before it.
 LAYERS: tuple[str, ...] = (REACHABILITY, ZOOKEEPER, MESOS_MASTERS, MESOS_AGENTS)
+#: On request only (`status --workload`, `up`): a real task runs on the cluster. It needs the
+#: masters layer, not every agent (a task still runs while one agent is down).
+OPTIONAL_LAYERS: tuple[str, ...] = (WORKLOAD,)
 
 SKIPPED_PREFIX = "skipped: "
 
@@ -25,13 +29,18 @@ class CheckResult:
     host: str | None
     ok: bool
     detail: str
+    #: How long the observed operation took (the workload's task), when that is the point.
+    seconds: float | None = None
 
     @property
     def skipped(self) -> bool:
         return self.detail.startswith(SKIPPED_PREFIX)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.seconds is None:
+            del data["seconds"]
+        return data
 
 
 class LayerStatus(NamedTuple):
@@ -52,6 +61,17 @@ class HealthReport:
     #: Machine name of the leading Mesos master (its advertised hostname or pid when the
     #: leader is not one of the known machines); None while no single leader is known.
     leader: str | None = None
+    #: What the leader runs, from its /version: {"kind": "real" | "stand-in", "version": ...}.
+    mesos: dict[str, str] | None = None
+
+    @property
+    def mesos_description(self) -> str | None:
+        """ "Apache Mesos 1.12.0" or "the Mesos TEST STAND-IN (reports 1.12.0)"."""
+        if not self.mesos:
+            return None
+        if self.mesos.get("kind") == "stand-in":
+            return f"the Mesos TEST STAND-IN, not Apache Mesos (reports {self.mesos['version']})"
+        return f"Apache Mesos {self.mesos.get('version')}"
 
     @property
     def healthy(self) -> bool:
@@ -70,7 +90,8 @@ class HealthReport:
     def layers(self) -> list[LayerStatus]:
         """Status of each layer in dependency order (what a summary line shows)."""
         summary = []
-        for layer in LAYERS:
+        present = [layer for layer in OPTIONAL_LAYERS if self.layer_checks(layer)]
+        for layer in (*LAYERS, *present):
             checks = self.layer_checks(layer)
             failed = sum(not check.ok for check in checks)
             if checks and all(check.skipped for check in checks):
@@ -93,5 +114,6 @@ class HealthReport:
             "cluster": self.cluster,
             "healthy": self.healthy,
             "leader": self.leader,
+            "mesos": self.mesos,
             "checks": [check.to_dict() for check in self.checks],
         }

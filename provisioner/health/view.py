@@ -36,14 +36,20 @@ class ClusterView:
         return [p.name for p in self.planned if p.name not in self.by_name]
 
     def by_address(self, address: str) -> Machine | None:
+        """The machine with this SSH address or cluster (service) address."""
         for machine in self.machines:
-            if machine.address == address:
+            if address in (machine.address, machine.cluster_address):
                 return machine
         return None
 
     def by_host(self, host: str) -> Machine | None:
         """A machine from a Mesos hostname (its name, or its address without hostname lookup)."""
         return self.by_name.get(host) or self.by_address(host)
+
+    def name_of_host(self, host: str) -> str:
+        """Machine name for a Mesos hostname; the hostname itself when it is no machine of ours."""
+        machine = self.by_host(host)
+        return machine.name if machine else host
 
     def label(self, host: str | None) -> str:
         """ "demo-master-2 (10.0.3.12)" for messages; the bare name for unknown hosts."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -17,16 +18,17 @@ LAB_MESOS_KIND = REPO / ".lab/mesos.kind"
 LAB_MESOS_VERSION = "1.12.0"
 # The real build's shared libraries and the stand-in's Python needs (all baked into the box).
 LAB_RUNTIME_PACKAGES = [
-    *"libprotobuf32 libgrpc++1.51 libgrpc29 libre2-9 libzookeeper-mt2 libsvn1".split(),
-    *"libsasl2-2 libsasl2-modules libcurl4 libapr1 libarchive13 zlib1g python3".split(),
-    "python3-kazoo",
+    *["libprotobuf32", "libgrpc++1.51", "libgrpc29", "libre2-9", "libzookeeper-mt2"],
+    *["libsvn1", "libsasl2-2", "libsasl2-modules", "libcurl4", "libapr1", "libarchive13"],
+    *["zlib1g", "python3", "python3-kazoo"],
 ]
 
 
 def lab_mesos_kind() -> str:
-    """"real" or "stand-in": what scripts/lab-setup.sh put in .lab/mesos.tar.gz."""
+    """ "real" or "stand-in": what scripts/lab-setup.sh put in .lab/mesos.tar.gz."""
     assert LAB_MESOS.exists() and LAB_MESOS_KIND.exists(), (
-        f"{LAB_MESOS} missing: run scripts/lab-setup.sh (DCOS_PROVISION_MESOS_TARBALL=... for real Mesos)"
+        f"{LAB_MESOS} missing: run scripts/lab-setup.sh "
+        "(with DCOS_PROVISION_MESOS_TARBALL=... for real Mesos)"
     )
     return LAB_MESOS_KIND.read_text().strip()
 
@@ -39,6 +41,15 @@ def mesos_install(tarball: Path | None = None) -> dict[str, Any]:
         "path": str(tarball or LAB_MESOS),
         "runtime_packages": LAB_RUNTIME_PACKAGES,
     }
+
+
+def relabelled_mesos(directory: Path, version: str) -> Path:
+    """The lab's Mesos under another version label (for rolling-upgrade tests: what they
+    exercise is the orchestration and its gates, not a change of Mesos code)."""
+    lab_mesos_kind()
+    target = directory / f"mesos-{version}.tar.gz"
+    shutil.copyfile(LAB_MESOS, target)
+    return target
 
 
 def mesos_section() -> dict[str, Any]:
@@ -168,6 +179,21 @@ def http_json(address: str, port: int, path: str) -> tuple[int, Any]:
         return response.status, (json.loads(body) if body.strip().startswith(b"{") else body)
     finally:
         connection.close()
+
+
+def play_hosts(log_path: str, play: str) -> list[str]:
+    """Hosts in the order they first appear in the runs of one play (serial plays run once
+    per batch) of an Ansible run log."""
+    hosts: list[str] = []
+    inside = False
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        if line.startswith("PLAY "):
+            inside = line.startswith(f"PLAY [{play}]")
+        elif inside and line.startswith(("ok: [", "changed: [")):
+            host = line.split("[", 1)[1].split("]", 1)[0]
+            if host not in hosts:
+                hosts.append(host)
+    return hosts
 
 
 def recap_hosts(log_path: str) -> set[str]:

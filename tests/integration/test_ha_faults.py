@@ -6,6 +6,7 @@ do not leak into each other. Teardown runs even when a test fails.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from .cli_helpers import (
     cli_json,
     container_ip,
     failed_in,
+    failures,
     four_letter,
     http_json,
     in_container,
+    lab_mesos_kind,
     layer_ok,
     status,
     wait_status,
@@ -65,6 +68,13 @@ def test_ensemble_masters_and_agents_formed_as_specified(spec: Path) -> None:
     assert rc == 0 and report["healthy"]
     for layer in ("reachability", "zookeeper", "mesos_masters", "mesos_agents"):
         assert layer_ok(report, layer), layer
+    # Which Mesos this run tests: real when the lab was given a build (CI: shared/mesos/).
+    version = in_container(MASTERS[0], "/opt/mesos/sbin/mesos-master", "--version", check=False)
+    version = version or in_container(MASTERS[0], "/opt/mesos/bin/mesos-master", "--version")
+    print(f"\n{MASTERS[0]}: mesos-master --version: {version.strip()}")
+    kind = lab_mesos_kind()
+    assert report["mesos"]["kind"] == kind, report["mesos"]
+    assert ("stand-in" in version) == (kind == "stand-in"), version
     modes = sorted(
         four_letter(container_ip(m), "srvr").split("Mode: ")[1].split()[0] for m in MASTERS
     )
@@ -151,4 +161,32 @@ def test_one_agent_down_is_named(spec: Path) -> None:
         wait_status(spec, lambda rc, r: rc == 1 and bool(failed_in(r, "mesos_agents", victim)))
     finally:
         in_container(victim, "systemctl", "start", "mesos-agent")
+    wait_status(spec, healthy)
+
+
+def test_workload_runs_a_real_task(spec: Path) -> None:
+    result = cli("status", str(spec), "--workload", "--json", timeout=300)
+    report = json.loads(result.stdout)
+    [task] = [c for c in report["checks"] if c["layer"] == "workload"]
+    if lab_mesos_kind() == "stand-in":
+        assert result.returncode == 1 and not task["ok"] and "not available" in task["detail"]
+        return
+    assert result.returncode == 0 and report["healthy"], failures(report)
+    assert task["ok"] and task["host"] in AGENTS, task
+    assert 0 < task["seconds"] < 60 and "TASK_FINISHED" in task["detail"]
+
+
+def test_workload_fails_with_a_reason_when_every_agent_is_stopped(spec: Path) -> None:
+    for agent in AGENTS:
+        in_container(agent, "systemctl", "stop", "mesos-agent")
+    try:
+        result = cli("status", str(spec), "--workload", "--json", timeout=300)
+        report = json.loads(result.stdout)
+        [task] = [c for c in report["checks"] if c["layer"] == "workload"]
+        assert result.returncode == 1 and not task["ok"], task
+        expected = "not available" if lab_mesos_kind() == "stand-in" else "no offer with"
+        assert expected in task["detail"], task
+    finally:
+        for agent in AGENTS:
+            in_container(agent, "systemctl", "start", "mesos-agent")
     wait_status(spec, healthy)

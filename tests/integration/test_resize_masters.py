@@ -1,10 +1,12 @@
 """Resize the masters of a real cluster: 1 -> 3 and back 3 -> 1, through `up` with a new
-`masters.count`.
+`masters.count`, and a rolling `upgrade` of the three masters in between.
 
 Covers: the plan lists the resize steps; each resize ends verified healthy with the new
 `--quorum` on every master, a ZooKeeper ensemble of the new size (one leader, synced
 followers) and the agent active on the leader under the id it had before; afterwards `plan` is
 a drift check and a second `up` changes nothing; shrinking destroys the leaving masters.
+`upgrade` (through the CLI) restarts the masters one at a time, the leader last, then the
+agent, every host on the new install, and ends verified healthy with the agent's id kept.
 """
 
 from __future__ import annotations
@@ -14,7 +16,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .cli_helpers import cli, cli_json, container_ip, four_letter, http_json, status, write_spec
+from .cli_helpers import (
+    cli,
+    cli_json,
+    container_ip,
+    four_letter,
+    http_json,
+    in_container,
+    play_hosts,
+    relabelled_mesos,
+    status,
+    write_spec,
+)
 from .lab import containers, remove_stale_containers, require_lab
 
 CLUSTER = "e2e-resize"
@@ -22,6 +35,7 @@ PREFIX = f"{CLUSTER}-"
 MASTERS = [f"{CLUSTER}-master-{i}" for i in (1, 2, 3)]
 AGENT = f"{CLUSTER}-agent-1"
 RESIZE = ("resize", "resize_masters.yml")
+UPGRADE_VERSION = "1.12.0-relabel"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -30,6 +44,19 @@ def set_masters(spec: Path, count: int) -> None:
     data = yaml.safe_load(spec.read_text())
     data["masters"]["count"] = count
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def set_mesos(spec: Path, version: str, tarball: Path) -> None:
+    data = yaml.safe_load(spec.read_text())
+    data["mesos"]["version"] = version
+    data["mesos"]["install"]["path"] = str(tarball)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def uptime(master: str) -> float:
+    code, metrics = http_json(container_ip(master), 5050, "/metrics/snapshot")
+    assert code == 200, code
+    return float(metrics["master/uptime_secs"])
 
 
 def steps(plan: dict) -> list[tuple[str, str | None]]:
@@ -93,6 +120,23 @@ def test_resize_masters_one_to_three_and_back(tmp_path: Path) -> None:
         again = cli_json("up", str(spec))
         changed = again["playbooks"][0]["changed"]
         assert set(changed) == {*MASTERS, AGENT} and set(changed.values()) == {0}, changed
+
+        _, before = status(spec)
+        old_leader = before["leader"]
+        set_mesos(spec, UPGRADE_VERSION, relabelled_mesos(tmp_path, UPGRADE_VERSION))
+        upgraded = cli_json("upgrade", str(spec))
+        assert upgraded["healthy"] is True
+        assert [p["playbook"] for p in upgraded["playbooks"]] == ["upgrade.yml"]
+        log = upgraded["playbooks"][0]["log"]
+        order = play_hosts(log, "Upgrade the masters one by one")
+        assert sorted(order) == MASTERS and order[-1] == old_leader, order
+        assert play_hosts(log, "Upgrade the agents in batches") == [AGENT]
+        for host in [*MASTERS, AGENT]:
+            link = in_container(host, "readlink", "/opt/mesos").strip()
+            assert link == f"/opt/mesos-{UPGRADE_VERSION}", (host, link)
+        assert all(uptime(m) < upgraded["seconds"] for m in MASTERS)
+        assert_verified(spec, MASTERS, agent)
+        assert agent_id() == agent
 
         set_masters(spec, 1)
         shrunk = cli_json("up", str(spec))

@@ -110,6 +110,9 @@ class FakeAgent:
     listed: bool = True  # in the leader's slaves[]
     active: bool = True
     recovered_only: bool = False  # in the leader's recovered_slaves[] instead
+    #: What the agent advertises as its hostname (real Mesos: --hostname or its own lookup,
+    #: "localhost" in a recorded run); None: the machine name.
+    hostname: str | None = None
     slave_registered: float = 1.0
     resources: dict[str, Any] = field(
         default_factory=lambda: {
@@ -138,6 +141,8 @@ class FakeMesos:
         self.zk_error: str | None = None
         self._seq = 0
         self.requests: list[tuple[str, int, str]] = []
+        #: The masters' /version answer (a real 1.12.0 build by default).
+        self.version = fixture_json("master_version.json")
         for name in self.masters:
             self.join(name)
 
@@ -195,6 +200,8 @@ class FakeMesos:
         name = master.machine.name
         if path == "/master/health":
             return 200, {}, b""
+        if path == "/version":
+            return _json(self.version)
         if path == "/metrics/snapshot?timeout=5secs":
             data = fixture_json(
                 "metrics_master_leader.json" if master.elected else "metrics_master_nonleader.json"
@@ -233,12 +240,14 @@ class FakeMesos:
         slaves, recovered = [], []
         for agent in self.agents.values():
             if agent.recovered_only:
-                recovered.append({"id": agent.id, "hostname": agent.machine.name, "port": 5051})
+                recovered.append(
+                    {"id": agent.id, "hostname": agent.hostname or agent.machine.name, "port": 5051}
+                )
             elif agent.listed:
                 entry = copy.deepcopy(template)
                 entry.update(
                     id=agent.id,
-                    hostname=agent.machine.name,
+                    hostname=agent.hostname or agent.machine.name,
                     active=agent.active,
                     deactivated=not agent.active,
                     pid=f"slave(1)@{agent.machine.address}:5051",

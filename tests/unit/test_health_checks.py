@@ -134,8 +134,9 @@ def test_report_to_dict_is_the_documented_json_shape(cluster):
 
     data = json.loads(json.dumps(report.to_dict()))
 
-    assert set(data) == {"cluster", "healthy", "leader", "checks"}
+    assert set(data) == {"cluster", "healthy", "leader", "mesos", "checks"}
     assert (data["cluster"], data["healthy"], data["leader"]) == ("demo", False, "demo-master-1")
+    assert data["mesos"] == {"kind": "real", "version": "1.12.0"}
     assert all(set(c) == {"layer", "name", "host", "ok", "detail"} for c in data["checks"])
     assert {
         "layer": "mesos_agents",

@@ -193,3 +193,38 @@ def test_zookeeper_read_error_is_a_failed_check(cluster):
         "no ZooKeeper session within 3s"
         in one(report, "mesos_masters", "leader", "demo-master-1").detail
     )
+
+
+def test_agents_are_matched_by_their_pid_address_whatever_hostname_they_advertise(cluster):
+    # Real Mesos advertised "localhost" in a recorded run; slaves[].pid carries the address.
+    for agent in cluster.mesos.agents.values():
+        agent.hostname = "localhost"
+
+    report = run(cluster)
+
+    assert report.layer_ok("mesos_agents"), statuses(report)
+    assert one(report, "mesos_agents", "active_agents").detail == (
+        "2 active agent(s) on demo-master-1 as in the spec: demo-agent-1, demo-agent-2"
+    )
+
+
+def test_an_agent_at_another_address_is_not_taken_for_ours(cluster):
+    cluster.mesos.agents["demo-agent-2"].hostname = "localhost"
+    cluster.mesos.agents["demo-agent-2"].machine = cluster.machine("demo-agent-2").__class__(
+        **{**cluster.machine("demo-agent-2").__dict__, "address": "10.9.9.9"}
+    )
+
+    report = run(cluster)
+
+    assert ("registered", "demo-agent-2") in failed(report, "mesos_agents")
+    assert "not in the spec: localhost" in one(report, "mesos_agents", "active_agents").detail
+
+
+def test_the_report_says_which_mesos_the_leader_runs(cluster):
+    assert run(cluster).mesos_description == "Apache Mesos 1.12.0"
+
+    cluster.mesos.version = {"version": "1.12.0", "standin": "dcos-provision Mesos test stand-in"}
+
+    report = run(cluster)
+    assert report.mesos == {"kind": "stand-in", "version": "1.12.0"}
+    assert "TEST STAND-IN" in (report.mesos_description or "")
