@@ -1,11 +1,13 @@
 """Time the operations operators wait for, on the local LXC lab; print a table, write JSON.
 
-Usage (as root, after `sudo scripts/lab-setup.sh`):
+Usage (as root, after `scripts/lab-setup.sh`; real Mesos when the lab was given
+DCOS_PROVISION_MESOS_TARBALL, else the test stand-in):
     .venv/bin/python benchmarks/bench.py [--quick] [--json benchmarks/results.json]
 
 Scenarios: time to healthy for 1+1 and 3+5 (masters+agents), a no-op `up`, +1 agent at N=1
-and at N=5, -1 agent. `--quick` skips the 3+5 cluster. Every cluster it creates is named
-`bench-*` and destroyed at the end, also on failure.
+and at N=5, -1 agent; then the ratios the speed goals are about. `--quick` skips the 3+5
+cluster. Every cluster it creates is named `bench-*` and destroyed at the end, also on failure.
+`up` includes the workload check (one real task) where the cluster runs real Mesos.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [str(REPO / ".venv/bin/dcos-provision")]
-TARBALL = REPO / "tests/mesos_standin/dist/mesos-standin-1.11.0.tar.gz"
+TARBALL = REPO / ".lab/mesos.tar.gz"
+KIND = REPO / ".lab/mesos.kind"
+#: (label, numerator, denominator or None, goal): the speed goals the table is read against.
+GOALS = [
+    ("up 1+1 (s)", "up 1+1 to healthy", None, 45.0),
+    ("up 3+5 / up 1+1", "up 3+5 to healthy", "up 1+1 to healthy", 1.6),
+    ("no-op up 3+5 (s)", "no-op up (3+5)", None, 15.0),
+    ("+1 agent at N=5 / at N=1", "+1 agent at N=5", "+1 agent at N=1", 1.5),
+]
 
 
 def spec_text(name: str, masters: int, agents: int) -> str:
@@ -29,9 +39,17 @@ provider: {{kind: vagrant, vagrant_provider: lxc}}
 masters: {{count: {masters}}}
 agents: {{count: {agents}, resources: {{cpus: 1, mem: 512, disk: 1024}}}}
 mesos:
-  install: {{method: tarball, path: {TARBALL}, runtime_packages: [python3, python3-kazoo]}}
+  version: "1.12.0"
+  install: {{method: tarball, path: {TARBALL}}}
   agent_flags: {{launcher: posix, isolation: "posix/cpu,posix/mem", systemd_enable_support: false}}
 """
+
+
+def mesos_kind() -> str:
+    if not TARBALL.exists() or not KIND.exists():
+        sys.exit(f"{TARBALL} missing: run scripts/lab-setup.sh first")
+    kind = KIND.read_text().strip()
+    return "real Apache Mesos 1.12.0" if kind == "real" else "the Mesos TEST STAND-IN"
 
 
 LOG = REPO / "benchmarks/bench.log"
@@ -71,6 +89,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="skip the 3+5 cluster")
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks/results.json")
     args = parser.parse_args()
+    mesos = mesos_kind()
+    print(f"Mesos: {mesos} ({TARBALL})", flush=True)
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
@@ -101,8 +121,20 @@ def main() -> int:
     print(f"{'-' * width}  -------")
     for label, seconds in rows:
         print(f"{label.ljust(width)}  {seconds:7.1f}")
+    print(f"\n{'goal'.ljust(26)}  {'value':>7}  {'target':>7}  met")
+    times = dict(rows)
+    for label, numerator, denominator, target in GOALS:
+        if numerator not in times or (denominator and denominator not in times):
+            continue
+        value = times[numerator] / times[denominator] if denominator else times[numerator]
+        met = "yes" if value <= target else "no"
+        print(f"{label.ljust(26)}  {value:7.2f}  {target:7.2f}  {met}")
     args.json.write_text(
-        json.dumps([{"scenario": s, "seconds": round(t, 1)} for s, t in rows], indent=2) + "\n"
+        json.dumps(
+            {"mesos": mesos, "results": [{"scenario": s, "seconds": round(t, 1)} for s, t in rows]},
+            indent=2,
+        )
+        + "\n"
     )
     print(f"\nwritten: {args.json}")
     return 0
