@@ -255,7 +255,7 @@ class InstallSpec(StrictModel):
     def _valid_packages(cls, value: list[str]) -> list[str]:
         bad = [p for p in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9+._:=~-]*", p)]
         if bad:
-            raise ValueError(f"not package names: {bad}")
+            raise ValueError(f"not package names: {shown(bad, 120)}")
         return value
 
     @model_validator(mode="after")

@@ -42,7 +42,8 @@ AGENT_OWNED_FLAGS = frozenset(
 def shown(value: object, limit: int = 60) -> str:
     """A value for an error message: repr, cut to ``limit`` characters."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text)} characters)"
+    size = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({size} characters)"
 
 
 def control_character(text: str) -> str | None:

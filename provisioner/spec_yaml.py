@@ -45,8 +45,12 @@ class _DepthLimitedComposer(Composer):
     """Refuses nesting deeper than MAX_DEPTH while composing (before any recursion limit)."""
 
     _depth = 0
+    #: Whether any alias was met; without one the tree is no bigger than the file.
+    aliases_seen = False
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases_seen = True
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -158,7 +162,8 @@ def compose(text: str, loader: type = FastSpecLoader) -> tuple[yaml.Node | None,
         node = instance.get_single_node()
         if node is None:
             return None, None
-        check_expansion(node)
+        if instance.aliases_seen:
+            check_expansion(node)
         return node, instance.construct_document(node)
     finally:
         instance.dispose()
@@ -219,4 +224,5 @@ def short_repr(value: Any, limit: int = 60) -> str:
         return f"<a {type(value).__name__}>"
     if len(text) <= limit:
         return text
-    return f"{text[: limit - 1]}… ({len(text)} characters)"
+    size = len(value) if isinstance(value, str) else len(text)
+    return f"{text[: limit - 1]}… ({size} characters)"

@@ -119,8 +119,12 @@ def _message(error: dict, secret: bool = False) -> str:
 
 
 def _problems(exc: ValidationError, source: str, lines: dict) -> list[str]:
-    problems = []
+    """One line per problem; past what `_bounded` shows, only a placeholder per error."""
+    problems: list[str] = []
     for error in exc.errors(include_url=False):
+        if len(problems) > _MAX_PROBLEMS:
+            problems.append("")  # counted, never shown
+            continue
         base = _clean_loc(tuple(error["loc"]))
         secret = any(part in _secret_fields() for part in base)
         text = _message(error, secret)
@@ -173,7 +177,8 @@ def parse_spec(text: str, source: str = "<spec>", path: Path | None = None) -> C
         detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise _spec_error(source, [f"{source}{line} YAML syntax error: {detail}"]) from None
     except yaml.YAMLError as exc:
-        raise _spec_error(source, [f"{source} YAML error: {exc}"]) from None
+        detail = " ".join(str(exc).split())  # one line, even for reader errors
+        raise _spec_error(source, [f"{source} YAML error: {detail}"]) from None
     except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # a limit we missed
         raise _spec_error(
             source, [f"{source}: cannot read the YAML ({type(exc).__name__}); simplify the file"]
