@@ -256,11 +256,13 @@ def down(cluster: Cluster) -> list[str]:
         state = store.load()
         provider = cluster.provider()
         names = set(state.machines)
-        try:
-            names |= {m.name for m in provider.list()}
-        except ProvisionError:
-            if not names:
-                return []  # nothing recorded and nothing the provider knows of
+        # Adopted hosts exist whether or not `up` ever ran: only recorded ones are ours.
+        if provider.deletes_machines:
+            try:
+                names |= {m.name for m in provider.list()}
+            except ProvisionError:
+                if not names:
+                    return []  # nothing recorded and nothing the provider knows of
         if not names:
             return []
         ordered = sorted(names)
