@@ -246,7 +246,15 @@ def known_machines(cluster: Cluster) -> list[Machine]:
 def status(cluster: Cluster, *, via_ssh: bool = False) -> health.HealthReport:
     from . import health
 
-    return health.check_cluster(cluster.spec, recorded_machines(cluster), via_ssh=via_ssh)
+    machines = recorded_machines(cluster)
+    if not via_ssh:
+        return health.check_cluster(cluster.spec, machines)
+    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
+    probes = health.SshProbes(machines, known_hosts_file=str(cluster.state_dir / "known_hosts"))
+    try:
+        return health.check_cluster(cluster.spec, machines, probes=probes)
+    finally:
+        probes.close()
 
 
 def down(cluster: Cluster) -> list[str]:
