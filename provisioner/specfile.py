@@ -162,7 +162,7 @@ def _bounded(problems: list[str]) -> list[str]:
 
 
 def _spec_error(source: str, problems: list[str], hint: str | None = None) -> SpecError:
-    return SpecError(source, _bounded(problems), hint=hint)
+    return SpecError(source, _bounded(problems), hint=hint, total=len(problems))
 
 
 def parse_spec(text: str, source: str = "<spec>", path: Path | None = None) -> ClusterSpec:

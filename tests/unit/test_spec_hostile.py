@@ -184,6 +184,8 @@ def test_many_problems_are_counted_not_all_printed() -> None:
     with pytest.raises(SpecError) as info:
         parse_spec(HOSTILE["many bad hosts"], "c.yaml")
     problems = info.value.problems
+    assert info.value.total == 6_000  # a bad name and a bad address on each of 3000 hosts
+    assert str(info.value).startswith("c.yaml: 6000 problem(s) in the cluster spec\n")
     assert problems[0].startswith("c.yaml:5 provider.hosts[0].name: must be a DNS label")
     assert problems[-1].startswith("... and ") and problems[-1].endswith("more problem(s)")
     assert sum(len(p) for p in problems) < 2_000
