@@ -7,12 +7,15 @@ and the module's message, and keeps the full output in ``<state_dir>/logs/``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,6 +323,25 @@ def runner_env(state_dir: Path) -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _cancel_on_ctrl_c() -> Iterator[Callable[[], bool]]:
+    """A cancel callback for ansible-runner that Ctrl-C sets, for the duration of one run.
+
+    Left alone, ansible-runner installs its own SIGINT/SIGTERM handlers for good: Ctrl-C
+    becomes a failed run (exit 1) and later Ctrl-Cs are swallowed. Here the previous handler
+    is restored afterwards and the caller re-raises KeyboardInterrupt (exit 130).
+    """
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted.is_set  # signals are only delivered to the main thread
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted.set())
+    try:
+        yield interrupted.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run_playbook(
     playbook: str,
     *,
@@ -332,7 +354,8 @@ def run_playbook(
 ) -> PlaybookResult:
     """Run one playbook (a name in playbooks/ or a path) and return its result.
 
-    Raises AnsibleError when any host failed or was unreachable, or the run itself failed.
+    Raises AnsibleError when any host failed or was unreachable, or the run itself failed;
+    KeyboardInterrupt when Ctrl-C cancelled it (ansible-runner stops ansible-playbook).
     """
     import ansible_runner  # slow import (~0.3 s); only commands that configure pay for it
 
@@ -348,9 +371,10 @@ def run_playbook(
     # over) its arguments; this run's settings must be the only ones.
     shutil.rmtree(private / "env", ignore_errors=True)
     cmdline = ["--check", "--diff"] if check else []
-    with log_path.open("w", encoding="utf-8") as log:
+    with log_path.open("w", encoding="utf-8") as log, _cancel_on_ctrl_c() as interrupted:
         collector = _Collector(log, on_event)
         runner = ansible_runner.run(
+            cancel_callback=interrupted,
             private_data_dir=str(private),
             project_dir=str(playbooks_dir()),
             playbook=playbook,
@@ -366,6 +390,8 @@ def run_playbook(
             quiet=True,
             event_handler=collector,
         )
+    if interrupted() or runner.status == "canceled":
+        raise KeyboardInterrupt(f"{Path(playbook).name} interrupted (log: {log_path})")
     result = _result(
         collector,
         playbook=Path(playbook).name,

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,14 @@ import paramiko
 from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
 from .providers.base import Machine
 
+# As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
+# log lines (and the tracebacks of its transport threads) reach stderr through logging's
+# last-resort handler.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
 DEFAULT_TIMEOUT_S = 5.0
+#: How often the waiting thread wakes up, so Ctrl-C is handled within a second.
+_POLL_S = 0.2
 #: How long one remote command may take before its check fails.
 COMMAND_TIMEOUT_S = 30.0
 MAX_PARALLEL = 16
@@ -131,6 +138,9 @@ class _Settings:
     password: str | None
     lock: threading.Lock
     clock: Callable[[], float]
+    #: Clients being used, closed on Ctrl-C so no thread waits out an SSH timeout.
+    open_clients: set[paramiko.SSHClient] = field(default_factory=set)
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 def _host_key_file_type(key: paramiko.PKey) -> str:
@@ -204,6 +214,10 @@ def _connect(machine: Machine, settings: _Settings) -> tuple[paramiko.SSHClient,
     else:
         policy = paramiko.AutoAddPolicy()  # throw-away machine: key kept in memory only
     client.set_missing_host_key_policy(policy)
+    with settings.lock:
+        if settings.stopping.is_set():
+            raise LoginFailed("interrupted")
+        settings.open_clients.add(client)
     try:
         client.connect(
             hostname=machine.address,
@@ -264,6 +278,8 @@ def _check_host(machine: Machine, settings: _Settings) -> tuple[list[DoctorCheck
         return checks, recorded
     finally:
         client.close()
+        with settings.lock:
+            settings.open_clients.discard(client)
 
 
 def run_doctor(
@@ -294,8 +310,52 @@ def run_doctor(
     )
     if not machines:
         return DoctorReport(checks=())
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(machines))) as pool:
-        results = list(pool.map(lambda m: _check_host(m, settings), machines))
+    results = _check_all(machines, settings)
     checks = tuple(check for host_checks, _ in results for check in host_checks)
     recorded = tuple(name for _, name in results if name)
     return DoctorReport(checks=checks, recorded_host_keys=recorded)
+
+
+def _check_all(
+    machines: list[Machine], settings: _Settings
+) -> list[tuple[list[DoctorCheck], str | None]]:
+    """Every host's checks, at most MAX_PARALLEL at a time, in machine order.
+
+    Daemon threads and a polling wait: on Ctrl-C the open connections are closed and
+    KeyboardInterrupt propagates at once, instead of after the slowest SSH timeout.
+    """
+    results: dict[int, tuple[list[DoctorCheck], str | None]] = {}
+    errors: list[BaseException] = []
+    slots = threading.BoundedSemaphore(min(MAX_PARALLEL, len(machines)))
+
+    def work(index: int, machine: Machine) -> None:
+        try:
+            results[index] = _check_host(machine, settings)
+        except BaseException as exc:  # re-raised in the calling thread, as pool.map does
+            errors.append(exc)
+        finally:
+            slots.release()
+
+    threads = []
+    try:
+        for index, machine in enumerate(machines):
+            while not slots.acquire(timeout=_POLL_S):
+                pass
+            thread = threading.Thread(
+                target=work, args=(index, machine), name=f"doctor-{machine.name}", daemon=True
+            )
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_POLL_S)
+    except KeyboardInterrupt:
+        settings.stopping.set()
+        with settings.lock:
+            clients = list(settings.open_clients)
+        for client in clients:
+            client.close()
+        raise
+    if errors:
+        raise errors[0]
+    return [results[index] for index in range(len(machines))]

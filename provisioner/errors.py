@@ -25,10 +25,14 @@ class SpecError(ProvisionError):
 
     exit_code = 2
 
-    def __init__(self, path: str, problems: list[str], hint: str | None = None) -> None:
+    def __init__(
+        self, path: str, problems: list[str], hint: str | None = None, total: int | None = None
+    ) -> None:
         self.path = path
         self.problems = problems
-        summary = f"{path}: {len(problems)} problem(s) in the cluster spec"
+        #: How many problems were found; more than len(problems) when the list was cut short.
+        self.total = len(problems) if total is None else total
+        summary = f"{path}: {self.total} problem(s) in the cluster spec"
         super().__init__(summary + "\n" + "\n".join(f"  {p}" for p in problems), hint)
 
 

@@ -265,9 +265,15 @@ def status(
 ) -> health.HealthReport:
     from . import health
 
-    return health.check_cluster(
-        cluster.spec, recorded_machines(cluster), via_ssh=via_ssh, workload=workload
-    )
+    machines = recorded_machines(cluster)
+    if not via_ssh:
+        return health.check_cluster(cluster.spec, machines, workload=workload)
+    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
+    probes = health.SshProbes(machines, known_hosts_file=str(cluster.state_dir / "known_hosts"))
+    try:
+        return health.check_cluster(cluster.spec, machines, probes=probes, workload=workload)
+    finally:
+        probes.close()
 
 
 def down(cluster: Cluster) -> list[str]:
@@ -277,11 +283,13 @@ def down(cluster: Cluster) -> list[str]:
         state = store.load()
         provider = cluster.provider()
         names = set(state.machines)
-        try:
-            names |= {m.name for m in provider.list()}
-        except ProvisionError:
-            if not names:
-                return []  # nothing recorded and nothing the provider knows of
+        # Adopted hosts exist whether or not `up` ever ran: only recorded ones are ours.
+        if provider.deletes_machines:
+            try:
+                names |= {m.name for m in provider.list()}
+            except ProvisionError:
+                if not names:
+                    return []  # nothing recorded and nothing the provider knows of
         if not names:
             return []
         ordered = sorted(names)

@@ -9,10 +9,19 @@ in ``spec_providers.py`` and are re-exported here.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .spec_base import (
     AGENT_OWNED_FLAGS,
@@ -20,9 +29,13 @@ from .spec_base import (
     FLAG_NAME,
     MASTER_OWNED_FLAGS,
     ODD_COUNTS,
+    USER_NAME,
     StrictModel,
     at,
+    control_character,
+    local_file_problem,
     odd_count,
+    shown,
 )
 from .spec_providers import (
     ProviderSpec,
@@ -79,13 +92,30 @@ class AgentResources(StrictModel):
     cpus: float = Field(gt=0, le=1024, description="CPUs offered.")
     mem: int = Field(ge=128, description="Memory offered (MB).")
     disk: int = Field(ge=64, description="Disk offered (MB).")
-    ports: str = Field("[31000-32000]", description="Port ranges offered, Mesos range syntax.")
+    ports: str = Field(
+        "[31000-32000]",
+        description="Port ranges offered, Mesos range syntax: `[a-b, c-d]`, each range "
+        "ascending and within 1-65535, ranges not overlapping.",
+    )
 
     @field_validator("ports")
     @classmethod
     def _valid_ports(cls, value: str) -> str:
-        if not re.fullmatch(r"\[\d+-\d+(, *\d+-\d+)*\]", value):
-            raise ValueError(f"must look like [31000-32000] or [a-b, c-d]: got {value!r}")
+        if not re.fullmatch(r"\[\d{1,6}-\d{1,6}(, *\d{1,6}-\d{1,6})*\]", value):
+            raise ValueError(f"must look like [31000-32000] or [a-b, c-d]: got {shown(value)}")
+        ranges = [tuple(map(int, part.split("-"))) for part in re.findall(r"\d+-\d+", value)]
+        problems = []
+        for begin, end in ranges:
+            if begin > end:
+                problems.append(f"range {begin}-{end} is reversed (write {end}-{begin})")
+            if min(begin, end) < 1 or max(begin, end) > 65535:
+                problems.append(f"range {begin}-{end} is outside 1-65535")
+        ordered = sorted((min(r), max(r)) for r in ranges)
+        for (a_begin, a_end), (b_begin, b_end) in pairwise(ordered):
+            if b_begin <= a_end:
+                problems.append(f"ranges {a_begin}-{a_end} and {b_begin}-{b_end} overlap")
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     def as_flag(self) -> str:
@@ -106,22 +136,35 @@ class AgentGroup(StrictModel):
         "container would advertise the whole host).",
     )
     attributes: dict[str, str | int | float] = Field(
-        default_factory=dict, description="Agent attributes (`--attributes`), e.g. `{rack: r1}`."
+        default_factory=dict,
+        description="Agent attributes (`--attributes`), e.g. `{rack: r1}`: names of "
+        "[A-Za-z0-9_.-]; values without `,` `;` `:` or control characters.",
     )
 
     @field_validator("attributes")
     @classmethod
     def _valid_attributes(cls, value: dict[str, str | int | float]) -> dict[str, str | int | float]:
-        bad = [
-            k
-            for k, v in value.items()
-            if not re.fullmatch(r"[A-Za-z0-9_.-]+", k) or any(c in str(v) for c in ";:\n")
-        ]
-        if bad:
-            raise ValueError(
-                f"attribute names must be [A-Za-z0-9_.-] and values must not "
-                f"contain ';', ':' or newlines: {bad}"
-            )
+        problems = []
+        for name, item in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", name):
+                problems.append(
+                    f"attribute name {shown(name)} must be 1-128 chars of [A-Za-z0-9_.-]"
+                )
+                continue
+            text = str(item)
+            bad = control_character(text) or next((c for c in ",;:" if c in text), None)
+            if bad is not None:
+                problems.append(
+                    at(
+                        name,
+                        f"attribute {name!r}: the value must not contain '{bad}' (Mesos "
+                        f"--attributes syntax is name:value;name:value): got {shown(item)}",
+                    )
+                )
+            elif not text.strip():
+                problems.append(at(name, f"attribute {name!r}: the value is empty"))
+        if problems:
+            raise ValueError("\n".join(problems))
         return value
 
     @property
@@ -176,7 +219,9 @@ class InstallSpec(StrictModel):
     )
     url: str | None = Field(None, description="Package or tarball URL (package_url, tarball).")
     path: str | None = Field(
-        None, description="Tarball on the controller, relative to the spec file (tarball)."
+        None,
+        description="Tarball on the controller, relative to the spec file (tarball); must "
+        "exist and be a regular file when the spec is loaded.",
     )
     runtime_packages: list[str] = Field(
         default_factory=list,
@@ -197,12 +242,20 @@ class InstallSpec(StrictModel):
         description="yum baseurl for `repository` on RHEL-family hosts.",
     )
 
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = local_file_problem(value, info, "tarball")
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("runtime_packages")
     @classmethod
     def _valid_packages(cls, value: list[str]) -> list[str]:
         bad = [p for p in value if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9+._:=~-]*", p)]
         if bad:
-            raise ValueError(f"not package names: {bad}")
+            raise ValueError(f"not package names: {shown(bad, 120)}")
         return value
 
     @model_validator(mode="after")
@@ -216,7 +269,9 @@ class InstallSpec(StrictModel):
         if self.method == "repository" and (self.url or self.path):
             raise ValueError(at("method", "`url`/`path` are only used with package_url or tarball"))
         if self.url and not re.match(r"^(https?|file)://", self.url):
-            raise ValueError(at("url", f"must be an http(s):// or file:// URL: got {self.url!r}"))
+            raise ValueError(
+                at("url", f"must be an http(s):// or file:// URL: got {shown(self.url)}")
+            )
         return self
 
 
@@ -226,8 +281,8 @@ FlagValue = str | int | float | bool
 def _check_flags(value: dict[str, FlagValue], owned: frozenset[str], what: str) -> None:
     problems = []
     for name in value:
-        if not FLAG_NAME.match(name):
-            problems.append(f"{name!r} is not a Mesos flag name (lower case, underscores)")
+        if not FLAG_NAME.fullmatch(name):
+            problems.append(f"{shown(name)} is not a Mesos flag name (lower case, underscores)")
         elif name in owned:
             problems.append(
                 f"{name!r} is set by dcos-provision from the spec and cannot be "
@@ -258,7 +313,7 @@ class MesosSpec(StrictModel):
     @classmethod
     def _valid_version(cls, value: str) -> str:
         if not re.fullmatch(r"\d+\.\d+\.\d+([.-][A-Za-z0-9.]+)?", value):
-            raise ValueError(f"must look like 1.11.0: got {value!r}")
+            raise ValueError(f"must look like 1.11.0: got {shown(value)}")
         return value
 
     @field_validator("master_flags")
@@ -274,20 +329,53 @@ class MesosSpec(StrictModel):
         return value
 
 
+def valid_user(value: str) -> str:
+    """A login name as ssh and useradd accept it (no spaces, options or shell syntax)."""
+    if not USER_NAME.fullmatch(value):
+        raise ValueError(f"must be a user name of [A-Za-z0-9_.-], 1-32 chars: got {shown(value)}")
+    return value
+
+
 class SshSpec(StrictModel):
     """How Ansible and the health probes log in."""
 
     user: str = Field("vagrant", description="SSH login user (needs passwordless sudo).")
     private_key: str | None = Field(
-        None, description="Private key file (relative to the spec file). Vagrant sets its own."
+        None,
+        description="Private key file (relative to the spec file); must exist and be a "
+        "regular file. Vagrant sets its own.",
     )
     password: SecretStr | None = Field(
-        None, description="SSH password (static hosts without keys); never logged or stored."
+        None,
+        description="SSH password, used by `doctor` only; never printed, logged or stored. "
+        "Ansible logs in with keys, so with the static provider every host needs a private "
+        "key as well (a spec where a host has only the password is refused).",
     )
+
+    @field_validator("user")
+    @classmethod
+    def _valid_user(cls, value: str) -> str:
+        return valid_user(value)
+
+    @field_validator("private_key")
+    @classmethod
+    def _key_is_a_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = local_file_problem(value, info, "private key")
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class ClusterSpec(StrictModel):
-    """One Mesos cluster: machines, ZooKeeper, masters, agents and how to install Mesos."""
+    """One Mesos cluster: machines, ZooKeeper, masters, agents and how to install Mesos.
+
+    Top-level keys starting with `x-` are ignored, as in Compose files: a place for YAML
+    anchors shared through merge keys (`x-size: &size {cpus: 2}`, `agents: {<<: *size}`).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"patternProperties": {"^x-": {}}}
+    )
 
     name: str = Field(description="Cluster name: a DNS label, 1-40 chars of [a-z0-9-].")
     provider: ProviderSpec = Field(
@@ -305,15 +393,44 @@ class ClusterSpec(StrictModel):
 
     _source: Path | None = PrivateAttr(default=None)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extension_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            return {
+                k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
+            }
+        return data
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not DNS_LABEL.match(value):
+        if not DNS_LABEL.fullmatch(value):
             raise ValueError(
                 f"must be a DNS label: 1-40 chars of a-z, 0-9 and '-', not starting or ending "
-                f"with '-': got {value!r}"
+                f"with '-': got {shown(value)}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _password_needs_keys(self) -> ClusterSpec:
+        """Ansible would need sshpass (and the password in its variables) to log in with a
+        password; rather than that, a static host with only a password is refused here."""
+        if self.ssh.password is None or not isinstance(self.provider, StaticProviderSpec):
+            return self
+        keyless = [
+            h.name for h in self.provider.hosts if not (h.ssh_private_key or self.ssh.private_key)
+        ]
+        if keyless:
+            raise ValueError(
+                at(
+                    "ssh.password",
+                    "is only used by `doctor`; Ansible logs in with a key, and host(s) "
+                    f"{', '.join(keyless)} have none: set ssh.private_key or their "
+                    "ssh_private_key (install it with ssh-copy-id)",
+                )
+            )
+        return self
 
     @model_validator(mode="after")
     def _static_counts_agree(self) -> ClusterSpec:

@@ -5,9 +5,41 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .spec_base import HOST_NAME, ODD_COUNTS, StrictModel, at
+from .spec_base import (
+    HOST_NAME,
+    ODD_COUNTS,
+    USER_NAME,
+    StrictModel,
+    at,
+    local_file_problem,
+    shown,
+)
+
+
+def unicast_ipv4(value: str) -> str:
+    """An IPv4 address a host can have: not 0.0.0.0, broadcast, multicast or reserved."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(
+            f"must be an IPv4 address (Mesos is IPv4 only): got {shown(value)}"
+        ) from None
+    reason = (
+        "the unspecified address"
+        if address.is_unspecified
+        else "a multicast address"
+        if address.is_multicast
+        else "the broadcast address"
+        if address == ipaddress.IPv4Address("255.255.255.255")
+        else "a reserved address"
+        if address.is_reserved
+        else None
+    )
+    if reason:
+        raise ValueError(f"must be a unicast address of a host: {value} is {reason}")
+    return value
 
 
 class VagrantProviderSpec(StrictModel):
@@ -33,9 +65,7 @@ class VagrantProviderSpec(StrictModel):
     @field_validator("private_network")
     @classmethod
     def _valid_network(cls, value: str | None) -> str | None:
-        if value is not None:
-            ipaddress.IPv4Address(value)
-        return value
+        return None if value is None else unicast_ipv4(value)
 
     @property
     def effective_box(self) -> str:
@@ -52,7 +82,9 @@ class StaticHost(StrictModel):
     """An existing machine (bare metal or a VM made elsewhere) adopted by the cluster."""
 
     name: str = Field(description="Host name used in the inventory and for Mesos `--hostname`.")
-    address: str = Field(description="IPv4 address the cluster services bind to and advertise.")
+    address: str = Field(
+        description="Unicast IPv4 address the cluster services bind to and advertise."
+    )
     roles: list[Literal["master", "agent", "zookeeper"]] = Field(
         min_length=1, description="What runs on this host: any of master, agent, zookeeper."
     )
@@ -60,7 +92,8 @@ class StaticHost(StrictModel):
     ssh_port: int = Field(22, ge=1, le=65535, description="SSH port.")
     ssh_private_key: str | None = Field(
         None,
-        description="Private key file (relative to the spec file); default: `ssh.private_key`.",
+        description="Private key file (relative to the spec file; must exist and be a regular "
+        "file); default: `ssh.private_key`.",
     )
     zookeeper_id: int | None = Field(
         None,
@@ -73,19 +106,30 @@ class StaticHost(StrictModel):
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
-        if not HOST_NAME.match(value):
-            raise ValueError(f"must be a DNS label ([a-z0-9-], 1-63 chars): got {value!r}")
+        if not HOST_NAME.fullmatch(value):
+            raise ValueError(f"must be a DNS label ([a-z0-9-], 1-63 chars): got {shown(value)}")
         return value
 
     @field_validator("address")
     @classmethod
     def _valid_address(cls, value: str) -> str:
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
+        return unicast_ipv4(value)
+
+    @field_validator("ssh_user")
+    @classmethod
+    def _valid_user(cls, value: str | None) -> str | None:
+        if value is not None and not USER_NAME.fullmatch(value):
             raise ValueError(
-                f"must be an IPv4 address (Mesos is IPv4 only): got {value!r}"
-            ) from None
+                f"must be a user name of [A-Za-z0-9_.-], 1-32 chars: got {shown(value)}"
+            )
+        return value
+
+    @field_validator("ssh_private_key")
+    @classmethod
+    def _key_is_a_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        problem = local_file_problem(value, info, "private key")
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("roles")

@@ -2,57 +2,53 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from functools import cache
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
 from .errors import SpecError
 from .spec import ClusterSpec
+from .spec_yaml import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
 
 Path_ = tuple[str | int, ...]
 _AT = re.compile(r"^@([^@]+)@ (.*)$", re.S)
 _UNION_TAGS = {"vagrant", "static", "pulumi", "libvirt", "aws"}
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Bounds of one SpecError, so a hostile file still gets a short, readable answer.
+_MAX_PROBLEMS = 25
+_MAX_PROBLEM_CHARS = 240
+_MAX_REPORT_CHARS = 1600
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a silent overwrite would lose a setting)."""
+def _line_index(root: yaml.Node | None) -> dict[Path_, int]:
+    """Map key paths in the YAML tree to their 1-based line.
 
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None,
-                None,
-                f"duplicate key {key!r} (first at line {seen[key] + 1})",
-                key_node.start_mark,
-            )
-        seen[key] = key_node.start_mark.line
-    return loader.construct_mapping(node, deep=deep)
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _line_index(node: yaml.Node | None, path: Path_ = (), index: dict | None = None) -> dict:
-    """Map every key path in the YAML tree to its 1-based line."""
-    index = {} if index is None else index
-    if node is None:
-        return index
-    index.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            index[(*path, key)] = key_node.start_mark.line + 1
-            _line_index(value_node, (*path, key), index)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*path, i), index)
+    A node reached again through an alias is not walked again: the walk stays linear in the
+    file, and errors below an alias point at the line of the alias's key.
+    """
+    index: dict[Path_, int] = {}
+    walked: set[int] = set()
+    stack: list[tuple[yaml.Node, Path_]] = [(root, ())] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        index.setdefault(path, node.start_mark.line + 1)
+        if id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                # explicit keys come after merged ones, so they win
+                index[(*path, key_node.value)] = key_node.start_mark.line + 1
+                stack.append((value_node, (*path, key_node.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, (*path, i)) for i, item in enumerate(node.value))
     return index
 
 
@@ -66,7 +62,11 @@ def _parse_subpath(text: str) -> Path_:
 def format_path(path: Path_) -> str:
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        name = str(part) if _PLAIN_KEY.fullmatch(str(part)) else short_repr(part, 40)
+        out += f".{name}" if out else name
     return out or "(top level)"
 
 
@@ -83,29 +83,51 @@ def _clean_loc(loc: tuple) -> Path_:
     return tuple(cleaned)
 
 
-def _message(error: dict) -> str:
+@cache
+def _secret_fields() -> frozenset[str]:
+    """Names of the spec's secret fields (SecretStr: JSON Schema format `password`)."""
+    schema = ClusterSpec.model_json_schema()
+    found = set()
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        for name, prop in model.get("properties", {}).items():
+            if any(s.get("format") == "password" for s in [prop, *prop.get("anyOf", [])]):
+                found.add(name)
+    return frozenset(found)
+
+
+def _message(error: dict, secret: bool = False) -> str:
+    """The message of one pydantic error; the input is echoed (shortened) unless secret."""
     kind = error["type"]
     msg = error["msg"]
     if kind == "extra_forbidden":
         return "unknown key (typo?); allowed keys are listed by `dcos-provision schema`"
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
-        return f"unknown kind {ctx.get('tag')!r}: expected one of {ctx.get('expected_tags')}"
+        return (
+            f"unknown kind {short_repr(ctx.get('tag'))}: expected one of {ctx.get('expected_tags')}"
+        )
     if kind == "union_tag_not_found":
         return f"missing the discriminator key: {error.get('ctx', {}).get('discriminator')}"
     msg = msg.removeprefix("Value error, ")
+    if secret:
+        return f"{msg} (the value is secret and not shown)"
     if "input" in error and kind not in ("missing",) and not isinstance(error["input"], dict):
-        value = error["input"]
-        if f"{value!r}" not in msg and str(value) not in msg:
-            msg = f"{msg}: got {value!r}"
+        value = short_repr(error["input"])
+        if value not in msg:
+            msg = f"{msg}: got {value}"
     return msg
 
 
 def _problems(exc: ValidationError, source: str, lines: dict) -> list[str]:
-    problems = []
-    for error in exc.errors():
+    """One line per problem; past what `_bounded` shows, only a placeholder per error."""
+    problems: list[str] = []
+    for error in exc.errors(include_url=False):
+        if len(problems) > _MAX_PROBLEMS:
+            problems.append("")  # counted, never shown
+            continue
         base = _clean_loc(tuple(error["loc"]))
-        text = _message(error)
+        secret = any(part in _secret_fields() for part in base)
+        text = _message(error, secret)
         # A model validator may report several problems, each pointing at a sub-field.
         for chunk in text.split("\n"):
             path, body = base, chunk
@@ -125,53 +147,135 @@ def _locate(source: str, lines: dict, path: Path_, message: str) -> str:
     return f"{where} {format_path(path)}: {message}"
 
 
+def _bounded(problems: list[str]) -> list[str]:
+    """Every problem of a normal spec; a hostile one gets a readable head and a count."""
+    kept: list[str] = []
+    budget = _MAX_REPORT_CHARS
+    for problem in problems:
+        line = problem if len(problem) <= _MAX_PROBLEM_CHARS else problem[:_MAX_PROBLEM_CHARS] + "…"
+        if len(kept) == _MAX_PROBLEMS or len(line) > budget:
+            kept.append(f"... and {len(problems) - len(kept)} more problem(s)")
+            break
+        kept.append(line)
+        budget -= len(line)
+    return kept
+
+
+def _spec_error(source: str, problems: list[str], hint: str | None = None) -> SpecError:
+    return SpecError(source, _bounded(problems), hint=hint, total=len(problems))
+
+
 def parse_spec(text: str, source: str = "<spec>", path: Path | None = None) -> ClusterSpec:
-    """Validate YAML text; raise SpecError listing every problem."""
+    """Validate YAML text; raise SpecError listing every problem (bounded for hostile input)."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise _spec_error(source, [_too_big(source, len(text))])
     try:
-        node = yaml.compose(text, Loader=_LineLoader)
-        data = yaml.load(text, Loader=_LineLoader)
+        node, data = compose(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        raise SpecError(source, [f"{source}{line} YAML syntax error: {detail}"]) from None
+        raise _spec_error(source, [f"{source}{line} YAML syntax error: {detail}"]) from None
     except yaml.YAMLError as exc:
-        raise SpecError(source, [f"{source} YAML error: {exc}"]) from None
+        detail = " ".join(str(exc).split())  # one line, even for reader errors
+        raise _spec_error(source, [f"{source} YAML error: {detail}"]) from None
+    except (RecursionError, MemoryError, ValueError, TypeError) as exc:  # a limit we missed
+        raise _spec_error(
+            source, [f"{source}: cannot read the YAML ({type(exc).__name__}); simplify the file"]
+        ) from None
     if data is None:
-        raise SpecError(
+        raise _spec_error(
             source, [f"{source}: the file is empty; a spec needs at least `name` and `provider`"]
         )
     if not isinstance(data, dict):
-        raise SpecError(
+        raise _spec_error(
             source,
             [f"{source}:1 (top level): expected a mapping of keys, got {type(data).__name__}"],
         )
+    base_dir = path.resolve().parent if path is not None else None
     try:
-        spec = ClusterSpec.model_validate(data)
+        spec = ClusterSpec.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
-        raise SpecError(source, _problems(exc, source, _line_index(node))) from None
+        raise _spec_error(source, _problems(exc, source, _line_index(node))) from None
     if path is not None:
         spec._source = path.resolve()
     return spec
 
 
+def _too_big(source: str, size: int) -> str:
+    return (
+        f"{source}: {size} bytes is too big for a cluster spec (a spec is a few KB; "
+        f"the limit is {MAX_SPEC_BYTES // 1024} KiB)"
+    )
+
+
 def load_spec(path: Path | str) -> ClusterSpec:
-    """Read and validate a spec file; missing/unreadable files are SpecErrors too."""
+    """Read and validate a spec file: only a regular file, at most MAX_SPEC_BYTES.
+
+    FIFOs, devices and sockets are refused before anything is read (they could block or
+    never end); the file is opened non-blocking and checked again on the open descriptor.
+    """
     path = Path(path)
     source = str(path)
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
         raise SpecError(
             source,
             [f"{source}: no such file"],
             hint="pass the path of a cluster spec, e.g. examples/local.yaml",
-        )
-    if path.is_dir():
-        raise SpecError(source, [f"{source}: is a directory, not a spec file"])
+        ) from None
+    except IsADirectoryError:
+        raise SpecError(source, [f"{source}: is a directory, not a spec file"]) from None
+    except OSError as exc:
+        raise SpecError(source, [f"{source}: cannot read: {exc.strerror or exc}"]) from None
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(source, [f"{source}: cannot read: {exc}"]) from None
+        problem, hint = _not_a_spec_file(source, os.fstat(fd))
+        if problem:
+            raise SpecError(source, [problem], hint=hint)
+        raw = b""
+        while len(raw) <= MAX_SPEC_BYTES:
+            chunk = os.read(fd, MAX_SPEC_BYTES + 1 - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    except OSError as exc:
+        raise SpecError(source, [f"{source}: cannot read: {exc.strerror or exc}"]) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SPEC_BYTES:  # grew after fstat
+        raise SpecError(source, [_too_big(source, len(raw))])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(
+            source, [f"{source}: cannot read: not UTF-8 text (byte {exc.start} is invalid)"]
+        ) from None
     return parse_spec(text, source, path)
+
+
+def _not_a_spec_file(source: str, info: os.stat_result) -> tuple[str | None, str | None]:
+    """(problem, hint) when the opened file is not a regular file of a sensible size."""
+    if stat.S_ISDIR(info.st_mode):
+        return f"{source}: is a directory, not a spec file", None
+    if not stat.S_ISREG(info.st_mode):
+        return (
+            f"{source}: is {_file_kind(info.st_mode)}, not a regular file",
+            "pass the path of a spec file (pipes and devices are not read)",
+        )
+    if info.st_size > MAX_SPEC_BYTES:
+        return _too_big(source, info.st_size), None
+    return None, None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO (named pipe)",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a regular file")
 
 
 def set_agent_count(path: Path, count: int) -> bool:
@@ -180,7 +284,7 @@ def set_agent_count(path: Path, count: int) -> bool:
     `scale` keeps the file the single source of truth, so a later `up` does not undo it.
     """
     text = path.read_text(encoding="utf-8")
-    root = yaml.compose(text, Loader=_LineLoader)
+    root, _data = compose(text, SpecLoader)  # exact character offsets for the edit below
     agents = _mapping_value(root, "agents")
     count_node = _mapping_value(agents, "count") if agents is not None else None
     if count_node is not None:

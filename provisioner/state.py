@@ -54,18 +54,66 @@ class ClusterState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClusterState:
+    def from_dict(cls, data: Any) -> ClusterState:
+        """Parse state.json's content; ValueError naming the first odd field otherwise."""
+        _expect(data, dict, "the file")
+        version = data.get("version")
+        if version != STATE_VERSION or isinstance(version, bool):
+            raise StateVersionError(version)
+        machines = _expect(data.get("machines", {}), dict, "machines")
         return cls(
-            cluster=data["cluster"],
-            provider=data["provider"],
-            machines={n: Machine.from_dict(m) for n, m in data.get("machines", {}).items()},
-            converged=dict(data.get("converged", {})),
-            applied=dict(data.get("applied", {})),
-            history=list(data.get("history", [])),
+            cluster=_expect(data.get("cluster"), str, "cluster"),
+            provider=_expect(data.get("provider"), str, "provider"),
+            machines={n: _machine(n, m) for n, m in machines.items()},
+            converged=_string_map(data.get("converged", {}), "converged"),
+            applied=_string_map(data.get("applied", {}), "applied"),
+            history=[
+                _expect(h, dict, "history[]")
+                for h in _expect(data.get("history", []), list, "history")
+            ],
         )
 
     def record(self, operation: str, **details: Any) -> None:
         self.history.append({"at": utc_now(), "operation": operation, **details})
+
+
+class StateVersionError(ValueError):
+    """state.json was written by another (newer or unknown) version of this tool."""
+
+    def __init__(self, version: object) -> None:
+        super().__init__(
+            f"unknown state version {str(version)[:20]!r} (this dcos-provision reads version "
+            f"{STATE_VERSION})"
+        )
+
+
+_TYPE_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+
+
+def _expect(value: Any, kind: type, where: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{where} should be {_TYPE_NAMES[kind]}, not {type(value).__name__}")
+    return value
+
+
+def _string_map(value: Any, where: str) -> dict[str, str]:
+    for key, item in _expect(value, dict, where).items():
+        _expect(item, str, f"{where}.{key}")
+    return dict(value)
+
+
+def _machine(name: str, data: Any) -> Machine:
+    where = f"machines.{name}"
+    _expect(data, dict, where)
+    for key in ("name", "address", "ssh_user"):
+        _expect(data.get(key), str, f"{where}.{key}")
+    for role in _expect(data.get("roles"), list, f"{where}.roles"):
+        _expect(role, str, f"{where}.roles[]")
+    _expect(data.get("ssh_port", 22), int, f"{where}.ssh_port")
+    for key, kind in (("zookeeper_id", int), ("ssh_private_key", str), ("extra", dict)):
+        if data.get(key) is not None:
+            _expect(data[key], kind, f"{where}.{key}")
+    return Machine.from_dict(data)
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
@@ -115,7 +163,17 @@ class StateStore:
         try:
             data = json.loads(self.state_file.read_text(encoding="utf-8"))
             state = ClusterState.from_dict(data)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except StateVersionError as exc:
+            raise StateError(
+                f"{self.state_file}: {exc}",
+                hint="use the dcos-provision version that wrote it; this one will not guess",
+            ) from None
+        except RecursionError:
+            raise StateError(
+                f"{self.state_file}: cannot read the cluster state: nested too deeply",
+                hint="restore it from a backup or remove the machines by hand before deleting it",
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(
                 f"{self.state_file}: cannot read the cluster state: {exc}",
                 hint="restore it from a backup or remove the machines by hand before deleting it",

@@ -8,6 +8,7 @@ node address, e.g. Mesos `--ip`, so "localhost" on the node may not answer).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import paramiko
@@ -69,10 +70,11 @@ class SshProbes(StreamProbes):
         self._drop(machine.address)
         client = paramiko.SSHClient()
         if machine.strict_host_keys:
-            if self._known_hosts_file:
+            # As doctor and Ansible do: ~/.ssh/known_hosts plus the cluster's own file (where
+            # `doctor --accept-new-host-keys` records keys); either may be missing.
+            client.load_system_host_keys()
+            if self._known_hosts_file and os.path.isfile(self._known_hosts_file):
                 client.load_host_keys(self._known_hosts_file)
-            else:
-                client.load_system_host_keys()
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

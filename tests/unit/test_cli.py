@@ -149,6 +149,9 @@ def test_plan_and_up_on_a_pulumi_spec_without_the_cli_say_how_to_install_it(
     tmp_path, monkeypatch, repo
 ):
     monkeypatch.setenv("PATH", str(tmp_path))  # no pulumi anywhere
+    monkeypatch.setenv("HOME", str(tmp_path))  # the example's ~/.ssh/id_ed25519 must exist
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519").write_text("key\n")
     spec = write(tmp_path, (repo / "examples/aws.yaml").read_text())
     for command in ("plan", "up"):
         result = runner.invoke(app, [command, str(spec)])

@@ -173,13 +173,24 @@ def test_relative_paths_resolve_against_the_spec_file(tmp_path):
         "name: x\nprovider: {kind: vagrant}\n"
         "mesos: {install: {method: tarball, path: ../m.tar.gz}}\n"
     )
+    (tmp_path / "m.tar.gz").write_bytes(b"tarball")
     spec = load_spec(spec_file)
     assert spec.resolve_path(spec.mesos.install.path) == tmp_path / "m.tar.gz"
 
 
 @pytest.mark.parametrize("example", sorted((REPO / "examples").glob("*.yaml")))
-def test_examples_are_valid_and_match_the_json_schema(example):
-    load_spec(example)
+def test_examples_are_valid_and_match_the_json_schema(example, tmp_path, monkeypatch):
+    # The files the examples name must exist (checked at load): a home with the key, and
+    # the lab tarball next to a copy of the example.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh" / "id_ed25519").write_text("key\n")
+    (tmp_path / ".lab").mkdir()
+    (tmp_path / ".lab" / "mesos.tar.gz").write_bytes(b"tarball")
+    copy = tmp_path / "examples" / example.name
+    copy.parent.mkdir()
+    copy.write_text(example.read_text())
+    load_spec(copy)
     schema = ClusterSpec.model_json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(yaml.safe_load(example.read_text()), schema)
