@@ -440,6 +440,57 @@ def doctor(
 
 
 @app.command()
+def diagnose(
+    spec: SpecArg,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Bundle path (default: ./<name>-diagnostics-<UTC time>.tar.gz).",
+            show_default=False,
+        ),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("--lines", metavar="N", help="Journal lines per service.", min=1)
+    ] = 500,
+    via_ssh: Annotated[
+        bool, typer.Option("--via-ssh", help="Probe health through SSH (as `status`).")
+    ] = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write a support bundle (tar.gz): journals, configs, versions, health, state; no secrets.
+
+    Hosts that are down or refuse SSH are recorded as such and the rest is still collected;
+    the exit code is 0 whenever the bundle was written.
+    """
+    from .diagnose import collect_bundle
+
+    def run():
+        cluster = _open(spec, state_dir)
+        err.print(f"collecting diagnostics of {cluster.spec.name} ...")
+        return collect_bundle(
+            cluster, spec_file=spec, output=output, journal_lines=lines, via_ssh=via_ssh
+        )
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+    for host in result.hosts:
+        name = escape(host.machine.name)
+        if host.login_error:
+            err.print(f"  {name}: [red]unreachable[/] ({escape(host.login_error)})")
+        else:
+            missing = f", [yellow]{len(host.missing)} not collected[/]" if host.missing else ""
+            err.print(f"  {name}: {len(host.files)} file(s){missing}")
+    for name, reason in result.missing.items():
+        err.print(f"  cluster {escape(name)}: [yellow]not collected[/] ({escape(reason)})")
+    err.print(f"bundle written: {escape(str(result.bundle))}")
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     sys.stdout.write(f"dcos-provision {__version__}\n")
