@@ -129,9 +129,13 @@ def _open(
     return cluster
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
 def _confirm(question: str, as_json: bool, refused: str) -> None:
     """Ask on a terminal; refuse (exit 2) without one; exit 1 when the answer is no."""
-    if not sys.stdin.isatty():
+    if not _interactive():
         _fail(UsageError(f"refusing to {refused} without confirmation on a non-interactive "
                          "terminal", hint="pass --yes"), as_json)  # fmt: skip
     if not typer.confirm(question, err=True):
