@@ -97,6 +97,7 @@ class ProgressView:
     def phase(self, event: PhaseEvent) -> None:
         with self._lock:
             if event.kind == "start":
+                self.close()  # a phase inside another one replaces its live line
                 self._phase = event
                 self._started = time.monotonic()
                 self._hosts = {host: HostTally() for host in event.hosts}
@@ -156,7 +157,9 @@ class ProgressView:
             for _ in range(3):
                 hosts.add_column(no_wrap=True)
             hosts.add_column(no_wrap=True, overflow="ellipsis", max_width=60)
-            shown = list(self._hosts.items())[:MAX_LIVE_HOSTS]
+            # hosts appear once Ansible reports on them (a machines phase shows its output)
+            active = [(h, t) for h, t in self._hosts.items() if t.seen]
+            shown = active[:MAX_LIVE_HOSTS]
             for host, tally in shown:
                 failed = f"[red]failed={tally.failed + tally.unreachable}[/]"
                 hosts.add_row(
@@ -168,8 +171,8 @@ class ProgressView:
                 )
             if shown:
                 rows.append(hosts)
-            if len(self._hosts) > MAX_LIVE_HOSTS:
-                rows.append(Text(f"  ... and {len(self._hosts) - MAX_LIVE_HOSTS} more hosts"))
+            if len(active) > MAX_LIVE_HOSTS:
+                rows.append(Text(f"  ... and {len(active) - MAX_LIVE_HOSTS} more hosts"))
             if self._note and not shown:
                 rows.append(Text(f"  {self._note}"[:200], style="dim"))
             return Group(*rows)

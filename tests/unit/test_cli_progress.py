@@ -107,12 +107,17 @@ def test_live_view_on_a_terminal_shows_hosts_and_leaves_phase_lines() -> None:
     console = Console(file=out, force_terminal=True, width=120)
     with ProgressView(console) as view:
         assert view.live is True
+        view.phase(PhaseEvent("start", "machines", "creating m1", ("m1",)))
+        view.message("==> m1: Importing base box")
+        view.console.print(view.__rich__())  # no host rows yet: the provider's last line
+        view.phase(PhaseEvent("end", "machines", "creating m1", ("m1",), seconds=2.0))
         view.phase(PhaseEvent("start", "converge", "site.yml", ("m1",)))
         view.ansible_event({"event": "host_changed", "host": "m1", "task": "Install mesos"})
         view.console.print(view.__rich__())  # what the live region draws
         view.phase(PhaseEvent("end", "converge", "site.yml", ("m1",), seconds=3.0))
     text = out.getvalue()
     assert "Install mesos" in text and "changed=1" in text
+    assert "Importing base box" in text and "ok=" not in text.split("Importing base box")[0]
     assert "converge: done in 3.0s (site.yml)" in text
 
 
