@@ -153,20 +153,20 @@ class ProgressView:
                 f"[bold]{escape(phase.name)}[/] {escape(_describe(phase))}  [cyan]{elapsed:.0f}s[/]"
             )
             rows: list[RenderableType] = [self._spinner]
-            hosts = Table.grid(padding=(0, 2))
-            for _ in range(3):
-                hosts.add_column(no_wrap=True)
-            hosts.add_column(no_wrap=True, overflow="ellipsis", max_width=60)
             # hosts appear once Ansible reports on them (a machines phase shows its output)
             active = [(h, t) for h, t in self._hosts.items() if t.seen]
             shown = active[:MAX_LIVE_HOSTS]
+            hosts = Table.grid(padding=(0, 2))
+            host_width = max((len(host) for host, _ in shown), default=0) + 2
+            hosts.add_column(no_wrap=True, min_width=host_width)
+            hosts.add_column(no_wrap=True, min_width=28)  # the counts never shrink
+            hosts.add_column(no_wrap=True, overflow="ellipsis", max_width=60)  # current task
             for host, tally in shown:
-                failed = f"[red]failed={tally.failed + tally.unreachable}[/]"
+                failures = tally.failed + tally.unreachable
+                failed = f"[red]failed={failures}[/]" if failures else "failed=0"
                 hosts.add_row(
                     f"  {escape(host)}",
-                    f"ok={tally.ok}",
-                    f"[yellow]changed={tally.changed}[/]",
-                    failed if tally.failed or tally.unreachable else "failed=0",
+                    f"ok={tally.ok} [yellow]changed={tally.changed}[/] {failed}",
                     f"[dim]{escape(tally.task)}[/]",
                 )
             if shown:
