@@ -146,20 +146,29 @@ def connect(machine: Machine, password: str | None, known_hosts: Path | None) ->
 
 
 def run_command(client: paramiko.SSHClient, command: str, as_root: bool) -> bytes:
-    """The command's stdout; raises RuntimeError with its stderr when it exits non-zero."""
+    """The command's stdout; raises RuntimeError with its stderr when it exits non-zero.
+
+    Through `sudo -n` when `as_root`; when sudo itself refuses (no passwordless sudo), the
+    command runs as the login user instead (journals are often readable by group adm).
+    """
     wrapped = f"LC_ALL=C sh -c {shlex.quote(command)}"
-    if as_root:
-        wrapped = f"sudo -n {wrapped}"
-    _stdin, stdout, stderr = client.exec_command(wrapped, timeout=COMMAND_TIMEOUT_S)
-    try:
-        out = stdout.read(MAX_ITEM_BYTES)
-        err = stderr.read(64 * 1024).decode("utf-8", errors="replace").strip()
-        rc = stdout.channel.recv_exit_status()
-    finally:
-        stdout.channel.close()
+    rc, out, err = _exec(client, f"sudo -n {wrapped}" if as_root else wrapped)
+    if as_root and rc != 0 and err.startswith("sudo:"):
+        rc, out, err = _exec(client, wrapped)
+        err = f"{err} (without sudo, which refused)" if rc else err
     if rc != 0:
         raise RuntimeError(f"exit {rc}: {err.splitlines()[-1] if err else 'no message'}")
     return out
+
+
+def _exec(client: paramiko.SSHClient, command: str) -> tuple[int, bytes, str]:
+    _stdin, stdout, stderr = client.exec_command(command, timeout=COMMAND_TIMEOUT_S)
+    try:
+        out = stdout.read(MAX_ITEM_BYTES)
+        err = stderr.read(64 * 1024).decode("utf-8", errors="replace").strip()
+        return stdout.channel.recv_exit_status(), out, err
+    finally:
+        stdout.channel.close()
 
 
 class SessionProbes(StreamProbes):

@@ -96,6 +96,8 @@ def server(tmp_path: Path) -> Iterator[FakeSSHServer]:
     key = paramiko.ECDSAKey.generate()
     key.write_private_key_file(str(tmp_path / "id_ecdsa"))
     replies = {
+        # no passwordless sudo for this one command: it runs as the login user instead
+        "sudo -n LC_ALL=C sh -c 'free -m'": Reply(1, "", "sudo: a password is required\n"),
         "journalctl -u zookeeper": Reply(0, f"zookeeper started\nauth password={PASSWORD}\n"),
         "journalctl -u mesos-master": Reply(0, "I1126 mesos-master elected leader\n"),
         "zoo.cfg": Reply(0, "tickTime=2000\nserver.1=127.0.0.1:2888:3888\n"),
@@ -203,6 +205,8 @@ def test_bundle_holds_every_host_marks_what_is_missing_and_no_secret(
     ):
         assert name in files, (name, sorted(files))
     assert files["hosts/m1/version/mesos-master.txt"] == b"mesos 1.12.0\n"
+    assert files["hosts/m1/system/memory.txt"] == b"Mem: 1024 512 512\n"  # sudo refused it
+    assert any(c.startswith("LC_ALL=C sh -c 'free -m'") for c in server.host.commands)
     assert b"MESOS_QUORUM=1" in files["hosts/m1/config/mesos-master.env"]
     # one failing item does not stop the host; each one is named with its reason
     m1_missing = files["hosts/m1/NOT-COLLECTED.txt"].decode()
