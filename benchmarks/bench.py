@@ -77,7 +77,7 @@ def scenario_cluster(
             if count < 0:
                 rows.append((label, run("up", str(spec))))
             else:
-                rows.append((label, run("scale", str(spec), "--agents", str(count))))
+                rows.append((label, run("scale", str(spec), "--agents", str(count), "--yes")))
     finally:
         with LOG.open("a") as log:
             subprocess.run([*CLI, "down", "--yes", str(spec)], check=False, stdout=log, stderr=log)

@@ -25,6 +25,7 @@ from .errors import AnsibleError
 from .paths import playbooks_dir
 
 EventCallback = Callable[[dict[str, Any]], None]
+OutputCallback = Callable[[str], None]
 
 #: Runner events that end a task on one host, and what the progress display calls them.
 _HOST_EVENTS = {
@@ -160,9 +161,15 @@ def _module_message(result: dict[str, Any]) -> str:
 class _Collector:
     """Folds runner events into failures, per-play hosts and the output log."""
 
-    def __init__(self, log: TextIO | None = None, on_event: EventCallback | None = None):
+    def __init__(
+        self,
+        log: TextIO | None = None,
+        on_event: EventCallback | None = None,
+        on_output: OutputCallback | None = None,
+    ):
         self.log = log
         self.on_event = on_event
+        self.on_output = on_output
         self.failures: dict[str, HostFailure] = {}
         self.play_hosts: dict[str, list[str]] = {}
         self.stats: dict[str, HostStats] | None = None
@@ -178,6 +185,9 @@ class _Collector:
             if self.log is not None:
                 self.log.write(stdout + "\n")
                 self.log.flush()
+            if self.on_output is not None:
+                for line in stdout.splitlines():
+                    self.on_output(line)
             self.tail = (self.tail + stdout.splitlines())[-20:]
         data = raw.get("event_data") or {}
         name = raw.get("event", "")
@@ -350,9 +360,12 @@ def run_playbook(
     limit: list[str] | None = None,
     extravars: dict[str, Any] | None = None,
     on_event: EventCallback | None = None,
+    on_output: OutputCallback | None = None,
     check: bool = False,
 ) -> PlaybookResult:
     """Run one playbook (a name in playbooks/ or a path) and return its result.
+
+    `on_event` gets the progress events, `on_output` every line written to the log.
 
     Raises AnsibleError when any host failed or was unreachable, or the run itself failed;
     KeyboardInterrupt when Ctrl-C cancelled it (ansible-runner stops ansible-playbook).
@@ -372,7 +385,7 @@ def run_playbook(
     shutil.rmtree(private / "env", ignore_errors=True)
     cmdline = ["--check", "--diff"] if check else []
     with log_path.open("w", encoding="utf-8") as log, _cancel_on_ctrl_c() as interrupted:
-        collector = _Collector(log, on_event)
+        collector = _Collector(log, on_event, on_output)
         runner = ansible_runner.run(
             cancel_callback=interrupted,
             private_data_dir=str(private),

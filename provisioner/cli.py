@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import __version__, operations
+from .cli_progress import ProgressView, phase_table
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
 from .specfile import load_spec, set_agent_count
@@ -28,25 +29,36 @@ app = typer.Typer(
     name="dcos-provision",
     help="Stand up a Mesos cluster (ZooKeeper + masters + agents) from one spec file.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: typer's rich help shows `<bool>` after every flag with click 8.2+.
+    rich_markup_mode=None,
 )
 err = Console(
     stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160
 )
 T = TypeVar("T")
 
-SpecArg = Annotated[Path, typer.Argument(help="Cluster spec (YAML).", show_default=False)]
+SpecArg = Annotated[
+    Path, typer.Argument(help="Cluster spec (YAML).", show_default=False, metavar="SPEC")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 StateDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--state-dir",
+        metavar="DIR",
         help="Parent of the per-cluster state directory (default: "
         "`.dcos-provision/` next to the spec, or $DCOS_PROVISION_STATE_DIR).",
     ),
 ]
-WaitOpt = Annotated[float, typer.Option("--wait", help="Seconds to wait for a healthy cluster.")]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", metavar="SECONDS", help="Seconds to wait for a healthy cluster."),
+]
+VerboseRunOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Stream the full Ansible output (always in logs/)."),
+]
 WorkloadOpt = Annotated[
     bool,
     typer.Option(
@@ -54,6 +66,25 @@ WorkloadOpt = Annotated[
         help="After health, run one real task through the scheduler API (not on the stand-in).",
     ),
 ]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"dcos-provision {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Stand up a Mesos cluster (ZooKeeper + masters + agents) from one spec file."""
 
 
 def _emit_json(data: Any) -> None:
@@ -93,31 +124,30 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
     raise AssertionError("unreachable")
 
 
-def _progress(message: str) -> None:
-    err.print(f"[cyan]>[/] {escape(message)}")
-
-
-def _ansible_event(event: dict) -> None:
-    kind = event.get("event")
-    if kind == "play_start":
-        err.print(f"  play: {escape(str(event.get('play', '')))}")
-    elif kind == "task_start":
-        err.print(f"  [dim]task: {escape(str(event.get('task', '')))}[/]")
-    elif kind == "host_changed":
-        where = f"{event.get('host')}: {event.get('task')}"
-        err.print(f"  [yellow]changed[/] {escape(where)}")
-    elif kind == "host_failed":
-        where = f"{event.get('host')}: {event.get('task')}: {event.get('msg')}"
-        err.print(f"  [red]failed[/] {escape(where)}")
-    elif kind == "host_unreachable":
-        where = f"{event.get('host')}: {event.get('msg')}"
-        err.print(f"  [red]unreachable[/] {escape(where)}")
-
-
-def _open(spec: Path, state_dir: Path | None) -> operations.Cluster:
-    cluster = operations.open_cluster(spec, state_dir, progress=_progress)
-    cluster.on_ansible_event = _ansible_event
+def _open(
+    spec: Path, state_dir: Path | None, view: ProgressView | None = None
+) -> operations.Cluster:
+    """Load the spec; the view (plain lines by default) renders the run's events."""
+    view = view or ProgressView(err, live=False)
+    cluster = operations.open_cluster(spec, state_dir, progress=view.message)
+    cluster.on_ansible_event = view.ansible_event
+    cluster.on_ansible_output = view.ansible_output
+    cluster.on_phase = view.phase
     return cluster
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm(question: str, as_json: bool, refused: str) -> None:
+    """Ask on a terminal; refuse (exit 2) without one; exit 1 when the answer is no."""
+    if not _interactive():
+        _fail(UsageError(f"refusing to {refused} without confirmation on a non-interactive "
+                         "terminal", hint="pass --yes"), as_json)  # fmt: skip
+    if not typer.confirm(question, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(1)
 
 
 def _print_health(report, verbose: bool = False) -> None:
@@ -215,21 +245,28 @@ def up(
     wait: WaitOpt = 600,
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Same as `plan`.")] = False,
     workload: WorkloadOpt = True,
+    verbose: VerboseRunOpt = False,
 ) -> None:
     """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified."""
     if plan_only:
         plan(spec, as_json=as_json, state_dir=state_dir)
         return
-    result = _run(
-        lambda: operations.up(_open(spec, state_dir), wait_timeout=wait, workload=workload),
-        as_json,
-    )
+    with ProgressView(err, verbose=verbose) as view:
+        result = _run(
+            lambda: operations.up(
+                _open(spec, state_dir, view), wait_timeout=wait, workload=workload
+            ),
+            as_json,
+        )
     _finish_run(result, as_json, "up")
 
 
 def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
+    """The summary after a run: phase times, Ansible changes and logs, health."""
     if as_json:
         _emit_json(result.to_dict())
+    if result.phases:
+        err.print(phase_table(result.phases, result.seconds))
     for book in result.playbooks:
         changed = sum(book["changed"].values())
         err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")
@@ -266,20 +303,26 @@ def status(
 def scale(
     spec: SpecArg,
     agents: Annotated[
-        int | None, typer.Option("--agents", help="New number of agents.", show_default=False)
+        int | None,
+        typer.Option("--agents", metavar="N", help="New number of agents.", show_default=False),
     ] = None,
     remove: Annotated[
         list[str] | None,
-        typer.Option("--remove", help="Agent to remove (repeatable); default: the newest."),
+        typer.Option(
+            "--remove", metavar="NAME", help="Agent to remove (repeatable); default: the newest."
+        ),
     ] = None,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
+    verbose: VerboseRunOpt = False,
 ) -> None:
     """Grow or shrink the agents; only the agents that change are touched.
 
     New agents are created and configured alone; removed ones (the newest, or those named by
-    --remove) are drained first. `agents.count` in the spec file is updated to match.
+    --remove) are drained first, after a confirmation (--yes skips it). `agents.count` in the
+    spec file is updated to match.
     """
     removing = tuple(remove or ())
     if agents is None and not removing:
@@ -287,17 +330,30 @@ def scale(
     if agents is not None and agents < 0:
         _fail(UsageError(f"--agents must be 0 or more: got {agents}"), as_json)
 
-    def run() -> operations.RunResult:
+    def check() -> tuple[int, list[str]]:
         cluster = _open(spec, state_dir)  # validates the file before it is touched
         count = agents
         if count is None:
             count = max(0, len(operations.recorded_agents(cluster)) - len(removing))
-        operations.check_scale(cluster, count, removing)  # refuse before editing the file
+        steps = operations.check_scale(cluster, count, removing)  # refuse before editing
+        doomed = sorted({h for a in steps.of_kind("remove_agents") for h in a.hosts})
+        return count, doomed
+
+    count, doomed = _run(check, as_json)
+    if doomed and not yes:
+        _confirm(
+            f"Drain and destroy {len(doomed)} agent(s): {', '.join(doomed)}?",
+            as_json,
+            "remove agents",
+        )
+
+    def run() -> operations.RunResult:
         if set_agent_count(spec, count):
             err.print(f"{spec}: agents.count set to {count}")
-        return operations.up(_open(spec, state_dir), wait_timeout=wait, remove=removing)
+        return operations.up(_open(spec, state_dir, view), wait_timeout=wait, remove=removing)
 
-    result = _run(run, as_json)
+    with ProgressView(err, verbose=verbose) as view:
+        result = _run(run, as_json)
     _finish_run(result, as_json, "scale")
 
 
@@ -307,6 +363,7 @@ def upgrade(
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
+    verbose: VerboseRunOpt = False,
 ) -> None:
     """Roll out a new `mesos.version`, one master at a time, then the agents.
 
@@ -314,7 +371,7 @@ def upgrade(
     """
 
     def run() -> operations.RunResult:
-        cluster = _open(spec, state_dir)
+        cluster = _open(spec, state_dir, view)
         steps = operations.plan(cluster).actions
         if not any(action.playbook == "upgrade.yml" for action in steps):
             raise UsageError(
@@ -324,34 +381,30 @@ def upgrade(
             )
         return operations.up(cluster, wait_timeout=wait)
 
-    _finish_run(_run(run, as_json), as_json, "upgrade")
+    with ProgressView(err, verbose=verbose) as view:
+        result = _run(run, as_json)
+    _finish_run(result, as_json, "upgrade")
 
 
 @app.command()
 def down(
     spec: SpecArg,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
 ) -> None:
     """Destroy the machines this tool created for the cluster (static hosts are reset)."""
-    cluster = _run(lambda: _open(spec, state_dir), as_json)
+    view = ProgressView(err)
+    cluster = _run(lambda: _open(spec, state_dir, view), as_json)
     if not yes:
         names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)), as_json)
-        if not sys.stdin.isatty():
-            _fail(
-                UsageError(
-                    "refusing to destroy without confirmation on a non-interactive terminal",
-                    hint="pass --yes",
-                ),
-                as_json,
-            )
-        if not typer.confirm(
-            f"Destroy {len(names)} machine(s) of {cluster.spec.name}: {', '.join(names)}?", err=True
-        ):
-            err.print("nothing destroyed")
-            raise typer.Exit(1)
-    destroyed = _run(lambda: operations.down(cluster), as_json)
+        _confirm(
+            f"Destroy {len(names)} machine(s) of {cluster.spec.name}: {', '.join(names)}?",
+            as_json,
+            "destroy",
+        )
+    with view:
+        destroyed = _run(lambda: operations.down(cluster), as_json)
     if as_json:
         _emit_json({"cluster": cluster.spec.name, "destroyed": destroyed})
     err.print(f"destroyed: {', '.join(destroyed) or 'nothing (no machines recorded)'}")
@@ -407,6 +460,57 @@ def doctor(
         err.print(table)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def diagnose(
+    spec: SpecArg,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Bundle path (default: ./<name>-diagnostics-<UTC time>.tar.gz).",
+            show_default=False,
+        ),
+    ] = None,
+    lines: Annotated[
+        int, typer.Option("--lines", metavar="N", help="Journal lines per service.", min=1)
+    ] = 500,
+    via_ssh: Annotated[
+        bool, typer.Option("--via-ssh", help="Probe health through SSH (as `status`).")
+    ] = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write a support bundle (tar.gz): journals, configs, versions, health, state; no secrets.
+
+    Hosts that are down or refuse SSH are recorded as such and the rest is still collected;
+    the exit code is 0 whenever the bundle was written.
+    """
+    from .diagnose import collect_bundle
+
+    def run():
+        cluster = _open(spec, state_dir)
+        err.print(f"collecting diagnostics of {cluster.spec.name} ...")
+        return collect_bundle(
+            cluster, spec_file=spec, output=output, journal_lines=lines, via_ssh=via_ssh
+        )
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+    for host in result.hosts:
+        name = escape(host.machine.name)
+        if host.login_error:
+            err.print(f"  {name}: [red]unreachable[/] ({escape(host.login_error)})")
+        else:
+            missing = f", [yellow]{len(host.missing)} not collected[/]" if host.missing else ""
+            err.print(f"  {name}: {len(host.files)} file(s){missing}")
+    for name, reason in result.missing.items():
+        err.print(f"  cluster {escape(name)}: [yellow]not collected[/] ({escape(reason)})")
+    err.print(f"bundle written: {escape(str(result.bundle))}")
 
 
 @app.command()

@@ -6,8 +6,9 @@ step that changed something, so an interrupted run (Ctrl-C, a failed host) can s
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,15 @@ from . import resize_run
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
 from .paths import default_state_dir
+from .phases import (
+    CONVERGE,
+    HEALTH,
+    MACHINES,
+    WORKLOAD,
+    PhaseListener,
+    PhaseTiming,
+    timed_phase,
+)
 from .plan import Action, Plan, compute_plan, config_fingerprint
 from .providers import provider_for
 from .providers.base import Machine
@@ -38,10 +48,21 @@ class Cluster:
     store: StateStore
     progress: Progress = field(default=lambda _m: None)
     on_ansible_event: Callable[[dict], None] | None = None
+    #: Every line of Ansible output as it is written to logs/ (the CLI's --verbose).
+    on_ansible_output: Callable[[str], None] | None = None
+    on_phase: PhaseListener | None = None
+    #: Phases of the current run, in order (`up` points it at its RunResult.phases).
+    phase_log: list[PhaseTiming] = field(default_factory=list)
 
     @property
     def state_dir(self) -> Path:
         return self.store.directory
+
+    @contextlib.contextmanager
+    def phase(self, name: str, detail: str = "", hosts: tuple[str, ...] = ()) -> Iterator[None]:
+        """Time the body as one phase of the run (`with cluster.phase("health"): ...`)."""
+        with timed_phase(self.phase_log, self.on_phase, name, detail, hosts):
+            yield
 
     def provider(self):
         return provider_for(self.spec, self.state_dir, self.progress)
@@ -76,6 +97,7 @@ class RunResult:
     destroyed: list[str] = field(default_factory=list)
     health: health.HealthReport | None = None
     seconds: float = 0.0
+    phases: list[PhaseTiming] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +108,7 @@ class RunResult:
             "healthy": self.health.healthy if self.health else None,
             "health": self.health.to_dict() if self.health else None,
             "seconds": round(self.seconds, 1),
+            "phases": [phase.to_dict() for phase in self.phases],
         }
 
 
@@ -100,6 +123,10 @@ def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
     return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
 
 
+#: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
+PLAYBOOK_PHASES = {"converge": CONVERGE, "remove_agents": "drain", "reset": "reset"}
+
+
 def _run_playbook(
     cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
 ) -> ansible.PlaybookResult:
@@ -107,14 +134,16 @@ def _run_playbook(
 
     inventory = _write_inventory(cluster, machines)
     assert action.playbook
-    cluster.progress(f"ansible: {action.playbook} on {', '.join(action.hosts)}")
-    outcome = ansible.run_playbook(
-        action.playbook,
-        inventory=inventory,
-        state_dir=cluster.state_dir,
-        limit=list(action.hosts),
-        on_event=cluster.on_ansible_event,
-    )
+    name = PLAYBOOK_PHASES.get(action.kind, action.kind)
+    with cluster.phase(name, action.playbook, tuple(action.hosts)):
+        outcome = ansible.run_playbook(
+            action.playbook,
+            inventory=inventory,
+            state_dir=cluster.state_dir,
+            limit=list(action.hosts),
+            on_event=cluster.on_ansible_event,
+            on_output=cluster.on_ansible_output,
+        )
     result.playbooks.append(
         {
             "playbook": action.playbook,
@@ -124,6 +153,19 @@ def _run_playbook(
         }
     )
     return outcome
+
+
+@contextlib.contextmanager
+def _remembering_phases(cluster: Cluster) -> Iterator[None]:
+    """Save the run's phase timings in state.json when the run ends, failed runs included."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProvisionError):
+            state = cluster.store.load()  # what the steps saved; only the timings are added
+            if state.machines or state.history:
+                state.last_run_phases = [phase.to_dict() for phase in cluster.phase_log]
+                cluster.store.save(state)
 
 
 def up(
@@ -142,10 +184,11 @@ def up(
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
-    with store.lock("up"):
+    cluster.phase_log = []
+    with store.lock("up"), _remembering_phases(cluster):
         state = store.load()
         the_plan = compute_plan(spec, state, remove)
-        result = RunResult(cluster=spec.name, plan=the_plan)
+        result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
         provider = cluster.provider()
         provider.preflight()
         planned = plan_machines(spec, list(state.machines), remove)
@@ -159,13 +202,13 @@ def up(
             keep = planned + resize_run.leaving_planned(spec, resizing)
         for action in the_plan.actions:
             if action.kind == "create":
-                cluster.progress(f"machines: creating {', '.join(action.hosts)}")
                 # Only new machines: a recorded machine that is down is reported by the health
                 # checks, never silently restarted or recreated (a dead host needs a human).
                 wanted = (
                     keep if provider.declarative else [m for m in planned if m.name in action.hosts]
                 )
-                created = provider.create(wanted)
+                with cluster.phase(MACHINES, f"creating {', '.join(action.hosts)}", action.hosts):
+                    created = provider.create(wanted)
                 for machine in created:
                     state.machines[machine.name] = machine
                 state.record("create", hosts=list(action.hosts))
@@ -176,8 +219,9 @@ def up(
                 state.record("remove_agents", hosts=list(action.hosts))
                 store.save(state)
             elif action.kind == "destroy":
-                cluster.progress(f"machines: destroying {', '.join(action.hosts)}")
-                provider.destroy(list(action.hosts))
+                detail = f"destroying {', '.join(action.hosts)}"
+                with cluster.phase(MACHINES, detail, action.hosts):
+                    provider.destroy(list(action.hosts))
                 for name in action.hosts:
                     state.machines.pop(name, None)
                     state.converged.pop(name, None)
@@ -188,7 +232,9 @@ def up(
                 store.save(state)
             elif action.kind == "resize":
                 assert resizing is not None
-                outcome, hosts = resize_run.run_step(cluster, state, resizing, steps.pop(0))
+                step = steps.pop(0)
+                with cluster.phase("resize", f"step {step.index + 1}: {step.reason}"):
+                    outcome, hosts = resize_run.run_step(cluster, state, resizing, step)
                 result.playbooks.append(resize_run.playbook_record(outcome, hosts))
                 store.save(state)
             elif action.kind == "converge":
@@ -209,9 +255,9 @@ def up(
             elif action.kind == "wait_healthy" and verify:
                 from . import health
 
-                cluster.progress("health: waiting for ZooKeeper, masters and agents")
                 machines = _machines_in_order(spec, state)
-                result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
+                with cluster.phase(HEALTH, "ZooKeeper, masters and agents"):
+                    result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
                 if workload:
                     result.health = _run_workload(cluster, machines, result.health)
         result.seconds = time.monotonic() - started
@@ -226,8 +272,8 @@ def _run_workload(
     if (healthy.mesos or {}).get("kind") == "stand-in":
         cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
         return healthy
-    cluster.progress("workload: running one task through the scheduler API")
-    return health.check_cluster(cluster.spec, machines, workload=True)
+    with cluster.phase(WORKLOAD, "one task through the scheduler API"):
+        return health.check_cluster(cluster.spec, machines, workload=True)
 
 
 def recorded_machines(cluster: Cluster) -> list[Machine]:
@@ -307,8 +353,8 @@ def down(cluster: Cluster) -> list[str]:
                     machines,
                     RunResult(cluster=spec.name, plan=Plan(spec.name)),
                 )
-        cluster.progress(f"machines: destroying {', '.join(ordered)}")
-        provider.destroy(ordered)
+        with cluster.phase(MACHINES, f"destroying {', '.join(ordered)}", tuple(ordered)):
+            provider.destroy(ordered)
         state.machines.clear()
         state.converged.clear()
         state.record("down", hosts=ordered)

@@ -119,6 +119,7 @@ def run_step(
         state_dir=cluster.state_dir,
         limit=hosts,
         on_event=cluster.on_ansible_event,
+        on_output=cluster.on_ansible_output,
     )
     if step.phase in GATES:
         layers, timeout_s = GATES[step.phase]

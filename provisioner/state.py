@@ -41,6 +41,8 @@ class ClusterState:
     #: settings whose change needs a special procedure, as last applied (e.g. mesos_version).
     applied: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: `[{name, seconds, detail, ok}]`: the phases of the last `up`/`scale`/`upgrade` run.
+    last_run_phases: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class ClusterState:
             "converged": dict(sorted(self.converged.items())),
             "applied": dict(sorted(self.applied.items())),
             "history": self.history[-50:],
+            "last_run_phases": self.last_run_phases,
         }
 
     @classmethod
@@ -70,6 +73,10 @@ class ClusterState:
             history=[
                 _expect(h, dict, "history[]")
                 for h in _expect(data.get("history", []), list, "history")
+            ],
+            last_run_phases=[
+                _expect(p, dict, "last_run_phases[]")
+                for p in _expect(data.get("last_run_phases", []), list, "last_run_phases")
             ],
         )
 

@@ -13,26 +13,23 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 BOX_NAME=${BOX_NAME:-dcos-provision/debian12-lxc}
 STAMP_DIR=${STAMP_DIR:-/var/lib/dcos-provision}
 BOX_STAMP="$STAMP_DIR/box.sha256"
+for arg in "$@"; do
+  case "$arg" in -h|--help) sed -n '2,9p' "$0"; exit 0 ;; esac
+done
+# The containers are privileged: root is needed (re-run through sudo when it exists).
+. "$REPO/scripts/lib/as-root.sh"
+ensure_root lab-setup DCOS_PROVISION_MESOS_TARBALL,BOX_NAME,STAMP_DIR,FORCE_BOX "$0" "$@"
+
 DEV=0
 for arg in "$@"; do
   case "$arg" in
     --dev) DEV=1 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "lab-setup: unknown argument: $arg (expected --dev)" >&2; exit 2 ;;
   esac
 done
 
 say() { printf 'lab-setup: %s\n' "$*"; }
 die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
-
-if [ "$(id -u)" != 0 ]; then
-  # The containers are privileged: root is needed. Re-run through sudo when it exists.
-  command -v sudo >/dev/null 2>&1 ||
-    die "run as root (the containers are privileged); sudo is not installed, so log in as root"
-  say "not root: re-running through sudo"
-  exec sudo --preserve-env=DCOS_PROVISION_MESOS_TARBALL,BOX_NAME,STAMP_DIR,FORCE_BOX \
-    sh "$0" "$@"
-fi
 
 # --- 1. OS packages (only the missing ones)
 PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \

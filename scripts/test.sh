@@ -1,10 +1,15 @@
 #!/bin/sh
-# The whole test suite, from a fresh Debian 12 machine (as root): lab setup, a host ZooKeeper
-# for the stand-in tests, linters, unit tests, then the end-to-end tests on LXC containers.
-# Usage: sudo scripts/test.sh [pytest args...]     (SKIP_E2E=1 runs everything but e2e)
+# The whole test suite, from a fresh Debian 12 machine: lab setup, a host ZooKeeper for the
+# stand-in tests, linters, unit tests, then the end-to-end tests on LXC containers.
+# Usage: scripts/test.sh [pytest args...]   (as root, or as a user with sudo: it re-runs itself)
+#   SKIP_E2E=1 runs everything but e2e.
 # Exit status: non-zero on any failure, and when pytest collects no test (exit code 5).
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-}" in -h|--help) sed -n '2,6p' "$0"; exit 0 ;; esac
+. "$REPO/scripts/lib/as-root.sh"
+ensure_root test.sh "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_PROVISION_TEST_MESOS_TARBALL,\
+DCOS_PROVISION_TEST_MESOS_PACKAGES,DCOS_TEST_ZOOKEEPER,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
 cd "$REPO"
 say() { printf '\n== %s\n' "$*"; }
 

@@ -67,7 +67,7 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         active = {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]}
         assert active == {agent1, *new}
 
-        shrunk = cli_json("scale", str(spec), "--agents", "1")
+        shrunk = cli_json("scale", str(spec), "--agents", "1", "--yes")
         assert shrunk["playbooks"][0]["playbook"] == "remove_agents.yml"
         assert sorted(shrunk["destroyed"]) == new
         assert shrunk["healthy"] is True
