@@ -40,6 +40,8 @@ class ClusterState:
     converged: dict[str, str] = field(default_factory=dict)
     #: settings whose change needs a special procedure, as last applied (e.g. mesos_version).
     applied: dict[str, str] = field(default_factory=dict)
+    #: host name -> what the drift check saw right after its last converge (drift.py).
+    observed: dict[str, dict[str, str]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -50,6 +52,7 @@ class ClusterState:
             "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
             "converged": dict(sorted(self.converged.items())),
             "applied": dict(sorted(self.applied.items())),
+            "observed": {h: dict(sorted(o.items())) for h, o in sorted(self.observed.items())},
             "history": self.history[-50:],
         }
 
@@ -61,6 +64,7 @@ class ClusterState:
             machines={n: Machine.from_dict(m) for n, m in data.get("machines", {}).items()},
             converged=dict(data.get("converged", {})),
             applied=dict(data.get("applied", {})),
+            observed={h: dict(o) for h, o in (data.get("observed") or {}).items()},
             history=list(data.get("history", [])),
         )
 
