@@ -59,6 +59,12 @@ VerboseRunOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Stream the full Ansible output (always in logs/)."),
 ]
+ConvergeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--converge", help="Run the full play on every host instead of the fast drift check."
+    ),
+]
 WorkloadOpt = Annotated[
     bool,
     typer.Option(
@@ -226,9 +232,14 @@ def schema(
 
 
 @app.command()
-def plan(spec: SpecArg, as_json: JsonOpt = False, state_dir: StateDirOpt = None) -> None:
+def plan(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    converge: ConvergeOpt = False,
+) -> None:
     """Show what `up` would change, without changing anything."""
-    result = _run(lambda: operations.plan(_open(spec, state_dir)), as_json)
+    result = _run(lambda: operations.plan(_open(spec, state_dir), converge=converge), as_json)
     if as_json:
         _emit_json(result.to_dict())
         return
@@ -246,15 +257,23 @@ def up(
     plan_only: Annotated[bool, typer.Option("--plan-only", help="Same as `plan`.")] = False,
     workload: WorkloadOpt = True,
     verbose: VerboseRunOpt = False,
+    converge: ConvergeOpt = False,
 ) -> None:
-    """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified."""
+    """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified.
+
+    On a converged cluster with an unchanged spec, a fast drift check (one SSH round trip per
+    host) decides which hosts need the play; `--converge` runs it on every host.
+    """
     if plan_only:
-        plan(spec, as_json=as_json, state_dir=state_dir)
+        plan(spec, as_json=as_json, state_dir=state_dir, converge=converge)
         return
     with ProgressView(err, verbose=verbose) as view:
         result = _run(
             lambda: operations.up(
-                _open(spec, state_dir, view), wait_timeout=wait, workload=workload
+                _open(spec, state_dir, view),
+                wait_timeout=wait,
+                workload=workload,
+                converge=converge,
             ),
             as_json,
         )
@@ -267,6 +286,10 @@ def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
         _emit_json(result.to_dict())
     if result.phases:
         err.print(phase_table(result.phases, result.seconds))
+    for host, changes in result.drift.items():
+        err.print(f"drift on {host}: {'; '.join(changes)}", markup=False)
+    for host, error in result.unobserved.items():
+        err.print(f"drift check could not look at {host}: {error}", markup=False)
     for book in result.playbooks:
         changed = sum(book["changed"].values())
         err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")

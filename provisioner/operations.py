@@ -35,7 +35,7 @@ from .resize import finish_if_done, plan_resize
 from .spec import ClusterSpec
 from .specfile import load_spec
 from .state import ClusterState, StateStore
-from .topology import AGENT, MASTER, ZOOKEEPER, plan_machines
+from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
 
 Progress = Callable[[str], None]
 
@@ -81,10 +81,10 @@ def open_cluster(
     return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
 
 
-def plan(cluster: Cluster) -> Plan:
+def plan(cluster: Cluster, converge: bool = False) -> Plan:
     """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies)."""
     cluster.provider().preflight()
-    return compute_plan(cluster.spec, cluster.store.load())
+    return compute_plan(cluster.spec, cluster.store.load(), converge=converge)
 
 
 @dataclass
@@ -98,6 +98,9 @@ class RunResult:
     health: health.HealthReport | None = None
     seconds: float = 0.0
     phases: list[PhaseTiming] = field(default_factory=list)
+    #: What the drift check found: host -> differences, and hosts it could not look at.
+    drift: dict[str, list[str]] = field(default_factory=dict)
+    unobserved: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,8 @@ class RunResult:
             "plan": self.plan.to_dict(),
             "playbooks": self.playbooks,
             "destroyed": self.destroyed,
+            "drift": self.drift,
+            "unobserved": self.unobserved,
             "healthy": self.health.healthy if self.health else None,
             "health": self.health.to_dict() if self.health else None,
             "seconds": round(self.seconds, 1),
@@ -175,19 +180,21 @@ def up(
     verify: bool = True,
     remove: tuple[str, ...] = (),
     workload: bool = True,
+    converge: bool = False,
 ) -> RunResult:
     """Create what is missing, converge, verify health; safe to re-run after an interruption.
 
     `remove` names agents to drain and destroy instead of the newest (`scale --remove`).
     `workload` then runs one real task on the healthy cluster (not on the Mesos test
     stand-in, which runs none: there the report says so and the layer is left out).
+    `converge` runs site.yml on every host instead of the fast drift check (drift.py).
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     cluster.phase_log = []
     with store.lock("up"), _remembering_phases(cluster):
         state = store.load()
-        the_plan = compute_plan(spec, state, remove)
+        the_plan = compute_plan(spec, state, remove, converge)
         result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
         provider = cluster.provider()
         provider.preflight()
@@ -213,6 +220,13 @@ def up(
                     state.machines[machine.name] = machine
                 state.record("create", hosts=list(action.hosts))
                 store.save(state)
+            elif action.kind == "drift_check":
+                machines = [state.machines[m.name] for m in planned if m.name in state.machines]
+                drifted = _check_drift(cluster, state, machines, result)
+                if drifted:
+                    reason = "drift on " + ", ".join(drifted)
+                    _converge(cluster, state, Action("converge", drifted, "site.yml", reason),
+                              planned, result)  # fmt: skip
             elif action.kind == "remove_agents":
                 machines = _machines_in_order(spec, state)
                 _run_playbook(cluster, action, machines, result)
@@ -225,6 +239,7 @@ def up(
                 for name in action.hosts:
                     state.machines.pop(name, None)
                     state.converged.pop(name, None)
+                    state.observed.pop(name, None)
                 result.destroyed.extend(action.hosts)
                 state.record("destroy", hosts=list(action.hosts))
                 if resizing is not None:
@@ -236,22 +251,10 @@ def up(
                 with cluster.phase("resize", f"step {step.index + 1}: {step.reason}"):
                     outcome, hosts = resize_run.run_step(cluster, state, resizing, step)
                 result.playbooks.append(resize_run.playbook_record(outcome, hosts))
+                _record_observed(cluster, state, hosts)
                 store.save(state)
             elif action.kind == "converge":
-                machines = [state.machines[m.name] for m in planned if m.name in state.machines]
-                missing = [m.name for m in planned if m.name not in state.machines]
-                if missing:
-                    raise StateError(f"machines missing after create: {', '.join(missing)}")
-                outcome = _run_playbook(cluster, action, machines, result)
-                fingerprint = config_fingerprint(
-                    spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles]
-                )
-                for host in outcome.stats:
-                    if host in action.hosts:
-                        state.converged[host] = fingerprint
-                state.applied["mesos_version"] = spec.mesos.version
-                state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
-                store.save(state)
+                _converge(cluster, state, action, planned, result)
             elif action.kind == "wait_healthy" and verify:
                 from . import health
 
@@ -262,6 +265,67 @@ def up(
                     result.health = _run_workload(cluster, machines, result.health)
         result.seconds = time.monotonic() - started
         return result
+
+
+def _converge(
+    cluster: Cluster,
+    state: ClusterState,
+    action: Action,
+    planned: list[PlannedMachine],
+    result: RunResult,
+) -> None:
+    """Run a converge playbook, then record the configuration fingerprint and what the
+    drift check sees on the hosts it touched."""
+    spec = cluster.spec
+    machines = [state.machines[m.name] for m in planned if m.name in state.machines]
+    missing = [m.name for m in planned if m.name not in state.machines]
+    if missing:
+        raise StateError(f"machines missing after create: {', '.join(missing)}")
+    outcome = _run_playbook(cluster, action, machines, result)
+    fingerprint = config_fingerprint(
+        spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles]
+    )
+    touched = [host for host in outcome.stats if host in action.hosts]
+    for host in touched:
+        state.converged[host] = fingerprint
+    state.applied["mesos_version"] = spec.mesos.version
+    _record_observed(cluster, state, touched)
+    state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
+    cluster.store.save(state)
+
+
+def _known_hosts(cluster: Cluster) -> str | None:
+    path = cluster.state_dir / "known_hosts"
+    return str(path) if path.exists() else None
+
+
+def _check_drift(
+    cluster: Cluster, state: ClusterState, machines: list[Machine], result: RunResult
+) -> tuple[str, ...]:
+    """Hosts whose managed files, links or services differ from their last converge."""
+    from . import drift
+
+    cluster.progress(f"drift check: {len(machines)} host(s), one SSH round trip each")
+    found = drift.check_drift(machines, state.observed, _known_hosts(cluster))
+    for host in found:
+        if host.error:
+            result.unobserved[host.host] = host.error
+        elif host.drifted:
+            result.drift[host.host] = host.changes
+            cluster.progress(f"drift on {host.host}: {'; '.join(host.changes)}")
+    return tuple(h.host for h in found if h.drifted)
+
+
+def _record_observed(cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]):
+    """Store what the drift check sees now on these hosts (right after they converged)."""
+    from . import drift
+
+    machines = [state.machines[h] for h in hosts if h in state.machines]
+    for host, outcome in drift.observe(machines, _known_hosts(cluster)).items():
+        if isinstance(outcome, Exception):
+            state.observed.pop(host, None)  # unknown: the next drift check converges it
+        else:
+            state.observed[host] = drift.parse_observation(outcome)[0]
 
 
 def _run_workload(

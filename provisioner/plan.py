@@ -5,7 +5,9 @@ Rules (what an operator of kubespray/dcos-ansible expects):
   are drained through the maintenance API (`remove_agents.yml`), then destroyed;
 - a fresh cluster, or a changed configuration fingerprint, converges every host (`site.yml`);
 - when only agents were added to a converged cluster, `scale.yml` runs on the new agents only;
-- otherwise `site.yml` runs everywhere as a drift check (expected: changed=0);
+- otherwise a fast drift check (drift.py: one SSH round trip per host comparing managed files,
+  links and services with the last converge) runs `site.yml` on the drifted hosts only;
+  `converge=True` (`up --converge`) runs `site.yml` on every host instead;
 - a new `mesos.version` on a converged cluster runs `upgrade.yml` (rolling, quorum-safe)
   instead of `site.yml`, which would restart every master at once;
 - a new `masters.count` (with `zookeeper.placement: masters`) is a quorum-safe resize: new
@@ -34,7 +36,7 @@ from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
 class Action:
     """One step of a plan."""
 
-    kind: str  # create | remove_agents | destroy | converge | resize | wait_healthy
+    kind: str  # create | remove_agents | destroy | converge | drift_check | resize | wait_healthy
     hosts: tuple[str, ...] = ()
     playbook: str | None = None
     reason: str = ""
@@ -95,10 +97,16 @@ def _core_names(machines: list) -> set[str]:
     return {m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles}
 
 
-def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...] = ()) -> Plan:
+def compute_plan(
+    spec: ClusterSpec,
+    state: ClusterState,
+    remove: tuple[str, ...] = (),
+    converge: bool = False,
+) -> Plan:
     """The actions that bring the recorded cluster to the spec (no I/O).
 
-    `remove` names agents to drop first instead of the newest ones (`scale --remove`).
+    `remove` names agents to drop first instead of the newest ones (`scale --remove`);
+    `converge` replaces the fast drift check with `site.yml` on every host.
     """
     unknown = [n for n in remove if n not in state.machines or AGENT not in state.machines[n].roles]
     if unknown:
@@ -131,7 +139,7 @@ def compute_plan(spec: ClusterSpec, state: ClusterState, remove: tuple[str, ...]
     if resize is not None:
         actions.extend(_resize_actions(resize, existing))
     else:
-        actions.append(_converge_action(spec, state, planned, to_create))
+        actions.append(_converge_action(spec, state, planned, to_create, converge))
     actions.append(
         Action(
             "wait_healthy",
@@ -165,7 +173,11 @@ def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action
 
 
 def _converge_action(
-    spec: ClusterSpec, state: ClusterState, planned: list[PlannedMachine], to_create: list[str]
+    spec: ClusterSpec,
+    state: ClusterState,
+    planned: list[PlannedMachine],
+    to_create: list[str],
+    converge: bool = False,
 ) -> Action:
     """Which playbook brings the (unresized) cluster to the spec: upgrade, scale or site."""
     planned_names = [m.name for m in planned]
@@ -198,9 +210,18 @@ def _converge_action(
     if not converged_before:
         return Action("converge", tuple(planned_names), "site.yml", "new cluster")
     unconverged = [n for n in planned_names if n not in state.converged]
-    reason = (
-        "configuration not yet applied to " + ", ".join(unconverged)
-        if unconverged
-        else "drift check; no change expected"
-    )
+    if unconverged:
+        reason = "configuration not yet applied to " + ", ".join(unconverged)
+    elif config_changed:
+        reason = "configuration changed"
+    elif converge:
+        reason = "full converge on request (--converge); no change expected"
+    else:
+        return Action(
+            "drift_check",
+            tuple(planned_names),
+            "site.yml",
+            "compare each host's managed files, links and services with its last converge "
+            "(one SSH round trip); site.yml runs on the hosts that drifted, if any",
+        )
     return Action("converge", tuple(planned_names), "site.yml", reason)

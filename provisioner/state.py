@@ -40,6 +40,8 @@ class ClusterState:
     converged: dict[str, str] = field(default_factory=dict)
     #: settings whose change needs a special procedure, as last applied (e.g. mesos_version).
     applied: dict[str, str] = field(default_factory=dict)
+    #: host name -> what the drift check saw right after its last converge (drift.py).
+    observed: dict[str, dict[str, str]] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     #: `[{name, seconds, detail, ok}]`: the phases of the last `up`/`scale`/`upgrade` run.
     last_run_phases: list[dict[str, Any]] = field(default_factory=list)
@@ -52,6 +54,7 @@ class ClusterState:
             "machines": {n: m.to_dict() for n, m in sorted(self.machines.items())},
             "converged": dict(sorted(self.converged.items())),
             "applied": dict(sorted(self.applied.items())),
+            "observed": {h: dict(sorted(o.items())) for h, o in sorted(self.observed.items())},
             "history": self.history[-50:],
             "last_run_phases": self.last_run_phases,
         }
@@ -70,6 +73,10 @@ class ClusterState:
             machines={n: _machine(n, m) for n, m in machines.items()},
             converged=_string_map(data.get("converged", {}), "converged"),
             applied=_string_map(data.get("applied", {}), "applied"),
+            observed={
+                host: _string_map(seen, f"observed.{host}")
+                for host, seen in _expect(data.get("observed", {}), dict, "observed").items()
+            },
             history=[
                 _expect(h, dict, "history[]")
                 for h in _expect(data.get("history", []), list, "history")

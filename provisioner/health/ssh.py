@@ -130,6 +130,25 @@ class SshProbes(StreamProbes):
             return channel
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def run(self, machine: Machine, command: str, stdin: str = "") -> tuple[int, str, str]:
+        """Run a command on the machine (stdin written first): (exit code, stdout, stderr)."""
+        try:
+            client = self._client(machine)
+            channel_in, channel_out, channel_err = client.exec_command(
+                command, timeout=self.timeout_s * 10
+            )
+            if stdin:
+                channel_in.write(stdin)
+            channel_in.channel.shutdown_write()
+            out = channel_out.read().decode("utf-8", "replace")
+            err = channel_err.read().decode("utf-8", "replace")
+            return channel_out.channel.recv_exit_status(), out, err
+        except ProbeError:
+            raise
+        except Exception as exc:
+            self._drop(machine.address)
+            raise ProbeError(describe_ssh_error(exc, machine, self.timeout_s)) from None
+
     def tcp(self, address: str, port: int) -> None:
         machine = self._machine(address)
         if port == machine.ssh_port:

@@ -1,6 +1,7 @@
 """The real CLI on real containers: up 1+1, no-op up, scale 1 -> 3 -> 1, a dead agent, down.
 
-Covers: `up` ends verified healthy; a second `up` reports changed=0; growing runs scale.yml on
+Covers: `up` ends verified healthy; a second `up` is a drift check that runs no play, and
+`up --converge` reports changed=0; growing runs scale.yml on
 the new agents only (the existing hosts are not in the play); shrinking drains the removed
 agents through the maintenance API before destroying them; `down --yes` leaves no container of
 the cluster and touches no other container; with an agent container stopped, scaling up
@@ -52,9 +53,15 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
             "mesos_agents",
         }
 
+        # A no-op up: the fast drift check finds nothing, so no play runs at all ...
         second = cli_json("up", str(spec))
-        assert [a["kind"] for a in second["plan"]["actions"]] == ["converge", "wait_healthy"]
-        changed = second["playbooks"][0]["changed"]
+        assert [a["kind"] for a in second["plan"]["actions"]] == ["drift_check", "wait_healthy"]
+        assert second["drift"] == {} and second["playbooks"] == []
+        assert second["healthy"] is True
+        # ... and the full play on request changes nothing either (the roles are idempotent).
+        full = cli_json("up", str(spec), "--converge")
+        assert [a["kind"] for a in full["plan"]["actions"]] == ["converge", "wait_healthy"]
+        changed = full["playbooks"][0]["changed"]
         assert set(changed) == {master, agent1}
         assert all(count == 0 for count in changed.values()), changed
 

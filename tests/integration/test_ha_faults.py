@@ -190,3 +190,18 @@ def test_workload_fails_with_a_reason_when_every_agent_is_stopped(spec: Path) ->
         for agent in AGENTS:
             in_container(agent, "systemctl", "start", "mesos-agent")
     wait_status(spec, healthy)
+
+
+def test_noop_up_repairs_a_drifted_file_on_that_host_only(spec: Path) -> None:
+    victim = MASTERS[1]
+    zoo_cfg = "/etc/zookeeper/conf/zoo.cfg"
+    in_container(victim, "sh", "-c", f"echo '# drifted by hand' >> {zoo_cfg}")
+    repaired = cli_json("up", str(spec))
+    assert repaired["drift"] == {victim: [f"{zoo_cfg} changed"]}, repaired["drift"]
+    [book] = repaired["playbooks"]
+    assert (book["playbook"], book["limit"]) == ("site.yml", [victim])
+    assert set(book["changed"]) == {victim} and book["changed"][victim] > 0
+    assert "drifted by hand" not in in_container(victim, "cat", zoo_cfg)
+    assert repaired["healthy"] is True
+    again = cli_json("up", str(spec))
+    assert again["drift"] == {} and again["playbooks"] == []

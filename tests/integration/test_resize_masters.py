@@ -4,7 +4,8 @@
 Covers: the plan lists the resize steps; each resize ends verified healthy with the new
 `--quorum` on every master, a ZooKeeper ensemble of the new size (one leader, synced
 followers) and the agent active on the leader under the id it had before; afterwards `plan` is
-a drift check and a second `up` changes nothing; shrinking destroys the leaving masters.
+a drift check (no play: nothing drifted) and `up --converge` changes nothing; shrinking destroys
+the leaving masters.
 `upgrade` (through the CLI) restarts the masters one at a time, the leader last, then the
 agent, every host on the new install, and ends verified healthy with the agent's id kept.
 """
@@ -115,9 +116,8 @@ def test_resize_masters_one_to_three_and_back(tmp_path: Path) -> None:
         assert agent_id() == agent
 
         drift = cli_json("plan", str(spec))
-        assert steps(drift) == [("converge", "site.yml"), ("wait_healthy", None)]
-        assert drift["actions"][0]["reason"] == "drift check; no change expected"
-        again = cli_json("up", str(spec))
+        assert steps(drift) == [("drift_check", "site.yml"), ("wait_healthy", None)]
+        again = cli_json("up", str(spec), "--converge")
         changed = again["playbooks"][0]["changed"]
         assert set(changed) == {*MASTERS, AGENT} and set(changed.values()) == {0}, changed
 
@@ -146,9 +146,9 @@ def test_resize_masters_one_to_three_and_back(tmp_path: Path) -> None:
         assert_verified(spec, MASTERS[:1], agent)
         assert zk_mode(MASTERS[0]) == "standalone"
         assert agent_id() == agent
-        after = cli_json("plan", str(spec))
-        assert steps(after) == [("converge", "site.yml"), ("wait_healthy", None)]
-        assert after["actions"][0]["reason"] == "drift check; no change expected"
+        after = cli_json("up", str(spec))
+        assert steps(after["plan"]) == [("drift_check", "site.yml"), ("wait_healthy", None)]
+        assert after["drift"] == {} and after["playbooks"] == []
     finally:
         result = cli("down", "--yes", str(spec))
         remove_stale_containers(PREFIX)

@@ -56,9 +56,26 @@ def test_new_cluster_creates_everything_and_runs_site():
 def test_second_up_is_a_drift_check_only():
     spec = spec_with(1)
     plan = compute_plan(spec, converged_state(spec))
-    assert [a.kind for a in plan.actions] == ["converge", "wait_healthy"]
-    assert plan.actions[0].reason == "drift check; no change expected"
+    assert [(a.kind, a.playbook) for a in plan.actions] == [
+        ("drift_check", "site.yml"),
+        ("wait_healthy", None),
+    ]
+    assert "site.yml runs on the hosts that drifted" in plan.actions[0].reason
     assert not plan.changes_machines
+
+
+def test_converge_on_request_runs_site_yml_everywhere():
+    spec = spec_with(1)
+    plan = compute_plan(spec, converged_state(spec), converge=True)
+    assert kinds(plan)[0] == ("converge", "site.yml", [a.name for a in plan_machines(spec)])
+    assert plan.actions[0].reason == "full converge on request (--converge); no change expected"
+
+
+def test_a_changed_configuration_is_converged_everywhere_not_drift_checked():
+    state = converged_state(spec_with(1))
+    plan = compute_plan(spec_with(1, "mesos: {agent_flags: {launcher: posix}}\n"), state)
+    assert plan.actions[0].kind == "converge"
+    assert plan.actions[0].reason == "configuration changed"
 
 
 def test_adding_agents_touches_only_the_new_hosts():
@@ -159,7 +176,7 @@ def test_version_change_is_a_rolling_upgrade_not_a_restart_of_everything():
     state = converged_state(spec_with(1))
     state.applied["mesos_version"] = "1.11.0"
     same = compute_plan(spec_with(1), state)
-    assert same.of_kind("converge")[0].playbook == "site.yml"
+    assert same.of_kind("drift_check")[0].playbook == "site.yml"
     plan = compute_plan(spec_with(1, "mesos: {version: 1.12.0}\n"), state)
     upgrade = plan.of_kind("converge")[0]
     assert upgrade.playbook == "upgrade.yml"

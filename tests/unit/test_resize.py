@@ -323,8 +323,7 @@ def test_up_resizes_step_by_step_and_a_second_up_is_a_drift_check(lab):
     assert set(state.converged.values()) == {config_fingerprint(cluster.spec, core)}
     assert set(state.converged) == {*masters(1, 2, 3), "p-agent-1"}
     follow_up = compute_plan(cluster.spec, state)
-    assert kinds(follow_up) == [("converge", "site.yml"), ("wait_healthy", None)]
-    assert follow_up.actions[0].reason == "drift check; no change expected"
+    assert kinds(follow_up) == [("drift_check", "site.yml"), ("wait_healthy", None)]
 
 
 def test_an_interrupted_resize_continues_where_it_stopped(lab):
@@ -366,4 +365,4 @@ def test_shrinking_destroys_the_leaving_masters_after_the_last_step(lab):
     state = cluster.store.load()
     assert set(state.machines) == {"p-master-1", "p-agent-1"}
     assert "resize_to" not in state.applied
-    assert kinds(compute_plan(cluster.spec, state))[0] == ("converge", "site.yml")
+    assert kinds(compute_plan(cluster.spec, state))[0] == ("drift_check", "site.yml")

@@ -1,0 +1,78 @@
+"""The drift check's comparison: what a host shows now against its last converge."""
+
+from __future__ import annotations
+
+import subprocess
+
+from provisioner.drift import OBSERVE_SCRIPT, compare, parse_observation
+
+CONVERGED = """file /etc/default/mesos-master 1111
+file /etc/systemd/system/mesos-master.service 2222
+file /etc/zookeeper/conf/zoo.cfg 3333
+link /opt/mesos /opt/mesos-1.12.0
+service mesos-master active
+service zookeeper active
+"""
+
+
+def test_parse_keeps_files_and_links_and_reports_services_apart():
+    recorded, services = parse_observation(CONVERGED)
+    assert recorded == {
+        "file /etc/default/mesos-master": "1111",
+        "file /etc/systemd/system/mesos-master.service": "2222",
+        "file /etc/zookeeper/conf/zoo.cfg": "3333",
+        "link /opt/mesos": "/opt/mesos-1.12.0",
+    }
+    assert services == {"mesos-master": "active", "zookeeper": "active"}
+
+
+def test_an_unchanged_host_has_not_drifted():
+    recorded, _ = parse_observation(CONVERGED)
+    assert not compare("m1", CONVERGED, recorded).drifted
+
+
+def test_each_difference_is_named():
+    recorded, _ = parse_observation(CONVERGED)
+    now = (
+        CONVERGED.replace("3333", "9999")
+        .replace("file /etc/default/mesos-master 1111", "file /etc/default/mesos-master missing")
+        .replace("/opt/mesos-1.12.0", "/opt/mesos-1.11.0")
+        .replace("service zookeeper active", "service zookeeper inactive")
+    )
+    drift = compare("m1", now, recorded)
+    assert drift.changes == [
+        "/etc/default/mesos-master is missing",
+        "/etc/zookeeper/conf/zoo.cfg changed",
+        "/opt/mesos changed",
+        "service zookeeper is inactive",
+    ]
+
+
+def test_a_host_without_a_record_or_manifest_is_converged():
+    assert compare("m1", CONVERGED, None).changes == ["no record of its last converge"]
+    recorded, _ = parse_observation(CONVERGED)
+    gone = compare("m1", "manifest - missing\n", recorded)
+    assert "- newly managed" in gone.changes
+    assert "/etc/zookeeper/conf/zoo.cfg no longer managed" in gone.changes
+
+
+def test_the_script_observes_files_links_and_services(tmp_path):
+    """Run the real script (as on a host) against a manifest directory of our own."""
+    manifest = tmp_path / "manifest.d"
+    manifest.mkdir()
+    conf = tmp_path / "zoo.cfg"
+    conf.write_text("tickTime=2000\n")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    (manifest / "zookeeper").write_text(
+        f"file {conf}\nfile {tmp_path / 'absent'}\nlink {tmp_path / 'link'}\n"
+    )
+    script = OBSERVE_SCRIPT.replace("/var/lib/dcos-provision/manifest.d", str(manifest))
+    out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, check=True)
+    recorded, _ = parse_observation(out.stdout)
+    import hashlib
+
+    assert recorded == {
+        f"file {conf}": hashlib.sha256(b"tickTime=2000\n").hexdigest(),
+        f"file {tmp_path / 'absent'}": "missing",
+        f"link {tmp_path / 'link'}": str(tmp_path / "target"),
+    }
