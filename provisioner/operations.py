@@ -21,6 +21,7 @@ from .inventory import render_inventory
 from .paths import default_state_dir
 from .phases import (
     CONVERGE,
+    DRIFT,
     HEALTH,
     MACHINES,
     WORKLOAD,
@@ -305,8 +306,8 @@ def _check_drift(
     """Hosts whose managed files, links or services differ from their last converge."""
     from . import drift
 
-    cluster.progress(f"drift check: {len(machines)} host(s), one SSH round trip each")
-    found = drift.check_drift(machines, state.observed, _known_hosts(cluster))
+    with cluster.phase(DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
+        found = drift.check_drift(machines, state.observed, _known_hosts(cluster))
     for host in found:
         if host.error:
             result.unobserved[host.host] = host.error

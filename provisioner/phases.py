@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 MACHINES = "machines"
+DRIFT = "drift check"
 CONVERGE = "converge"
 HEALTH = "health"
 WORKLOAD = "workload"
