@@ -29,6 +29,7 @@ GOALS = [
     ("up 1+1 (s)", "up 1+1 to healthy", None, 45.0),
     ("up 3+5 / up 1+1", "up 3+5 to healthy", "up 1+1 to healthy", 1.6),
     ("no-op up 3+5 (s)", "no-op up (3+5)", None, 15.0),
+    ("status 3+5 (s)", "status (3+5)", None, 1.0),
     ("+1 agent at N=5 / at N=1", "+1 agent at N=5", "+1 agent at N=1", 1.5),
 ]
 
@@ -55,29 +56,44 @@ def mesos_kind() -> str:
 LOG = REPO / "benchmarks/bench.log"
 
 
-def run(*args: str) -> float:
-    """Time one CLI command; its progress goes to benchmarks/bench.log, not the table."""
+Row = tuple[str, float, str]
+
+
+def run(label: str, *args: str) -> Row:
+    """Time one CLI command (`--json`): (label, seconds, where the time went by phase).
+    Its progress goes to benchmarks/bench.log, not the table."""
     started = time.monotonic()
     with LOG.open("a") as log:
-        log.write(f"\n$ dcos-provision {' '.join(args)}\n")
+        log.write(f"\n$ dcos-provision {' '.join(args)} --json\n")
         log.flush()
-        subprocess.run([*CLI, *args], check=True, stdout=subprocess.DEVNULL, stderr=log)
-    return time.monotonic() - started
+        done = subprocess.run(
+            [*CLI, *args, "--json"], check=True, stdout=subprocess.PIPE, stderr=log, text=True
+        )
+    seconds = time.monotonic() - started
+    phases: dict[str, float] = {}
+    for phase in json.loads(done.stdout).get("phases") or []:
+        phases[phase["name"]] = phases.get(phase["name"], 0.0) + float(phase["seconds"])
+    return label, seconds, ", ".join(f"{name} {secs:.1f}" for name, secs in phases.items())
+
+
+NOOP, STATUS = -1, -2
 
 
 def scenario_cluster(
     workdir: Path, name: str, masters: int, agents: int, steps: list[tuple[str, int]]
-) -> list[tuple[str, float]]:
+) -> list[Row]:
     spec = workdir / f"{name}.yaml"
     spec.write_text(spec_text(name, masters, agents))
     rows = []
     try:
-        rows.append((f"up {masters}+{agents} to healthy", run("up", str(spec))))
+        rows.append(run(f"up {masters}+{agents} to healthy", "up", str(spec)))
         for label, count in steps:
-            if count < 0:
-                rows.append((label, run("up", str(spec))))
+            if count == NOOP:
+                rows.append(run(label, "up", str(spec)))
+            elif count == STATUS:
+                rows.append(run(label, "status", str(spec)))
             else:
-                rows.append((label, run("scale", str(spec), "--agents", str(count), "--yes")))
+                rows.append(run(label, "scale", str(spec), "--agents", str(count), "--yes"))
     finally:
         with LOG.open("a") as log:
             subprocess.run([*CLI, "down", "--yes", str(spec)], check=False, stdout=log, stderr=log)
@@ -91,7 +107,7 @@ def main() -> int:
     args = parser.parse_args()
     mesos = mesos_kind()
     print(f"Mesos: {mesos} ({TARBALL})", flush=True)
-    rows: list[tuple[str, float]] = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         workdir = Path(tmp)
         rows += scenario_cluster(
@@ -100,7 +116,8 @@ def main() -> int:
             1,
             1,
             [
-                ("no-op up (1+1)", -1),
+                ("no-op up (1+1)", NOOP),
+                ("status (1+1)", STATUS),
                 ("+1 agent at N=1", 2),
                 ("-1 agent (2 -> 1)", 1),
             ],
@@ -112,17 +129,18 @@ def main() -> int:
                 3,
                 5,
                 [
-                    ("no-op up (3+5)", -1),
+                    ("no-op up (3+5)", NOOP),
+                    ("status (3+5)", STATUS),
                     ("+1 agent at N=5", 6),
                 ],
             )
-    width = max(len(label) for label, _ in rows)
-    print(f"{'scenario'.ljust(width)}  seconds")
-    print(f"{'-' * width}  -------")
-    for label, seconds in rows:
-        print(f"{label.ljust(width)}  {seconds:7.1f}")
+    width = max(len(label) for label, _, _ in rows)
+    print(f"{'scenario'.ljust(width)}  seconds  phases (s)")
+    print(f"{'-' * width}  -------  ----------")
+    for label, seconds, phases in rows:
+        print(f"{label.ljust(width)}  {seconds:7.1f}  {phases}")
     print(f"\n{'goal'.ljust(26)}  {'value':>7}  {'target':>7}  met")
-    times = dict(rows)
+    times = {label: seconds for label, seconds, _ in rows}
     for label, numerator, denominator, target in GOALS:
         if numerator not in times or (denominator and denominator not in times):
             continue
@@ -131,7 +149,12 @@ def main() -> int:
         print(f"{label.ljust(26)}  {value:7.2f}  {target:7.2f}  {met}")
     args.json.write_text(
         json.dumps(
-            {"mesos": mesos, "results": [{"scenario": s, "seconds": round(t, 1)} for s, t in rows]},
+            {
+                "mesos": mesos,
+                "results": [
+                    {"scenario": s, "seconds": round(t, 1), "phases": p} for s, t, p in rows
+                ],
+            },
             indent=2,
         )
         + "\n"
