@@ -135,6 +135,13 @@ class SshProbes(StreamProbes):
             return
         super().tcp(address, port)
 
+    def run(self, address: str, command: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
+        """Run a shell command on the machine over its cached session: (rc, stdout, stderr)."""
+        client = self._client(self._machine(address))
+        _stdin, stdout, stderr = client.exec_command(command, timeout=timeout_s)
+        rc = stdout.channel.recv_exit_status()
+        return rc, stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace")
+
     def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
         errors = []
         for host in hosts:
