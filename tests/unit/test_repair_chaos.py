@@ -4,15 +4,19 @@ run against fake ZooKeeper servers and a scripted Mesos (health_fakes)."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
+import paramiko
 import pytest
 from typer.testing import CliRunner
 
 from provisioner import chaos, repair
 from provisioner.cli import app
-from provisioner.errors import QuorumError, RefusedError
-from provisioner.specfile import parse_spec
+from provisioner.errors import ProvisionError, QuorumError, RefusedError
+from provisioner.health import SshProbes
+from provisioner.providers.base import Machine
 
+from .fake_ssh_server import FakeHost, FakeSSHServer, Reply
 from .health_fakes import FakeCluster, run
 from .test_plan_state import converged_state, spec_with
 
@@ -136,7 +140,6 @@ def test_new_leader_and_detection_read_the_report(cluster):
 def test_verify_chaos_needs_confirmation(tmp_path):
     spec = tmp_path / "c.yaml"
     spec.write_text("name: x\nprovider: {kind: vagrant}\n")
-    parse_spec(spec.read_text())
     result = CliRunner().invoke(app, ["verify", "--chaos", str(spec)])
     assert result.exit_code == 2
     assert "without confirmation" in result.stderr
@@ -148,3 +151,54 @@ def test_repair_refuses_a_cluster_never_created(tmp_path):
     result = CliRunner().invoke(app, ["repair", "--json", str(spec)])
     assert result.exit_code == 1
     assert "no machines recorded" in result.stderr
+
+
+@pytest.fixture
+def ssh_host(tmp_path: Path):
+    """A real SSH server (paramiko, in process) that records commands; and a machine on it."""
+    key = paramiko.ECDSAKey.generate()
+    key.write_private_key_file(str(tmp_path / "id"))
+    host = FakeHost(authorized_key=key)
+    server = FakeSSHServer(host, paramiko.ECDSAKey.generate())
+    machine = Machine(
+        name="node-1",
+        roles=("master", "zookeeper"),
+        address="127.0.0.1",
+        ssh_user="ops",
+        ssh_port=server.port,
+        ssh_private_key=str(tmp_path / "id"),
+        strict_host_keys=False,
+    )
+    yield host, machine
+    server.close()
+
+
+def test_drift_probe_runs_over_ssh_and_names_the_missing_file(ssh_host):
+    host, machine = ssh_host
+    host.replies["sudo -n sh -c"] = Reply(0, "mesos_master missing /etc/default/mesos-master\n")
+    targets, errors = repair.probe_drift([machine])
+    assert errors == []
+    assert targets == {"node-1": {"mesos_master": ["drift: missing /etc/default/mesos-master"]}}
+    assert "zoo.cfg" in host.commands[0] and "mesos-master.service" in host.commands[0]
+    host.replies["sudo -n sh -c"] = Reply(1, "", "sudo: a password is required\n")
+    _, errors = repair.probe_drift([machine])
+    assert errors == ["node-1: exit 1: sudo: a password is required"]
+
+
+def test_chaos_restores_every_stopped_service_even_when_the_stop_failed(ssh_host):
+    host, machine = ssh_host
+    host.replies["systemctl stop"] = Reply(1, "", "Job failed\n")
+    host.replies["systemctl start"] = Reply(0)
+    probes = SshProbes([machine])
+    stopped = chaos._Stopped(probes)
+    try:
+        with pytest.raises(ProvisionError, match=r"stop zookeeper failed \(exit 1\): Job failed"):
+            stopped.stop(machine, "zookeeper")
+        assert stopped.restore_all() == []
+    finally:
+        probes.close()
+    assert host.commands == [
+        "sudo -n systemctl stop zookeeper",
+        "sudo -n systemctl start zookeeper",
+    ]
+    assert stopped.services == []
