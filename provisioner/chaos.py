@@ -307,9 +307,10 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
         report = health.check_cluster(spec, machines)
         if not report.healthy:
             first = report.failures()[0]
+            where = " ".join(filter(None, (first.layer, first.host, first.name)))
             raise RefusedError(
-                f"cluster {spec.name} is not healthy ({first.layer} {first.host or ''} "
-                f"{first.name}: {first.detail}): chaos runs only on a healthy cluster",
+                f"cluster {spec.name} is not healthy ({where}: {first.detail}): chaos runs "
+                "only on a healthy cluster",
                 hint="see `dcos-provision status`; `repair` fixes what it names",
             )
         standin = (report.mesos or {}).get("kind") == "stand-in"

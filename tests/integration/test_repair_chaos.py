@@ -6,6 +6,9 @@ One 3-master/1-agent cluster for the module; each test leaves it healthy; teardo
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,7 @@ import pytest
 import yaml
 
 from .cli_helpers import (
+    CLI,
     cli,
     cli_json,
     container_ip,
@@ -99,6 +103,48 @@ def test_repair_refuses_a_spec_changed_since_up(spec: Path) -> None:
     result = cli("repair", str(other), "--json", timeout=300)
     assert result.returncode == 1, result.stderr
     assert "changed since the last `up`" in json.loads(result.stdout)["error"]
+
+
+def test_verify_chaos_refuses_an_unhealthy_cluster(spec: Path) -> None:
+    in_container(AGENT, "systemctl", "stop", "mesos-agent")
+    try:
+        wait_status(spec, lambda rc, r: rc == 1)
+        result = cli("verify", "--chaos", "--yes", "--json", str(spec), timeout=300)
+        assert result.returncode == 1
+        assert "chaos runs only on a healthy cluster" in json.loads(result.stdout)["error"]
+    finally:
+        in_container(AGENT, "systemctl", "start", "mesos-agent")
+    wait_status(spec, healthy)
+
+
+def test_verify_chaos_restores_on_ctrl_c(spec: Path) -> None:
+    """SIGINT while the first fault is in place: the service runs again, exit 130."""
+    process = subprocess.Popen(
+        [CLI, "verify", "--chaos", "--yes", str(spec)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines = []
+    try:
+        for line in process.stderr:
+            lines.append(line)
+            if "chaos: detected after" in line:
+                process.send_signal(signal.SIGINT)
+                break
+        _, rest = process.communicate(timeout=180)
+        lines.append(rest)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = "".join(lines)
+    sys.stderr.write(output[-3000:])
+    assert process.returncode == 130, output[-2000:]
+    victim = next(m for m in MASTERS if f"stopping zookeeper on {m}" in output)
+    assert f"restoring zookeeper on {victim}" in output
+    assert in_container(victim, "systemctl", "is-active", "zookeeper").strip() == "active"
+    wait_status(spec, healthy)
 
 
 def test_verify_chaos_measures_four_faults_and_leaves_it_healthy(spec: Path) -> None:
