@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .drift import FOOTPRINTS, ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
 from .providers.base import Machine
-from .repair import FOOTPRINTS, ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER
 from .topology import AGENT, MASTER, ZOOKEEPER
 
 if TYPE_CHECKING:

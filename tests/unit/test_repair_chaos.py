@@ -10,7 +10,7 @@ import paramiko
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import chaos, repair
+from provisioner import chaos, drift, repair
 from provisioner.cli import app
 from provisioner.errors import ProvisionError, QuorumError, RefusedError
 from provisioner.health import SshProbes
@@ -88,13 +88,13 @@ def test_a_spec_changed_since_up_is_refused():
 
 
 def test_footprint_probe_is_valid_shell_and_its_output_parses(tmp_path):
-    command = repair.footprint_command(["zookeeper", "mesos_master"])
+    command = drift.footprint_command(["zookeeper", "mesos_master"])
     assert command.startswith("sudo -n sh -c ")
     inner = command.removeprefix("sudo -n sh -c ")
     script = subprocess.run(["sh", "-c", f"printf %s {inner}"], capture_output=True, text=True)
     assert subprocess.run(["sh", "-n", "-c", script.stdout]).returncode == 0
     assert "/etc/default/mesos-master" in script.stdout
-    found = repair.parse_footprint(
+    found = drift.parse_footprint(
         "mesos_master missing /etc/default/mesos-master\nzookeeper stopped zookeeper\nnoise\n"
     )
     assert found == {
@@ -176,12 +176,12 @@ def ssh_host(tmp_path: Path):
 def test_drift_probe_runs_over_ssh_and_names_the_missing_file(ssh_host):
     host, machine = ssh_host
     host.replies["sudo -n sh -c"] = Reply(0, "mesos_master missing /etc/default/mesos-master\n")
-    targets, errors = repair.probe_drift([machine])
+    targets, errors = drift.probe_drift([machine])
     assert errors == []
     assert targets == {"node-1": {"mesos_master": ["drift: missing /etc/default/mesos-master"]}}
     assert "zoo.cfg" in host.commands[0] and "mesos-master.service" in host.commands[0]
     host.replies["sudo -n sh -c"] = Reply(1, "", "sudo: a password is required\n")
-    _, errors = repair.probe_drift([machine])
+    _, errors = drift.probe_drift([machine])
     assert errors == ["node-1: exit 1: sudo: a password is required"]
 
 
