@@ -342,10 +342,11 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
             if errors:
                 cluster.progress("chaos: could NOT restore: " + "; ".join(errors))
             if sys.exc_info()[0] is not None:  # interrupted or failed: still say where we are
-                after = health.check_cluster(spec, machines)
-                cluster.progress(
-                    "health after restoring: " + ("healthy" if after.healthy else "NOT healthy")
-                )
+                try:
+                    health.wait_healthy(spec, machines, timeout_s=45, interval_s=1.0)
+                    cluster.progress("health after restoring: healthy")
+                except HealthTimeoutError as exc:
+                    cluster.progress(f"health after restoring: NOT healthy yet: {exc.message}")
         cluster.progress("health: final check")
         try:
             chaos.health = health.wait_healthy(spec, machines, timeout_s=recover_timeout)

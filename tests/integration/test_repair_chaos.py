@@ -143,6 +143,7 @@ def test_verify_chaos_restores_on_ctrl_c(spec: Path) -> None:
     assert process.returncode == 130, output[-2000:]
     victim = next(m for m in MASTERS if f"stopping zookeeper on {m}" in output)
     assert f"restoring zookeeper on {victim}" in output
+    assert "health after restoring: healthy" in output
     assert in_container(victim, "systemctl", "is-active", "zookeeper").strip() == "active"
     wait_status(spec, healthy)
 
