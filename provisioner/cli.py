@@ -540,3 +540,122 @@ def diagnose(
 def version() -> None:
     """Print the version."""
     sys.stdout.write(f"dcos-provision {__version__}\n")
+
+
+# --------------------------------------------------------------------------- day 2: repair, verify
+
+
+@app.command()
+def repair(
+    spec: SpecArg,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    wait: WaitOpt = 300,
+    plan_only: Annotated[
+        bool, typer.Option("--plan-only", help="Say what would be repaired; change nothing.")
+    ] = False,
+) -> None:
+    """Re-converge only the hosts and roles health names (plus missing files or stopped
+    services of the roles), then verify. Refuses on gone hosts, lost quorum or a changed spec.
+    """
+    from . import repair as repair_module
+
+    result = _run(
+        lambda: repair_module.repair(
+            _open(spec, state_dir), plan_only=plan_only, wait_timeout=wait
+        ),
+        as_json,
+    )
+    if as_json:
+        _emit_json(result.to_dict())
+    if not result.targets:
+        err.print("nothing to repair: health passes and every role's files and services are there")
+    for host, roles in result.targets.items():
+        err.print(f"{'would repair' if plan_only else 'repaired'} {host}: {', '.join(roles)}")
+        for role, reasons in roles.items():
+            for reason in reasons:
+                err.print(f"  {role}: {reason}", markup=False)
+    for book in result.playbooks:
+        changed = sum(book["changed"].values())
+        err.print(
+            f"ansible {book['playbook']} --limit {','.join(book['limit'])}: changed={changed} "
+            f"(log: {book['log']})"
+        )
+    report = result.health or result.before
+    if report is not None and not plan_only:
+        _print_health(report)
+    err.print(f"repair finished in {result.seconds:.0f}s")
+    if not plan_only and not result.healthy:
+        raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    spec: SpecArg,
+    chaos: Annotated[
+        bool,
+        typer.Option(
+            "--chaos",
+            help="Test/staging only: stop a ZooKeeper follower, the ZooKeeper leader, the "
+            "leading master and an agent in turn; measure detection and recovery.",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Health plus one real task; with --chaos, inject faults one at a time and measure."""
+    if not chaos:
+        status(spec, as_json=as_json, state_dir=state_dir, workload=True)
+        return
+    from . import chaos as chaos_module
+
+    cluster = _run(lambda: _open(spec, state_dir), as_json)
+    if not yes:
+        if not sys.stdin.isatty():
+            _fail(
+                UsageError(
+                    "refusing to stop services without confirmation on a non-interactive terminal",
+                    hint="pass --yes (only on test and staging clusters)",
+                ),
+                as_json,
+            )
+        if not typer.confirm(
+            f"Stop ZooKeeper, the leading master and an agent of {cluster.spec.name}, one at a "
+            "time (test and staging clusters only)?",
+            err=True,
+        ):
+            err.print("nothing stopped")
+            raise typer.Exit(1)
+    report = _run(lambda: chaos_module.run_chaos(cluster), as_json)
+    if as_json:
+        _emit_json(report.to_dict())
+    table = Table(title=f"chaos on {report.cluster}", title_justify="left")
+    for column in ("fault", "host", "detected", "new leader", "task in outage", "recovered"):
+        table.add_column(column)
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}s"
+
+    for fault in report.faults:
+        if fault.skipped:
+            table.add_row(fault.fault, "-", f"[yellow]skipped[/]: {escape(fault.skipped)}")
+            continue
+        task = {True: "[green]ran[/]", False: "[red]FAILED[/]", None: "-"}[
+            fault.workload_ok_during_outage
+        ]
+        leader = f"{fault.new_leader} {seconds(fault.new_leader_s)}" if fault.new_leader else "-"
+        table.add_row(
+            fault.fault,
+            fault.host or "-",
+            seconds(fault.detected_s),
+            leader,
+            task,
+            seconds(fault.recovered_s) if not fault.error else f"[red]{escape(fault.error)}[/]",
+        )
+    err.print(table)
+    if report.health is not None:
+        _print_health(report.health)
+    err.print(f"verify --chaos finished in {report.seconds:.0f}s")
+    if not report.ok:
+        raise typer.Exit(1)

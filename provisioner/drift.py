@@ -1,15 +1,21 @@
-"""The fast drift check behind a no-op `up`: one SSH round trip per host, in parallel.
+"""Drift checks: one SSH round trip per host, in parallel, no Ansible play.
 
 Every role records what it manages in `/var/lib/dcos-provision/manifest.d/<role>` (the
 `common` role's tasks/manifest.yml): `file <path>` (content hashed), `link <path>` (target
-read) and `service <unit>` (must be active). After a converge the observation is stored in
-state.json; a later `up` with an unchanged spec observes again and runs the play only on the
-hosts whose files or links differ, or whose services are not active. What it does not see
-(packages, files no role lists) is what `up --converge` is for.
+read) and `service <unit>` (must be active and enabled). The script below prints each entry
+with its role and what it sees.
+
+- `up` (check_drift): after a converge the observation is stored in state.json; a later `up`
+  with an unchanged spec observes again and runs the play only on the hosts whose files or
+  links differ, or whose services are not active and enabled. What it does not see (packages,
+  files no role lists) is what `up --converge` is for.
+- `repair` (probe_drift): which roles' files are missing or services down on each host, so
+  exactly those roles are re-converged there.
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,21 +23,37 @@ from dataclasses import dataclass, field
 from .health.probes import ProbeError
 from .health.ssh import SshProbes
 from .providers.base import Machine
+from .topology import AGENT, MASTER, ZOOKEEPER
 
 MANIFEST_DIR = "/var/lib/dcos-provision/manifest.d"
-#: POSIX sh, run with sudo: one line per manifest entry, `<kind> <item> <observation>`.
-OBSERVE_SCRIPT = f"""set -u
-d={MANIFEST_DIR}
-[ -d "$d" ] || {{ echo "manifest - missing"; exit 0; }}
-cat "$d"/* 2>/dev/null | sort -u | while read -r kind item; do
-  case "$kind" in
-    file) if [ -f "$item" ]; then h=$(sha256sum < "$item"); echo "file $item ${{h%% *}}";
-          else echo "file $item missing"; fi ;;
-    link) echo "link $item $(readlink "$item" || echo missing)" ;;
-    service) echo "service $item $(systemctl is-active "$item" 2>/dev/null || true)" ;;
-  esac
+#: POSIX sh, run with sudo: one line per manifest entry, `<role> <kind> <item> <observation>`
+#: (services give two lines: `service` with the active state, `enabled` with yes or no).
+OBSERVE_SCRIPT = """set -u
+d=${1:-/var/lib/dcos-provision/manifest.d}
+[ -d "$d" ] || { echo "- manifest - missing"; exit 0; }
+for m in "$d"/*; do
+  [ -f "$m" ] || continue
+  role=${m##*/}
+  sort -u "$m" | while read -r kind item; do
+    case "$kind" in
+      file) if [ -f "$item" ]; then h=$(sha256sum < "$item"); echo "$role file $item ${h%% *}";
+            else echo "$role file $item missing"; fi ;;
+      link) echo "$role link $item $(readlink "$item" || echo missing)" ;;
+      service) echo "$role service $item $(systemctl is-active "$item" 2>/dev/null || true)"
+               if systemctl is-enabled --quiet "$item" 2>/dev/null; then e=yes; else e=no; fi
+               echo "$role enabled $item $e" ;;
+    esac
+  done
 done
 """
+ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT = "zookeeper", "mesos_master", "mesos_agent"
+#: The roles `repair` re-converges, in the order it runs them.
+ROLE_ORDER = (ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT)
+#: The service each of those roles runs (the roles' defaults; chaos stops and starts them).
+SERVICES = {ROLE_ZOOKEEPER: "zookeeper", ROLE_MASTER: "mesos-master", ROLE_AGENT: "mesos-agent"}
+MACHINE_ROLES = {ROLE_ZOOKEEPER: ZOOKEEPER, ROLE_MASTER: MASTER, ROLE_AGENT: AGENT}
+#: host -> role -> what the probe found (repair's findings).
+Findings = dict[str, dict[str, list[str]]]
 #: Observations kept in state (what must stay equal); service states are checked live.
 Observation = dict[str, str]
 
@@ -50,19 +72,44 @@ class HostDrift:
         return bool(self.changes)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One line of the script: what a role manages and what the host shows for it."""
+
+    role: str
+    kind: str  # file | link | service | enabled | manifest
+    item: str
+    value: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind} {self.item}"
+
+
+def parse_entries(text: str) -> list[Entry]:
+    entries = []
+    for line in text.splitlines():
+        role, _, rest = line.partition(" ")
+        kind, _, rest = rest.partition(" ")
+        item, _, value = rest.rpartition(" ")
+        if role and kind and item:
+            entries.append(Entry(role, kind, item, value))
+    return entries
+
+
 def parse_observation(text: str) -> tuple[Observation, dict[str, str]]:
-    """The script's output -> ({"file /p": hash, "link /p": target}, {unit: state})."""
+    """The script's output -> ({"file /p": hash, "link /p": target}, {unit: state}); a unit
+    that is not enabled shows as "<state>, disabled"."""
     recorded: Observation = {}
     services: dict[str, str] = {}
-    for line in text.splitlines():
-        kind, _, rest = line.partition(" ")
-        item, _, value = rest.rpartition(" ")
-        if not item:
-            continue
-        if kind == "service":
-            services[item] = value or "unknown"
-        elif kind in ("file", "link", "manifest"):
-            recorded[f"{kind} {item}"] = value
+    for entry in parse_entries(text):
+        if entry.kind == "service":
+            services[entry.item] = entry.value or "unknown"
+        elif entry.kind in ("file", "link", "manifest"):
+            recorded[entry.key] = entry.value
+    for entry in parse_entries(text):
+        if entry.kind == "enabled" and entry.value != "yes" and entry.item in services:
+            services[entry.item] += ", disabled"
     return recorded, services
 
 
@@ -93,15 +140,16 @@ def compare(host: str, text: str, recorded: Observation | None) -> HostDrift:
 
 
 def observe(
-    machines: Iterable[Machine], known_hosts: str | None = None
+    machines: Iterable[Machine], known_hosts: str | None = None, manifest_dir: str = MANIFEST_DIR
 ) -> dict[str, str | Exception]:
     """Run the script on every machine at once: host -> its output, or the error."""
     machines = list(machines)
     probes = SshProbes(machines, known_hosts_file=known_hosts)
+    command = f"sudo -n sh -s {shlex.quote(manifest_dir)}"
 
     def one(machine: Machine) -> str | Exception:
         try:
-            rc, out, err = probes.run(machine, "sudo -n sh -s", stdin=OBSERVE_SCRIPT)
+            rc, out, err = probes.run(machine, command, stdin=OBSERVE_SCRIPT, timeout_s=30)
         except ProbeError as exc:
             return exc
         if rc != 0:
@@ -127,3 +175,41 @@ def check_drift(
         else:
             results.append(compare(host, outcome, recorded.get(host)))
     return results
+
+
+def role_findings(machine: Machine, text: str) -> dict[str, list[str]]:
+    """repair's view of one host: role -> missing files and stopped or disabled services.
+    The install link counts for the host's Mesos roles; `common` is no repair target."""
+    mesos_roles = [r for r in (ROLE_MASTER, ROLE_AGENT) if MACHINE_ROLES[r] in machine.roles]
+    found: dict[str, list[str]] = {}
+    for entry in parse_entries(text):
+        problem = None
+        if entry.kind in ("file", "link") and entry.value == "missing":
+            problem = f"drift: missing {entry.item}"
+        elif entry.kind == "service" and entry.value != "active":
+            problem = f"drift: stopped {entry.item}"
+        elif entry.kind == "enabled" and entry.value != "yes":
+            problem = f"drift: disabled {entry.item}"
+        if problem is None:
+            continue
+        roles = mesos_roles if entry.role == "mesos_install" else [entry.role]
+        for role in roles:
+            if role in ROLE_ORDER and MACHINE_ROLES[role] in machine.roles:
+                found.setdefault(role, []).append(problem)
+    return found
+
+
+def probe_drift(
+    machines: list[Machine], known_hosts: str | None = None, manifest_dir: str = MANIFEST_DIR
+) -> tuple[Findings, list[str]]:
+    """For `repair`: host -> role -> problems on every machine, and the hosts it could not
+    look at ("name: why")."""
+    by_name = {m.name: m for m in machines}
+    targets: Findings = {}
+    errors = []
+    for host, outcome in observe(machines, known_hosts, manifest_dir).items():
+        if isinstance(outcome, Exception):
+            errors.append(f"{host}: {outcome}")
+        elif found := role_findings(by_name[host], outcome):
+            targets[host] = found
+    return targets, errors

@@ -83,3 +83,7 @@ class QuorumError(ProvisionError):
 
 class NotBuiltError(ProvisionError):
     """The command's capability is not available for this spec yet; never pretend success."""
+
+
+class RefusedError(ProvisionError):
+    """A day-2 command (repair, verify --chaos) will not act: a human must decide first."""

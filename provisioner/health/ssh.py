@@ -130,13 +130,14 @@ class SshProbes(StreamProbes):
             return channel
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def run(self, machine: Machine, command: str, stdin: str = "") -> tuple[int, str, str]:
-        """Run a command on the machine (stdin written first): (exit code, stdout, stderr)."""
+    def run(
+        self, machine: Machine, command: str, stdin: str = "", timeout_s: float = 60.0
+    ) -> tuple[int, str, str]:
+        """Run a command on the machine over its cached session (stdin written first):
+        (exit code, stdout, stderr); ProbeError when the session fails."""
         try:
             client = self._client(machine)
-            channel_in, channel_out, channel_err = client.exec_command(
-                command, timeout=self.timeout_s * 10
-            )
+            channel_in, channel_out, channel_err = client.exec_command(command, timeout=timeout_s)
             if stdin:
                 channel_in.write(stdin)
             channel_in.channel.shutdown_write()

@@ -6,12 +6,14 @@ import subprocess
 
 from provisioner.drift import OBSERVE_SCRIPT, compare, parse_observation
 
-CONVERGED = """file /etc/default/mesos-master 1111
-file /etc/systemd/system/mesos-master.service 2222
-file /etc/zookeeper/conf/zoo.cfg 3333
-link /opt/mesos /opt/mesos-1.12.0
-service mesos-master active
-service zookeeper active
+CONVERGED = """mesos_master file /etc/default/mesos-master 1111
+mesos_master file /etc/systemd/system/mesos-master.service 2222
+zookeeper file /etc/zookeeper/conf/zoo.cfg 3333
+mesos_install link /opt/mesos /opt/mesos-1.12.0
+mesos_master service mesos-master active
+mesos_master enabled mesos-master yes
+zookeeper service zookeeper active
+zookeeper enabled zookeeper yes
 """
 
 
@@ -38,12 +40,14 @@ def test_each_difference_is_named():
         .replace("file /etc/default/mesos-master 1111", "file /etc/default/mesos-master missing")
         .replace("/opt/mesos-1.12.0", "/opt/mesos-1.11.0")
         .replace("service zookeeper active", "service zookeeper inactive")
+        .replace("enabled mesos-master yes", "enabled mesos-master no")
     )
     drift = compare("m1", now, recorded)
     assert drift.changes == [
         "/etc/default/mesos-master is missing",
         "/etc/zookeeper/conf/zoo.cfg changed",
         "/opt/mesos changed",
+        "service mesos-master is active, disabled",
         "service zookeeper is inactive",
     ]
 
@@ -51,7 +55,7 @@ def test_each_difference_is_named():
 def test_a_host_without_a_record_or_manifest_is_converged():
     assert compare("m1", CONVERGED, None).changes == ["no record of its last converge"]
     recorded, _ = parse_observation(CONVERGED)
-    gone = compare("m1", "manifest - missing\n", recorded)
+    gone = compare("m1", "- manifest - missing\n", recorded)
     assert "- newly managed" in gone.changes
     assert "/etc/zookeeper/conf/zoo.cfg no longer managed" in gone.changes
 
@@ -66,8 +70,11 @@ def test_the_script_observes_files_links_and_services(tmp_path):
     (manifest / "zookeeper").write_text(
         f"file {conf}\nfile {tmp_path / 'absent'}\nlink {tmp_path / 'link'}\n"
     )
-    script = OBSERVE_SCRIPT.replace("/var/lib/dcos-provision/manifest.d", str(manifest))
-    out = subprocess.run(["sh", "-s"], input=script, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["sh", "-s", str(manifest)], input=OBSERVE_SCRIPT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert all(line.startswith("zookeeper ") for line in out.stdout.splitlines()), out.stdout
     recorded, _ = parse_observation(out.stdout)
     import hashlib
 
