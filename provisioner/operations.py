@@ -198,7 +198,10 @@ def up(
         the_plan = compute_plan(spec, state, remove, converge)
         result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
         provider = cluster.provider()
-        provider.preflight()
+        if the_plan.changes_machines:
+            # The provider's tools are only needed to create or destroy machines; checking
+            # them costs seconds (two `vagrant` runs), which a no-op `up` need not pay.
+            provider.preflight()
         planned = plan_machines(spec, list(state.machines), remove)
         keep = planned
         resizing = plan_resize(spec, state, planned)  # what compute_plan planned from
