@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,31 @@ def write_spec(directory: Path, name: str, masters: int, agents: int) -> Path:
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+@contextlib.contextmanager
+def running_cluster(directory: Path, name: str, masters: int, agents: int) -> Iterator[Path]:
+    """A healthy cluster shared by a test module: stale containers of its name go first, and
+    it is torn down (`down`, then any container left of its name) even when a test fails."""
+    from .lab import containers, remove_stale_containers, require_lab
+
+    require_lab()
+    prefix = f"{name}-"
+    remove_stale_containers(prefix)
+    path = write_spec(directory, name, masters=masters, agents=agents)
+    try:
+        result = cli_json("up", str(path))
+        assert result["healthy"] is True
+        yield path
+    finally:
+        cli("down", "--yes", str(path))
+        remove_stale_containers(prefix)
+    assert not {c for c in containers() if c.startswith(prefix)}
+
+
+def healthy(rc: int, report: dict[str, Any]) -> bool:
+    """A `wait_status` predicate: `status` exits 0 and says healthy."""
+    return rc == 0 and report["healthy"]
 
 
 def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:

@@ -19,18 +19,17 @@ from .cli_helpers import (
     failed_in,
     failures,
     four_letter,
+    healthy,
     http_json,
     in_container,
     lab_mesos_kind,
     layer_ok,
+    running_cluster,
     status,
     wait_status,
-    write_spec,
 )
-from .lab import containers, remove_stale_containers, require_lab
 
 CLUSTER = "e2e-ha"
-PREFIX = f"{CLUSTER}-"
 MASTERS = [f"{CLUSTER}-master-{i}" for i in (1, 2, 3)]
 AGENTS = [f"{CLUSTER}-agent-{i}" for i in (1, 2)]
 
@@ -39,21 +38,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    require_lab()
-    remove_stale_containers(PREFIX)
-    path = write_spec(tmp_path_factory.mktemp("ha"), CLUSTER, masters=3, agents=2)
-    try:
-        result = cli_json("up", str(path))
-        assert result["healthy"] is True
+    with running_cluster(tmp_path_factory.mktemp("ha"), CLUSTER, 3, 2) as path:
         yield path
-    finally:
-        cli("down", "--yes", str(path))
-        remove_stale_containers(PREFIX)
-    assert not {c for c in containers() if c.startswith(PREFIX)}
-
-
-def healthy(rc: int, report: dict) -> bool:
-    return rc == 0 and report["healthy"]
 
 
 def leader_name(report: dict) -> str:

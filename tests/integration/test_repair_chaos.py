@@ -22,17 +22,16 @@ from .cli_helpers import (
     container_ip,
     failures,
     four_letter,
+    healthy,
     in_container,
     lab_mesos_kind,
     recap_hosts,
+    running_cluster,
     status,
     wait_status,
-    write_spec,
 )
-from .lab import containers, remove_stale_containers, require_lab
 
 CLUSTER = "e2e-heal"
-PREFIX = f"{CLUSTER}-"
 MASTERS = [f"{CLUSTER}-master-{i}" for i in (1, 2, 3)]
 AGENT = f"{CLUSTER}-agent-1"
 ENV_FILE = "/etc/default/mesos-master"
@@ -42,21 +41,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    require_lab()
-    remove_stale_containers(PREFIX)
-    path = write_spec(tmp_path_factory.mktemp("heal"), CLUSTER, masters=3, agents=1)
-    try:
-        result = cli_json("up", str(path))
-        assert result["healthy"] is True
+    with running_cluster(tmp_path_factory.mktemp("heal"), CLUSTER, 3, 1) as path:
         yield path
-    finally:
-        cli("down", "--yes", str(path))
-        remove_stale_containers(PREFIX)
-    assert not {c for c in containers() if c.startswith(PREFIX)}
-
-
-def healthy(rc: int, report: dict) -> bool:
-    return rc == 0 and report["healthy"]
 
 
 def zookeeper_serves(master: str) -> bool:
