@@ -8,12 +8,12 @@ set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in -h|--help) sed -n '2,6p' "$0"; exit 0 ;; esac
 . "$REPO/scripts/lib/as-root.sh"
-ensure_root test.sh "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_PROVISION_TEST_MESOS_TARBALL,\
-DCOS_PROVISION_TEST_MESOS_PACKAGES,DCOS_TEST_ZOOKEEPER,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
+ensure_root test.sh \
+  "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_TEST_ZOOKEEPER,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
 cd "$REPO"
 say() { printf '\n== %s\n' "$*"; }
 
-say "lab setup (packages, venv with dev extras, lxcbr0, box, Mesos test stand-in)"
+say "lab setup (packages, venv with dev extras, lxcbr0, box, the lab's Mesos)"
 sh scripts/lab-setup.sh --dev
 
 say "host ZooKeeper for the stand-in tests (127.0.0.1:2181)"
