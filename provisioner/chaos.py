@@ -315,7 +315,7 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
             )
         standin = (report.mesos or {}).get("kind") == "stand-in"
         chaos = ChaosReport(cluster=spec.name)
-        ssh = health.SshProbes(machines)
+        ssh = health.SshProbes(machines, known_hosts_file=operations.known_hosts_file(cluster))
         stopped = _Stopped(ssh)
         try:
             for kind in FAULTS:

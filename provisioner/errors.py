@@ -87,3 +87,7 @@ class NotBuiltError(ProvisionError):
 
 class RefusedError(ProvisionError):
     """A day-2 command (repair, verify --chaos) will not act: a human must decide first."""
+
+
+class HostTrustError(ProvisionError):
+    """An SSH host is reachable but not trusted (unknown or changed host key, refused login)."""

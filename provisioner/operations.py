@@ -298,9 +298,10 @@ def _converge(
     cluster.store.save(state)
 
 
-def _known_hosts(cluster: Cluster) -> str | None:
-    path = cluster.state_dir / "known_hosts"
-    return str(path) if path.exists() else None
+def known_hosts_file(cluster: Cluster) -> str:
+    """The cluster's own known_hosts (where `doctor --accept-new-host-keys` records keys);
+    SSH probes read it besides ~/.ssh/known_hosts, and it may not exist."""
+    return str(cluster.state_dir / "known_hosts")
 
 
 def _check_drift(
@@ -310,7 +311,7 @@ def _check_drift(
     from . import drift
 
     with cluster.phase(DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
-        found = drift.check_drift(machines, state.observed, _known_hosts(cluster))
+        found = drift.check_drift(machines, state.observed, known_hosts_file(cluster))
     for host in found:
         if host.error:
             result.unobserved[host.host] = host.error
@@ -325,7 +326,7 @@ def _record_observed(cluster: Cluster, state: ClusterState, hosts: list[str] | t
     from . import drift
 
     machines = [state.machines[h] for h in hosts if h in state.machines]
-    for host, outcome in drift.observe(machines, _known_hosts(cluster)).items():
+    for host, outcome in drift.observe(machines, known_hosts_file(cluster)).items():
         if isinstance(outcome, Exception):
             state.observed.pop(host, None)  # unknown: the next drift check converges it
         else:
@@ -383,7 +384,7 @@ def status(
     if not via_ssh:
         return health.check_cluster(cluster.spec, machines, workload=workload)
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
-    probes = health.SshProbes(machines, known_hosts_file=str(cluster.state_dir / "known_hosts"))
+    probes = health.SshProbes(machines, known_hosts_file=known_hosts_file(cluster))
     try:
         return health.check_cluster(cluster.spec, machines, probes=probes, workload=workload)
     finally:

@@ -205,7 +205,10 @@ def ordered(targets: Targets, machines: list[Machine]) -> Targets:
 
 
 def find_targets(
-    spec: ClusterSpec, machines: list[Machine], progress: Callable[[str], None]
+    spec: ClusterSpec,
+    machines: list[Machine],
+    progress: Callable[[str], None],
+    known_hosts: str | None = None,
 ) -> tuple[HealthReport, Targets]:
     """Health plus the drift probe -> what to repair (raises RefusedError/QuorumError)."""
     from . import health
@@ -213,7 +216,7 @@ def find_targets(
     report = health.check_cluster(spec, machines)
     check_repairable(report, machines)
     targets = targets_from_health(report, machines) if not report.healthy else {}
-    drift, errors = probe_drift(machines)
+    drift, errors = probe_drift(machines, known_hosts)
     if errors:
         raise RefusedError(
             "the drift probe could not run on every host: " + "; ".join(errors),
@@ -272,7 +275,9 @@ def repair(
         machines = operations._machines_in_order(spec, state)
         result = RepairResult(cluster=spec.name, plan_only=plan_only)
         cluster.progress("health: checking every layer, then the roles' files and services")
-        report, targets = find_targets(spec, machines, cluster.progress)
+        report, targets = find_targets(
+            spec, machines, cluster.progress, operations.known_hosts_file(cluster)
+        )
         result.before, result.targets = report, targets
         if plan_only or not targets:
             result.health = None if plan_only else report
