@@ -79,3 +79,9 @@ class QuorumError(ProvisionError):
 
 class NotBuiltError(ProvisionError):
     """The command's capability is not available for this spec yet; never pretend success."""
+
+
+class CredentialsError(ProvisionError):
+    """The cluster's credentials file (brought by the operator, or secrets.json) is unusable."""
+
+    exit_code = 2

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import ansible, health
-from . import resize_run
+from . import resize_run, security
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
 from .paths import default_state_dir
@@ -45,6 +45,13 @@ class Cluster:
 
     def provider(self):
         return provider_for(self.spec, self.state_dir, self.progress)
+
+    def health_credential(self) -> security.Credential | None:
+        """What the health checks authenticate as (None while Mesos authentication is off)."""
+        if not self.spec.security.authentication:
+            return None
+        creds = security.load_credentials(self.spec, self.state_dir)
+        return creds.health if creds else None
 
 
 def open_cluster(
@@ -148,6 +155,10 @@ def up(
         result = RunResult(cluster=spec.name, plan=the_plan)
         provider = cluster.provider()
         provider.preflight()
+        # Generated on the first run (or the operator's own): the roles read secrets.json.
+        security.ensure_credentials(spec, store.directory)
+        for warning in spec.security.warnings():
+            cluster.progress(warning)
         planned = plan_machines(spec, list(state.machines), remove)
         keep = planned
         resizing = plan_resize(spec, state, planned)  # what compute_plan planned from
@@ -211,7 +222,9 @@ def up(
 
                 cluster.progress("health: waiting for ZooKeeper, masters and agents")
                 machines = _machines_in_order(spec, state)
-                result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
+                result.health = health.wait_healthy(
+                    spec, machines, timeout_s=wait_timeout, credential=cluster.health_credential()
+                )
                 if workload:
                     result.health = _run_workload(cluster, machines, result.health)
         result.seconds = time.monotonic() - started
@@ -227,7 +240,9 @@ def _run_workload(
         cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
         return healthy
     cluster.progress("workload: running one task through the scheduler API")
-    return health.check_cluster(cluster.spec, machines, workload=True)
+    return health.check_cluster(
+        cluster.spec, machines, workload=True, credential=cluster.health_credential()
+    )
 
 
 def recorded_machines(cluster: Cluster) -> list[Machine]:
@@ -266,7 +281,12 @@ def status(
     from . import health
 
     return health.check_cluster(
-        cluster.spec, recorded_machines(cluster), via_ssh=via_ssh, workload=workload
+        cluster.spec,
+        recorded_machines(cluster),
+        via_ssh=via_ssh,
+        workload=workload,
+        credential=cluster.health_credential(),
+        security=True,
     )
 
 
@@ -306,4 +326,5 @@ def down(cluster: Cluster) -> list[str]:
         state.record("down", hosts=ordered)
         store.save(state)
         store.remove_all()
+        security.forget(store.directory)
         return ordered

@@ -34,6 +34,7 @@ from .spec_providers import (
     StaticProviderSpec,
     VagrantProviderSpec,
 )
+from .spec_security import FirewallSpec, SecuritySpec
 
 __all__ = [
     "AGENT_OWNED_FLAGS",
@@ -42,6 +43,7 @@ __all__ = [
     "AgentGroup",
     "AgentResources",
     "ClusterSpec",
+    "FirewallSpec",
     "InstallSpec",
     "MasterGroup",
     "MesosSpec",
@@ -50,6 +52,7 @@ __all__ = [
     "PulumiBackend",
     "PulumiLibvirtBackend",
     "PulumiProviderSpec",
+    "SecuritySpec",
     "SshSpec",
     "StaticHost",
     "StaticProviderSpec",
@@ -302,6 +305,10 @@ class ClusterSpec(StrictModel):
     zookeeper: ZooKeeperSpec = Field(default_factory=ZooKeeperSpec, description="ZooKeeper.")
     mesos: MesosSpec = Field(default_factory=MesosSpec, description="Mesos install and flags.")
     ssh: SshSpec = Field(default_factory=SshSpec, description="SSH login for all machines.")
+    security: SecuritySpec = Field(
+        default_factory=SecuritySpec,
+        description="Authentication, ACLs and firewall; all on by default.",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..security import Credential
 from .probes import MASTER_PORT, ProbeError, StreamHTTPConnection, describe_error
 from .report import WORKLOAD as LAYER
 from .report import CheckResult
@@ -124,10 +125,18 @@ def task_info(offer: dict[str, Any]) -> dict[str, Any]:
 class SchedulerSession:
     """One framework's conversation with the leading master."""
 
-    def __init__(self, address: str, opener: Opener, port: int = MASTER_PORT) -> None:
+    def __init__(
+        self,
+        address: str,
+        opener: Opener,
+        port: int = MASTER_PORT,
+        credential: Credential | None = None,
+    ) -> None:
         self.address = address
         self.port = port
         self.opener = opener
+        #: HTTP Basic on every call, and the framework's principal (they must match).
+        self.credential = credential
         self.stream_id: str | None = None
         self.framework_id: dict[str, str] | None = None
         self._subscription: StreamHTTPConnection | None = None
@@ -140,18 +149,22 @@ class SchedulerSession:
             timeout,
         )
 
+    def _headers(self, **extra: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **extra}
+        if self.credential is not None:
+            headers["Authorization"] = self.credential.basic_auth()
+        return headers
+
     def subscribe(self, timeout_s: float) -> Iterator[dict[str, Any]]:
-        body = {
-            "type": "SUBSCRIBE",
-            "subscribe": {
-                "framework_info": {
-                    "user": TASK_USER,
-                    "name": FRAMEWORK_NAME,
-                    # Gone as soon as the stream closes: nothing lingers when we stop early.
-                    "failover_timeout": 0,
-                }
-            },
+        framework_info: dict[str, Any] = {
+            "user": TASK_USER,
+            "name": FRAMEWORK_NAME,
+            # Gone as soon as the stream closes: nothing lingers when we stop early.
+            "failover_timeout": 0,
         }
+        if self.credential is not None:
+            framework_info["principal"] = self.credential.principal
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
         # Reads wait up to the whole budget: a half-read chunk cannot be resumed after a
         # socket timeout, and the master sends a heartbeat every 15 s anyway.
         connection = self._connection(timeout_s)
@@ -160,7 +173,7 @@ class SchedulerSession:
             "POST",
             SCHEDULER_PATH,
             body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers=self._headers(),
         )
         response = connection.getresponse()
         if response.status != 200:
@@ -183,11 +196,7 @@ class SchedulerSession:
                 "POST",
                 SCHEDULER_PATH,
                 body=json.dumps(body),
-                headers={
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                    "Mesos-Stream-Id": self.stream_id or "",
-                },
+                headers=self._headers(**{"Mesos-Stream-Id": self.stream_id or ""}),
             )
             response = connection.getresponse()
             text = response.read(2000).decode("utf-8", "replace").strip()
@@ -214,11 +223,12 @@ def run_task(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     agent_name: Callable[[str], str] = lambda hostname: hostname,
     clock: Callable[[], float] = time.monotonic,
+    credential: Credential | None = None,
 ) -> TaskOutcome:
     """Run the tiny task through the leader at `address`; raise WorkloadError naming what
     was last seen (the offer, the agent, the last task state and its message)."""
     outcome = TaskOutcome()
-    session = SchedulerSession(address, opener)
+    session = SchedulerSession(address, opener, credential=credential)
     start = clock()
     launched: str | None = None
     offers_seen = 0
@@ -311,8 +321,9 @@ def check_workload(
     standin: bool,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     agent_name: Callable[[str], str] = lambda hostname: hostname,
+    credential: Credential | None = None,
 ) -> list[CheckResult]:
-    """The workload layer's one check ("task")."""
+    """The workload layer's one check ("task"); `credential` authenticates the framework."""
     if standin:
         return [
             CheckResult(
@@ -326,7 +337,13 @@ def check_workload(
     if leader_address is None:
         return [CheckResult(LAYER, "task", None, False, "no leading master to run a task on")]
     try:
-        outcome = run_task(leader_address, opener, timeout_s=timeout_s, agent_name=agent_name)
+        outcome = run_task(
+            leader_address,
+            opener,
+            timeout_s=timeout_s,
+            agent_name=agent_name,
+            credential=credential,
+        )
     except WorkloadError as exc:
         return [CheckResult(LAYER, "task", None, False, str(exc))]
     return [
