@@ -50,6 +50,7 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
             "zookeeper",
             "mesos_masters",
             "mesos_agents",
+            "security",
         }
 
         second = cli_json("up", str(spec))
