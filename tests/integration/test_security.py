@@ -173,10 +173,16 @@ def outsider() -> Iterator[str]:
     lxc = Path("/var/lib/lxc") / OUTSIDER
     subprocess.run(["lxc-create", "-n", OUTSIDER, "-t", "none", "-B", "dir"], check=True)
     try:
-        (lxc / "rootfs").mkdir(exist_ok=True)
-        subprocess.run(["tar", "-xzf", str(BOX_ROOTFS), "-C", str(lxc / "rootfs")], check=True)
+        # SAFETY (added by the lead): the box's rootfs.tar.gz holds ./rootfs/..., so unpack it
+        # into the container directory, and name the rootfs in the config. Without
+        # lxc.rootfs.path the container booted on the HOST's root filesystem: its systemd ran
+        # the host's units and systemd-tmpfiles wiped the host's /tmp.
+        subprocess.run(["tar", "-xzf", str(BOX_ROOTFS), "-C", str(lxc)], check=True)
+        if not (lxc / "rootfs" / "sbin" / "init").exists():
+            raise AssertionError(f"{lxc}/rootfs has no sbin/init: refusing to start")
         with (lxc / "config").open("a") as config:
             config.write(
+                f"lxc.rootfs.path = dir:{lxc / 'rootfs'}\n"
                 "lxc.net.0.type = veth\nlxc.net.0.link = lxcbr0\nlxc.net.0.flags = up\n"
                 f"lxc.uts.name = {OUTSIDER}\n"
                 "lxc.include = /usr/share/lxc/config/debian.common.conf\n"
@@ -195,17 +201,24 @@ def outsider() -> Iterator[str]:
         shutil.rmtree(lxc, ignore_errors=True)
 
 
-def reaches(container: str, address: str, port: int) -> bool:
-    result = subprocess.run(
-        ["lxc-attach", "-n", container, "--", "nc", "-z", "-w", "3", address, str(port)],
-        capture_output=True, timeout=30, check=False,
-    )  # fmt: skip
-    return result.returncode == 0
+def reaches(container: str, address: str, port: int, wait_s: float = 0) -> bool:
+    """Whether `container` can open a TCP connection to address:port (retried for `wait_s`)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        result = subprocess.run(
+            ["lxc-attach", "-n", container, "--", "nc", "-z", "-w", "3", address, str(port)],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        if result.returncode == 0 or time.monotonic() > deadline:
+            print(f"{container} -> {address}:{port}: rc {result.returncode} {result.stderr}")
+            return result.returncode == 0
+        time.sleep(2)
 
 
 def test_the_cluster_ports_are_closed_to_other_machines(spec: Path, outsider: str) -> None:
     master, agent = container_ip(MASTER), container_ip(AGENT)
-    assert reaches(outsider, master, 22) and reaches(outsider, agent, 22)  # SSH as before
+    # SSH as before (waited for: the outsider's network may still be coming up).
+    assert reaches(outsider, master, 22, wait_s=60) and reaches(outsider, agent, 22)
     assert not [p for p in (2181, 5050) if reaches(outsider, master, p)]
     assert not reaches(outsider, agent, 5051)
     # The cluster's own members still reach each other, and the controller reaches them all.
