@@ -32,7 +32,7 @@ from .report import (
 )
 from .security import check_security
 from .view import ClusterView, Results
-from .workload import check_workload
+from .workload import TASK_USER, check_workload
 from .zookeeper import check_zookeeper
 
 #: Names of the checks in each layer that must pass for the next layer to run (None: all).
@@ -44,6 +44,14 @@ GATES: dict[str, Sequence[str] | None] = {
 }
 #: The layer each layer needs (default: the one before it in LAYERS).
 NEEDS: dict[str, str] = {WORKLOAD: MESOS_MASTERS, SECURITY: MESOS_MASTERS}
+
+
+def workload_user(spec: ClusterSpec) -> str:
+    """The workload task's user: `nobody` unless the spec's run_tasks ACL leaves it out."""
+    users = spec.security.task_users
+    if not spec.security.acls or TASK_USER in users:
+        return TASK_USER
+    return users[0]
 
 
 def make_probes(
@@ -112,6 +120,7 @@ def run_checks(
             standin=(facts.mesos or {}).get("kind") == "stand-in",
             agent_name=view.name_of_host,
             credential=credential,
+            user=workload_user(spec),
         )
 
     runners: dict[str, Callable[[], list[CheckResult]]] = {

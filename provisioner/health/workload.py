@@ -103,7 +103,7 @@ def pick_offer(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def task_info(offer: dict[str, Any]) -> dict[str, Any]:
+def task_info(offer: dict[str, Any], user: str = TASK_USER) -> dict[str, Any]:
     # The offer's own resource entries, shrunk to the task's size, keep their role/allocation.
     resources = []
     for name, amount in (("cpus", TASK_CPUS), ("mem", TASK_MEM_MB)):
@@ -118,7 +118,7 @@ def task_info(offer: dict[str, Any]) -> dict[str, Any]:
         "task_id": {"value": f"{FRAMEWORK_NAME}-{uuid.uuid4()}"},
         "agent_id": offer["agent_id"],
         "resources": resources,
-        "command": {"shell": True, "value": TASK_COMMAND, "user": TASK_USER},
+        "command": {"shell": True, "value": TASK_COMMAND, "user": user},
     }
 
 
@@ -131,8 +131,10 @@ class SchedulerSession:
         opener: Opener,
         port: int = MASTER_PORT,
         credential: Credential | None = None,
+        user: str = TASK_USER,
     ) -> None:
         self.address = address
+        self.user = user
         self.port = port
         self.opener = opener
         #: HTTP Basic on every call, and the framework's principal (they must match).
@@ -157,7 +159,7 @@ class SchedulerSession:
 
     def subscribe(self, timeout_s: float) -> Iterator[dict[str, Any]]:
         framework_info: dict[str, Any] = {
-            "user": TASK_USER,
+            "user": self.user,
             "name": FRAMEWORK_NAME,
             # Gone as soon as the stream closes: nothing lingers when we stop early.
             "failover_timeout": 0,
@@ -224,11 +226,12 @@ def run_task(
     agent_name: Callable[[str], str] = lambda hostname: hostname,
     clock: Callable[[], float] = time.monotonic,
     credential: Credential | None = None,
+    user: str = TASK_USER,
 ) -> TaskOutcome:
     """Run the tiny task through the leader at `address`; raise WorkloadError naming what
     was last seen (the offer, the agent, the last task state and its message)."""
     outcome = TaskOutcome()
-    session = SchedulerSession(address, opener, credential=credential)
+    session = SchedulerSession(address, opener, credential=credential, user=user)
     start = clock()
     launched: str | None = None
     offers_seen = 0
@@ -242,7 +245,7 @@ def run_task(
                 offers_seen += len(offers)
                 chosen = None if launched else pick_offer(offers)
                 if chosen is not None:
-                    task = task_info(chosen)
+                    task = task_info(chosen, user)
                     launched = task["task_id"]["value"]
                     outcome.agent = agent_name(str(chosen.get("hostname", "")))
                     session.call(
@@ -322,8 +325,10 @@ def check_workload(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     agent_name: Callable[[str], str] = lambda hostname: hostname,
     credential: Credential | None = None,
+    user: str = TASK_USER,
 ) -> list[CheckResult]:
-    """The workload layer's one check ("task"); `credential` authenticates the framework."""
+    """The workload layer's one check ("task"); `credential` authenticates the framework,
+    the task runs as `user`."""
     if standin:
         return [
             CheckResult(
@@ -343,6 +348,7 @@ def check_workload(
             timeout_s=timeout_s,
             agent_name=agent_name,
             credential=credential,
+            user=user,
         )
     except WorkloadError as exc:
         return [CheckResult(LAYER, "task", None, False, str(exc))]
@@ -352,8 +358,7 @@ def check_workload(
             "task",
             outcome.agent,
             True,
-            f"TASK_FINISHED in {outcome.seconds:.2f}s as {TASK_USER} "
-            f"({' -> '.join(outcome.states)})",
+            f"TASK_FINISHED in {outcome.seconds:.2f}s as {user} ({' -> '.join(outcome.states)})",
             seconds=round(outcome.seconds, 3),
         )
     ]

@@ -448,3 +448,20 @@ def test_run_checks_adds_the_security_layer_only_on_request() -> None:
     assert not report.layer_checks(SECURITY)
     report = run_checks(spec, [], probes, security=True)  # type: ignore[arg-type]
     assert report.layer_checks(SECURITY)
+
+
+def test_the_workload_runs_as_a_user_the_acl_allows() -> None:
+    from provisioner.health.checks import workload_user
+
+    assert workload_user(spec_of()) == "nobody"
+    assert workload_user(spec_of(security={"task_users": ["svc", "nobody"]})) == "nobody"
+    assert workload_user(spec_of(security={"task_users": ["svc"]})) == "svc"
+    scenario = Scenario(offers=[offer("o-1", "demo-agent-1", cpus=1, mem=512)])
+    fake = FakeScheduler(scenario)
+    try:
+        run_task("10.0.3.11", fake.opener, timeout_s=10, user="svc")
+    finally:
+        fake.stop()
+    task = fake.calls[0]["accept"]["operations"][0]["launch"]["task_infos"][0]
+    assert task["command"]["user"] == "svc"
+    assert fake.subscriptions[0][1]["subscribe"]["framework_info"]["user"] == "svc"
