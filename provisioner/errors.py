@@ -87,3 +87,9 @@ class NotBuiltError(ProvisionError):
 
 class RefusedError(ProvisionError):
     """A day-2 command (repair, verify --chaos) will not act: a human must decide first."""
+
+
+class CredentialsError(ProvisionError):
+    """The cluster's credentials file (brought by the operator, or secrets.json) is unusable."""
+
+    exit_code = 2
