@@ -20,8 +20,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .errors import HostTrustError
 from .health.probes import ProbeError
-from .health.ssh import SshProbes
+from .health.ssh import SshProbes, UntrustedHostError
 from .providers.base import Machine
 from .topology import AGENT, MASTER, ZOOKEEPER
 
@@ -167,9 +168,21 @@ def check_drift(
     machines: list[Machine], recorded: dict[str, Observation], known_hosts: str | None = None
 ) -> list[HostDrift]:
     """One HostDrift per machine (unreachable hosts carry `error` and are not drifted:
-    `up` never touches a machine that is down; health names it)."""
+    `up` never touches a machine that is down; health names it). A host that answers but is
+    not trusted (unknown or changed host key, refused login) stops the check: HostTrustError."""
+    outcomes = observe(machines, known_hosts)
+    untrusted = {h: o for h, o in outcomes.items() if isinstance(o, UntrustedHostError)}
+    if untrusted:
+        raise HostTrustError(
+            "Host key verification failed (or the login was refused) for "
+            + ", ".join(sorted(untrusted))
+            + ": "
+            + "; ".join(f"{host}: {error}" for host, error in sorted(untrusted.items())),
+            hint="check the hosts' keys, then record them with "
+            "`dcos-provision doctor SPEC --accept-new-host-keys`",
+        )
     results = []
-    for host, outcome in observe(machines, known_hosts).items():
+    for host, outcome in outcomes.items():
         if isinstance(outcome, Exception):
             results.append(HostDrift(host, error=str(outcome)))
         else:

@@ -28,6 +28,18 @@ from .zkwire import read_children
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
+class UntrustedHostError(ProbeError):
+    """The host answered but is not trusted: its key is unknown or changed, or the login was
+    refused. Unlike a host that is down, this must stop a command, never be skipped."""
+
+
+def _is_trust_failure(exc: BaseException) -> bool:
+    if isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException):
+        return True
+    # RejectPolicy: "Server '[host]:22' not found in known_hosts"
+    return isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc)
+
+
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
     login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
     if isinstance(exc, paramiko.BadHostKeyException):
@@ -99,7 +111,8 @@ class SshProbes(StreamProbes):
             )
         except Exception as exc:
             client.close()
-            raise ProbeError(describe_ssh_error(exc, machine, self.timeout_s)) from None
+            error = UntrustedHostError if _is_trust_failure(exc) else ProbeError
+            raise error(describe_ssh_error(exc, machine, self.timeout_s)) from None
         self._clients[machine.address] = client
         return client
 
