@@ -19,7 +19,14 @@ import yaml
 from provisioner.ansible import control_path_dir
 from provisioner.providers.base import Machine
 
-from .cli_helpers import cli_json, http_json, in_container, mesos_section, status
+from .cli_helpers import (
+    LAB_MESOS_VERSION,
+    cli_json,
+    http_json,
+    in_container,
+    mesos_section,
+    status,
+)
 from .lab import require_lab, vagrant_hosts
 
 LAB = "e2e-sup"
@@ -27,7 +34,7 @@ CLUSTER = "e2e-metal"
 LAYERS = {"reachability", "zookeeper", "mesos_masters", "mesos_agents", "security"}
 MASTER_FILES = ["/etc/systemd/system/mesos-master.service", "/etc/default/mesos-master"]
 AGENT_FILES = ["/etc/systemd/system/mesos-agent.service", "/etc/default/mesos-agent"]
-INSTALL_FILES = ["/opt/mesos", "/opt/mesos-1.11.0"]
+INSTALL_FILES = ["/opt/mesos", f"/opt/mesos-{LAB_MESOS_VERSION}"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
