@@ -23,6 +23,7 @@ from .topology import AGENT, MASTER, ZOOKEEPER
 if TYPE_CHECKING:
     from .health import HealthReport, SshProbes
     from .operations import Cluster
+    from .security import Credential
     from .spec import ClusterSpec
 
 ZOOKEEPER_FOLLOWER = "zookeeper_follower"
@@ -183,13 +184,14 @@ def _poll(
     *,
     workload: bool = False,
     interval_s: float = 0.5,
+    credential: Credential | None = None,
 ) -> tuple[Any, HealthReport]:
     """Run health passes until `until(report)` is truthy; (its value or None, last report)."""
     from . import health
 
     deadline = time.monotonic() + timeout_s
     while True:
-        report = health.check_cluster(spec, machines, workload=workload)
+        report = health.check_cluster(spec, machines, workload=workload, credential=credential)
         value = until(report)
         if value or time.monotonic() >= deadline:
             return value, report
@@ -245,6 +247,7 @@ def inject(
 
     assert fault.host is not None
     spec, victim = cluster.spec, next(m for m in machines if m.name == fault.host)
+    credential = cluster.health_credential()
     result = FaultResult(
         fault.kind, fault.host, fault.service, workload_expected=fault.workload_expected
     )
@@ -252,7 +255,13 @@ def inject(
     start = time.monotonic()
     stopped.stop(victim, fault.service)
     try:
-        seen, _ = _poll(spec, machines, lambda r: names_host(r, victim.name), detect_timeout)
+        seen, _ = _poll(
+            spec,
+            machines,
+            lambda r: names_host(r, victim.name),
+            detect_timeout,
+            credential=credential,
+        )
         if not seen:
             result.error = f"health did not name {victim.name} within {detect_timeout:g}s"
             return result
@@ -260,7 +269,11 @@ def inject(
         cluster.progress(f"chaos: detected after {result.detected_s}s ({seen})")
         if fault.kind in (ZOOKEEPER_LEADER, MESOS_LEADER):
             leader, _ = _poll(
-                spec, machines, lambda r: new_leader(fault.kind, r, victim.name), outage_timeout
+                spec,
+                machines,
+                lambda r: new_leader(fault.kind, r, victim.name),
+                outage_timeout,
+                credential=credential,
             )
             if leader:
                 result.new_leader, result.new_leader_s = leader, round(time.monotonic() - start, 1)
@@ -275,6 +288,7 @@ def inject(
                 outage_timeout,
                 workload=True,
                 interval_s=1.0,
+                credential=credential,
             )
             result.workload_ok_during_outage = bool(task_ran)
             checks = last.layer_checks("workload")
@@ -288,7 +302,9 @@ def inject(
         stopped.start(victim, fault.service)
     restored = time.monotonic()
     try:
-        health.wait_healthy(spec, machines, timeout_s=recover_timeout, interval_s=1.0)
+        health.wait_healthy(
+            spec, machines, timeout_s=recover_timeout, interval_s=1.0, credential=credential
+        )
         result.recovered_s = round(time.monotonic() - restored, 1)
         cluster.progress(f"chaos: healthy again {result.recovered_s}s after the restore")
     except HealthTimeoutError as exc:
@@ -304,7 +320,8 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
     spec = cluster.spec
     with cluster.store.lock("verify --chaos"):
         machines = operations.recorded_machines(cluster)
-        report = health.check_cluster(spec, machines)
+        credential = cluster.health_credential()
+        report = health.check_cluster(spec, machines, credential=credential)
         if not report.healthy:
             first = report.failures()[0]
             where = " ".join(filter(None, (first.layer, first.host, first.name)))
@@ -335,7 +352,8 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
                 chaos.faults.append(outcome)
                 if outcome.error:
                     break  # the cluster is not as the next fault expects: stop here
-                report = health.check_cluster(spec, machines)  # leaders may have moved
+                # leaders may have moved
+                report = health.check_cluster(spec, machines, credential=credential)
         finally:
             errors = stopped.restore_all()
             ssh.close()
@@ -343,13 +361,17 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
                 cluster.progress("chaos: could NOT restore: " + "; ".join(errors))
             if sys.exc_info()[0] is not None:  # interrupted or failed: still say where we are
                 try:
-                    health.wait_healthy(spec, machines, timeout_s=45, interval_s=1.0)
+                    health.wait_healthy(
+                        spec, machines, timeout_s=45, interval_s=1.0, credential=credential
+                    )
                     cluster.progress("health after restoring: healthy")
                 except HealthTimeoutError as exc:
                     cluster.progress(f"health after restoring: NOT healthy yet: {exc.message}")
         cluster.progress("health: final check")
         try:
-            chaos.health = health.wait_healthy(spec, machines, timeout_s=recover_timeout)
+            chaos.health = health.wait_healthy(
+                spec, machines, timeout_s=recover_timeout, credential=credential
+            )
         except health.HealthWaitTimeout as exc:
             chaos.health = exc.report
         chaos.seconds = time.monotonic() - started

@@ -9,6 +9,7 @@ NOT-COLLECTED.txt); nothing secret goes in (see redact.py).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -69,8 +70,15 @@ class DiagnoseResult:
 
 
 def known_secrets(cluster: Cluster) -> tuple[str, ...]:
-    """Secret values to scrub from every file: the SSH password and the Pulumi passphrase."""
+    """Secret values to scrub from every file: the SSH password, the Pulumi passphrase and
+    the cluster's credentials (secrets.json itself is never collected)."""
+    from . import security
+
     values = []
+    with contextlib.suppress(ProvisionError, OSError, ValueError):
+        credentials = security.load_credentials(cluster.spec, cluster.state_dir)
+        if credentials is not None:
+            values += [entry["secret"] for entry in credentials.to_dict().values()]
     if cluster.spec.ssh.password is not None:
         values.append(cluster.spec.ssh.password.get_secret_value())
     passphrase_env = getattr(cluster.spec.provider, "passphrase_env", None)
@@ -117,6 +125,8 @@ def collect_bundle(
 
     password = spec.ssh.password.get_secret_value() if spec.ssh.password else None
     known_hosts = cluster.state_dir / "known_hosts"
+    credential = cluster.health_credential()  # the endpoints ask for it when auth is on
+    http_auth = credential.basic_auth() if credential else None
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(machines)))) as pool:
         result.hosts = list(
             pool.map(
@@ -126,6 +136,7 @@ def collect_bundle(
                     password=password,
                     known_hosts=known_hosts,
                     known_secrets=secrets,
+                    http_auth=http_auth,
                 ),
                 machines,
             )
@@ -158,7 +169,9 @@ def _reason(exc: BaseException) -> str:
 def _health(cluster: Cluster, machines: list[Machine], via_ssh: bool) -> bytes:
     from . import health
 
-    report = health.check_cluster(cluster.spec, machines, via_ssh=via_ssh)
+    report = health.check_cluster(
+        cluster.spec, machines, via_ssh=via_ssh, credential=cluster.health_credential()
+    )
     return (json.dumps(report.to_dict(), indent=2) + "\n").encode()
 
 

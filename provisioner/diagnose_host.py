@@ -213,6 +213,7 @@ def collect_host(
     password: str | None = None,
     known_hosts: Path | None = None,
     known_secrets: tuple[str, ...] = (),
+    http_auth: str | None = None,
     connector: Callable[..., paramiko.SSHClient] = connect,
 ) -> HostCollection:
     """Collect every item; never raises for a host problem (it is recorded instead)."""
@@ -224,6 +225,7 @@ def collect_host(
         result.missing = {item.path: f"not collected: {result.login_error}" for item in items}
         return result
     probes = SessionProbes(client, ENDPOINT_TIMEOUT_S)  # one SSH session for everything
+    probes.http_auth = http_auth
     as_root = machine.ssh_user != "root"
     try:
         for item in items:

@@ -89,5 +89,11 @@ class RefusedError(ProvisionError):
     """A day-2 command (repair, verify --chaos) will not act: a human must decide first."""
 
 
+class CredentialsError(ProvisionError):
+    """The cluster's credentials file (brought by the operator, or secrets.json) is unusable."""
+
+    exit_code = 2
+
+
 class HostTrustError(ProvisionError):
     """An SSH host is reachable but not trusted (unknown or changed host key, refused login)."""

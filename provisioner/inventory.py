@@ -6,18 +6,23 @@ Variables the roles read (documented in each role's ``defaults/main.yml``):
 all hosts
     ``dcos_node_address`` / ``dcos_node_hostname``: the address and name services bind to and
     advertise (Mesos ``--ip``/``--advertise_ip``/``--hostname``, ZooKeeper server lines);
-    ``common_cluster_hosts``: ``[{name, address}]`` written to ``/etc/hosts``.
+    ``common_cluster_hosts``: ``[{name, address}]`` written to ``/etc/hosts``;
+    ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules.
 zookeeper
     ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
 mesos (all Mesos hosts)
     ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
     ``mesos_install_local_path``, ``mesos_install_runtime_packages``,
     ``mesos_install_apt_repository``, ``mesos_install_apt_key_url``,
-    ``mesos_install_yum_baseurl``, ``mesos_zk_url``.
+    ``mesos_install_yum_baseurl``, ``mesos_zk_url``, ``mesos_secrets_file`` (the path of the
+    cluster's secrets.json next to the inventory, never the secrets themselves).
 mesos_masters
-    ``mesos_master_quorum``, ``mesos_master_cluster``, ``mesos_master_extra_flags``.
+    ``mesos_master_quorum``, ``mesos_master_cluster``, ``mesos_master_extra_flags``,
+    ``mesos_master_authentication``, ``mesos_master_readonly_authentication``,
+    ``mesos_master_authorization``, ``mesos_master_task_users``, ``mesos_master_zookeeper_acl``.
 mesos_agents
-    ``mesos_agent_resources``, ``mesos_agent_attributes``, ``mesos_agent_extra_flags``.
+    ``mesos_agent_resources``, ``mesos_agent_attributes``, ``mesos_agent_extra_flags``,
+    ``mesos_agent_authentication``, ``mesos_agent_readonly_authentication``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from .topology import AGENT, MASTER, ZOOKEEPER, mesos_quorum, with_role
 
 ZOOKEEPER_CLIENT_PORT = 2181
 MESOS_ZK_PATH = "/mesos"
+#: Where the roles find the secrets: next to the inventory, in the cluster's state directory.
+SECRETS_FILE_VAR = "{{ inventory_dir }}/secrets.json"
 INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 
 
@@ -72,6 +79,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
     masters = with_role(by_name, MASTER)
     agents = with_role(by_name, AGENT)
     install = spec.mesos.install
+    security = spec.security
     mesos_vars: dict[str, Any] = {
         "mesos_install_method": install.method,
         "mesos_install_version": spec.mesos.version,
@@ -82,6 +90,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
         "mesos_install_apt_key_url": install.apt_key_url,
         "mesos_install_yum_baseurl": install.yum_baseurl,
         "mesos_zk_url": zk_url(machines),
+        "mesos_secrets_file": SECRETS_FILE_VAR if security.needs_credentials else "",
     }
     return {
         "all": {
@@ -91,6 +100,8 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 "common_cluster_hosts": [
                     {"name": m.name, "address": m.cluster_address} for m in by_name
                 ],
+                "common_firewall_enabled": security.firewall.enabled,
+                "common_firewall_operator_cidrs": list(security.firewall.operator_cidrs),
             },
             "hosts": {m.name: _host_vars(m) for m in by_name},
             "children": {
@@ -114,6 +125,11 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                     k: _flag_value(v)
                                     for k, v in sorted(spec.mesos.master_flags.items())
                                 },
+                                "mesos_master_authentication": security.authentication,
+                                "mesos_master_readonly_authentication": security.readonly_auth,
+                                "mesos_master_authorization": security.acls,
+                                "mesos_master_task_users": list(security.task_users),
+                                "mesos_master_zookeeper_acl": security.zookeeper_acl,
                             },
                         },
                         "mesos_agents": {
@@ -125,6 +141,8 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                     k: _flag_value(v)
                                     for k, v in sorted(spec.mesos.agent_flags.items())
                                 },
+                                "mesos_agent_authentication": security.authentication,
+                                "mesos_agent_readonly_authentication": security.readonly_auth,
                             },
                         },
                     },

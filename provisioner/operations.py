@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from . import ansible, health
-from . import resize_run
+from . import resize_run, security
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
 from .paths import default_state_dir
@@ -67,6 +67,13 @@ class Cluster:
 
     def provider(self):
         return provider_for(self.spec, self.state_dir, self.progress)
+
+    def health_credential(self) -> security.Credential | None:
+        """What the health checks authenticate as (None while Mesos authentication is off)."""
+        if not self.spec.security.authentication:
+            return None
+        creds = security.load_credentials(self.spec, self.state_dir)
+        return creds.health if creds else None
 
 
 def open_cluster(
@@ -202,6 +209,10 @@ def up(
             # The provider's tools are only needed to create or destroy machines; checking
             # them costs seconds (two `vagrant` runs), which a no-op `up` need not pay.
             provider.preflight()
+        # Generated on the first run (or the operator's own): the roles read secrets.json.
+        security.ensure_credentials(spec, store.directory)
+        for warning in spec.security.warnings():
+            cluster.progress(warning)
         planned = plan_machines(spec, list(state.machines), remove)
         keep = planned
         resizing = plan_resize(spec, state, planned)  # what compute_plan planned from
@@ -264,7 +275,12 @@ def up(
 
                 machines = _machines_in_order(spec, state)
                 with cluster.phase(HEALTH, "ZooKeeper, masters and agents"):
-                    result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
+                    result.health = health.wait_healthy(
+                        spec,
+                        machines,
+                        timeout_s=wait_timeout,
+                        credential=cluster.health_credential(),
+                    )
                 if workload:
                     result.health = _run_workload(cluster, machines, result.health)
         result.seconds = time.monotonic() - started
@@ -342,7 +358,9 @@ def _run_workload(
         cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
         return healthy
     with cluster.phase(WORKLOAD, "one task through the scheduler API"):
-        return health.check_cluster(cluster.spec, machines, workload=True)
+        return health.check_cluster(
+            cluster.spec, machines, workload=True, credential=cluster.health_credential()
+        )
 
 
 def recorded_machines(cluster: Cluster) -> list[Machine]:
@@ -381,12 +399,23 @@ def status(
     from . import health
 
     machines = recorded_machines(cluster)
+    credential = cluster.health_credential()
     if not via_ssh:
-        return health.check_cluster(cluster.spec, machines, workload=workload)
+        return health.check_cluster(
+            cluster.spec, machines, workload=workload, credential=credential, security=True
+        )
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
     probes = health.SshProbes(machines, known_hosts_file=known_hosts_file(cluster))
+    probes.http_auth = credential.basic_auth() if credential else None
     try:
-        return health.check_cluster(cluster.spec, machines, probes=probes, workload=workload)
+        return health.check_cluster(
+            cluster.spec,
+            machines,
+            probes=probes,
+            workload=workload,
+            credential=credential,
+            security=True,
+        )
     finally:
         probes.close()
 
@@ -429,4 +458,5 @@ def down(cluster: Cluster) -> list[str]:
         state.record("down", hosts=ordered)
         store.save(state)
         store.remove_all()
+        security.forget(store.directory)
         return ordered

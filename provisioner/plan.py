@@ -88,6 +88,7 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
         "agent_attributes": spec.agents.attributes,
         "core": core,
         "ssh_user": spec.ssh.user,
+        "security": spec.security.model_dump(mode="json"),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -27,6 +27,7 @@ from .topology import AGENT, MASTER, ZOOKEEPER, plan_machines
 if TYPE_CHECKING:
     from .health import HealthReport
     from .operations import Cluster
+    from .security import Credential
 
 PLAYBOOK = "repair.yml"
 #: Health layer -> the Ansible role that converges it, and the machine role it needs.
@@ -209,11 +210,12 @@ def find_targets(
     machines: list[Machine],
     progress: Callable[[str], None],
     known_hosts: str | None = None,
+    credential: Credential | None = None,
 ) -> tuple[HealthReport, Targets]:
     """Health plus the drift probe -> what to repair (raises RefusedError/QuorumError)."""
     from . import health
 
-    report = health.check_cluster(spec, machines)
+    report = health.check_cluster(spec, machines, credential=credential)
     check_repairable(report, machines)
     targets = targets_from_health(report, machines) if not report.healthy else {}
     drift, errors = probe_drift(machines, known_hosts)
@@ -276,7 +278,11 @@ def repair(
         result = RepairResult(cluster=spec.name, plan_only=plan_only)
         cluster.progress("health: checking every layer, then the roles' files and services")
         report, targets = find_targets(
-            spec, machines, cluster.progress, operations.known_hosts_file(cluster)
+            spec,
+            machines,
+            cluster.progress,
+            operations.known_hosts_file(cluster),
+            cluster.health_credential(),
         )
         result.before, result.targets = report, targets
         if plan_only or not targets:
@@ -290,7 +296,9 @@ def repair(
             store.save(state)
             cluster.progress("health: waiting for the repaired cluster")
             try:
-                result.health = health.wait_healthy(spec, machines, timeout_s=wait_timeout)
+                result.health = health.wait_healthy(
+                    spec, machines, timeout_s=wait_timeout, credential=cluster.health_credential()
+                )
                 break
             except HealthTimeoutError as exc:
                 last = getattr(exc, "report", None)

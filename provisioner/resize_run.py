@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .health import HealthReport
     from .operations import Cluster
     from .providers.base import Machine
+    from .security import Credential
     from .spec import ClusterSpec
 
 #: Health layers that must pass after a step (with the spec of the step's stage), and how long
@@ -48,21 +49,28 @@ GATES: dict[str, tuple[tuple[str, ...], float]] = {
 GATE_INTERVAL_S = 2.0
 
 
-def check_cluster(spec: ClusterSpec, machines: list[Machine]) -> HealthReport:
+def check_cluster(
+    spec: ClusterSpec, machines: list[Machine], credential: Credential | None = None
+) -> HealthReport:
     """One pass of the health checks (a module attribute so tests can replace it)."""
     from . import health
 
-    return health.check_cluster(spec, machines)
+    return health.check_cluster(spec, machines, credential=credential)
 
 
 def start(cluster: Cluster, state: ClusterState, resize: Resize) -> None:
     """Check health before the first step, then record the resize (the caller saves state)."""
     if resize.done == 0:
-        precheck(cluster.spec, state, resize)
+        precheck(cluster.spec, state, resize, cluster.health_credential())
     begin(state, resize)
 
 
-def precheck(spec: ClusterSpec, state: ClusterState, resize: Resize) -> None:
+def precheck(
+    spec: ClusterSpec,
+    state: ClusterState,
+    resize: Resize,
+    credential: Credential | None = None,
+) -> None:
     """The cluster as it stands must be healthy, or the resize could lose a quorum."""
     from .health import LAYERS
     from .health.view import ClusterView
@@ -71,7 +79,7 @@ def precheck(spec: ClusterSpec, state: ClusterState, resize: Resize) -> None:
     agents = [n for n, m in state.machines.items() if AGENT in m.roles and n in state.converged]
     before = stage_spec(spec, resize.old, len(agents))
     machines = list(state.machines.values())
-    report = check_cluster(before, machines)
+    report = check_cluster(before, machines, credential)
     if report.healthy:
         return
     layer = report.first_failing_layer() or LAYERS[-1]
@@ -130,6 +138,7 @@ def run_step(
             layers,
             timeout_s,
             what=f"step {step.index + 1} ({step.phase}, masters {step.before} -> {step.after})",
+            credential=cluster.health_credential(),
         )
     if step.phase == FINISH:
         core = [state.machines[n] for n in final if _is_core(state.machines[n])]
@@ -162,6 +171,7 @@ def wait_layers(
     what: str,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    credential: Credential | None = None,
 ) -> HealthReport:
     """Poll the checks until these layers pass; HealthTimeoutError naming what is wrong."""
     from .health.view import ClusterView
@@ -169,7 +179,7 @@ def wait_layers(
 
     deadline = clock() + timeout_s
     while True:
-        report = check_cluster(spec, machines)
+        report = check_cluster(spec, machines, credential)
         failing = [layer for layer in layers if not report.layer_ok(layer)]
         if not failing:
             return report

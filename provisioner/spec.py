@@ -47,6 +47,7 @@ from .spec_providers import (
     StaticProviderSpec,
     VagrantProviderSpec,
 )
+from .spec_security import FirewallSpec, SecuritySpec
 
 __all__ = [
     "AGENT_OWNED_FLAGS",
@@ -55,6 +56,7 @@ __all__ = [
     "AgentGroup",
     "AgentResources",
     "ClusterSpec",
+    "FirewallSpec",
     "InstallSpec",
     "MasterGroup",
     "MesosSpec",
@@ -63,6 +65,7 @@ __all__ = [
     "PulumiBackend",
     "PulumiLibvirtBackend",
     "PulumiProviderSpec",
+    "SecuritySpec",
     "SshSpec",
     "StaticHost",
     "StaticProviderSpec",
@@ -390,6 +393,10 @@ class ClusterSpec(StrictModel):
     zookeeper: ZooKeeperSpec = Field(default_factory=ZooKeeperSpec, description="ZooKeeper.")
     mesos: MesosSpec = Field(default_factory=MesosSpec, description="Mesos install and flags.")
     ssh: SshSpec = Field(default_factory=SshSpec, description="SSH login for all machines.")
+    security: SecuritySpec = Field(
+        default_factory=SecuritySpec,
+        description="Authentication, ACLs and firewall; all on by default.",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
 

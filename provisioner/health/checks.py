@@ -12,24 +12,27 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..providers.base import Machine
+from ..security import Credential
 from ..spec import ClusterSpec
 from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
-from .probes import DirectProbes, ProbeError, Probes
+from .probes import DirectProbes, ProbeError, Probes, StreamProbes
 from .report import (
     LAYERS,
     MESOS_AGENTS,
     MESOS_MASTERS,
     REACHABILITY,
+    SECURITY,
     SKIPPED_PREFIX,
     WORKLOAD,
     ZOOKEEPER,
     CheckResult,
     HealthReport,
 )
+from .security import check_security
 from .view import ClusterView, Results
-from .workload import check_workload
+from .workload import TASK_USER, check_workload
 from .zookeeper import check_zookeeper
 
 #: Names of the checks in each layer that must pass for the next layer to run (None: all).
@@ -40,15 +43,30 @@ GATES: dict[str, Sequence[str] | None] = {
     MESOS_AGENTS: None,
 }
 #: The layer each layer needs (default: the one before it in LAYERS).
-NEEDS: dict[str, str] = {WORKLOAD: MESOS_MASTERS}
+NEEDS: dict[str, str] = {WORKLOAD: MESOS_MASTERS, SECURITY: MESOS_MASTERS}
 
 
-def make_probes(machines: list[Machine], via_ssh: bool) -> Probes:
+def workload_user(spec: ClusterSpec) -> str:
+    """The workload task's user: `nobody` unless the spec's run_tasks ACL leaves it out."""
+    users = spec.security.task_users
+    if not spec.security.acls or TASK_USER in users:
+        return TASK_USER
+    return users[0]
+
+
+def make_probes(
+    machines: list[Machine], via_ssh: bool, credential: Credential | None = None
+) -> Probes:
+    """Direct or SSH probes; HTTP requests authenticate as `credential` when given."""
+    probes: StreamProbes
     if via_ssh:
         from .ssh import SshProbes
 
-        return SshProbes(machines)
-    return DirectProbes()
+        probes = SshProbes(machines)
+    else:
+        probes = DirectProbes()
+    probes.http_auth = credential.basic_auth() if credential else None
+    return probes
 
 
 def check_cluster(
@@ -58,20 +76,31 @@ def check_cluster(
     via_ssh: bool = False,
     probes: Probes | None = None,
     workload: bool = False,
+    credential: Credential | None = None,
+    security: bool = False,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
-    `workload` adds the workload layer (a real task through the scheduler API)."""
+    `workload` adds the workload layer (a real task through the scheduler API), `security`
+    the security layer; `credential` authenticates the HTTP requests and the task."""
     own_probes = probes is None
-    active = probes if probes is not None else make_probes(machines, via_ssh)
+    active = probes if probes is not None else make_probes(machines, via_ssh, credential)
     try:
-        return run_checks(spec, machines, active, workload=workload)
+        return run_checks(
+            spec, machines, active, workload=workload, credential=credential, security=security
+        )
     finally:
         if own_probes:
             active.close()
 
 
 def run_checks(
-    spec: ClusterSpec, machines: list[Machine], probes: Probes, *, workload: bool = False
+    spec: ClusterSpec,
+    machines: list[Machine],
+    probes: Probes,
+    *,
+    workload: bool = False,
+    credential: Credential | None = None,
+    security: bool = False,
 ) -> HealthReport:
     view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
@@ -90,6 +119,8 @@ def run_checks(
             probes.open_stream,
             standin=(facts.mesos or {}).get("kind") == "stand-in",
             agent_name=view.name_of_host,
+            credential=credential,
+            user=workload_user(spec),
         )
 
     runners: dict[str, Callable[[], list[CheckResult]]] = {
@@ -98,8 +129,9 @@ def run_checks(
         MESOS_MASTERS: masters_layer,
         MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
         WORKLOAD: workload_layer,
+        SECURITY: lambda: check_security(view, probes, facts),
     }
-    layers = (*LAYERS, WORKLOAD) if workload else LAYERS
+    layers = LAYERS + ((WORKLOAD,) if workload else ()) + ((SECURITY,) if security else ())
     blocked: dict[str, str] = {}  # layer -> the layer whose failure blocks what needs it
     for number, layer in enumerate(layers):
         needed = NEEDS.get(layer, layers[number - 1] if number else None)

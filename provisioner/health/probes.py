@@ -6,12 +6,13 @@ observation ("connection refused", "timed out after 3s"), so checks never see ra
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import http.client
 import json
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 from ..inventory import ZOOKEEPER_CLIENT_PORT
@@ -109,6 +110,10 @@ class StreamHTTPConnection(http.client.HTTPConnection):
 class StreamProbes:
     """Four-letter words and HTTP over any stream; subclasses say how a stream is opened."""
 
+    #: `Authorization` header value sent with every HTTP request (HTTP Basic with the
+    #: cluster's health credential when Mesos authentication is on); None sends none.
+    http_auth: str | None = None
+
     def __init__(
         self, timeout_s: float = DEFAULT_TIMEOUT_S, zookeeper_port: int = ZOOKEEPER_CLIENT_PORT
     ) -> None:
@@ -157,7 +162,10 @@ class StreamProbes:
             address, port, lambda: self._connect(address, port, timeout), timeout
         )
         try:
-            connection.request("GET", path, headers={"Accept": "application/json"})
+            headers = {"Accept": "application/json"}
+            if self.http_auth:
+                headers["Authorization"] = self.http_auth
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             body = response.read(MAX_ANSWER_BYTES)
             headers = {name.lower(): value for name, value in response.getheaders()}
@@ -205,7 +213,9 @@ class DirectProbes(StreamProbes):
     def _open(self, address: str, port: int, timeout_s: float) -> socket.socket:
         return socket.create_connection(self._dial(address, port), timeout=timeout_s)
 
-    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+    @contextlib.contextmanager
+    def _kazoo(self, hosts: list[str]) -> Iterator[Any]:
+        """A started kazoo client on `hosts` ("ip:port"); errors become ProbeError."""
         from kazoo.client import KazooClient
         from kazoo.exceptions import NoNodeError
         from kazoo.retry import KazooRetry
@@ -224,16 +234,11 @@ class DirectProbes(StreamProbes):
         )
         try:
             client.start(timeout=self.timeout_s)
-            children: dict[str, bytes] = {}
-            for name in client.get_children(path):
-                try:
-                    data, _stat = client.get(f"{path.rstrip('/')}/{name}")
-                except NoNodeError:  # an ephemeral member left between the two reads
-                    continue
-                children[name] = data or b""
-            return children
-        except NoNodeError:
-            raise ProbeError(f"znode {path} does not exist") from None
+            yield client
+        except NoNodeError as exc:
+            raise ProbeError(f"znode {exc.args[0] if exc.args else ''} does not exist") from None
+        except ProbeError:
+            raise
         except Exception as exc:  # kazoo's timeout error is not a KazooException
             raise ProbeError(_kazoo_error(exc, self.timeout_s)) from None
         finally:
@@ -242,6 +247,34 @@ class DirectProbes(StreamProbes):
                 client.close()
             except Exception:  # closing a never-connected client must not hide the result
                 pass
+
+    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+        from kazoo.exceptions import NoNodeError
+
+        with self._kazoo(hosts) as client:
+            try:
+                names = client.get_children(path)
+            except NoNodeError:
+                raise ProbeError(f"znode {path} does not exist") from None
+            children: dict[str, bytes] = {}
+            for name in names:
+                try:
+                    data, _stat = client.get(f"{path.rstrip('/')}/{name}")
+                except NoNodeError:  # an ephemeral member left between the two reads
+                    continue
+                children[name] = data or b""
+            return children
+
+    def zk_acls(self, hosts: list[str], path: str) -> list[tuple[str, str, int]]:
+        """The ACL of a znode as (scheme, id, perms) entries (readable by anyone)."""
+        from kazoo.exceptions import NoNodeError
+
+        with self._kazoo(hosts) as client:
+            try:
+                acls, _stat = client.get_acls(path)
+            except NoNodeError:
+                raise ProbeError(f"znode {path} does not exist") from None
+            return [(acl.id.scheme, acl.id.id, int(acl.perms)) for acl in acls]
 
 
 def _kazoo_error(exc: BaseException, timeout_s: float) -> str:

@@ -10,12 +10,14 @@ ZOOKEEPER = "zookeeper"
 MESOS_MASTERS = "mesos_masters"
 MESOS_AGENTS = "mesos_agents"
 WORKLOAD = "workload"
+SECURITY = "security"
 
 #: Layers in dependency order: each one needs the one before it.
 LAYERS: tuple[str, ...] = (REACHABILITY, ZOOKEEPER, MESOS_MASTERS, MESOS_AGENTS)
 #: On request only (`status --workload`, `up`): a real task runs on the cluster. It needs the
 #: masters layer, not every agent (a task still runs while one agent is down).
-OPTIONAL_LAYERS: tuple[str, ...] = (WORKLOAD,)
+#: `status` adds the security layer: which protections the cluster runs with.
+OPTIONAL_LAYERS: tuple[str, ...] = (WORKLOAD, SECURITY)
 
 SKIPPED_PREFIX = "skipped: "
 

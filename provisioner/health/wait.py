@@ -14,6 +14,7 @@ from itertools import pairwise
 
 from ..errors import HealthTimeoutError, UsageError
 from ..providers.base import Machine
+from ..security import Credential
 from ..spec import ClusterSpec
 from .checks import make_probes, run_checks
 from .probes import Probes
@@ -63,8 +64,10 @@ def wait_healthy(
     on_progress: Callable[[HealthReport], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    credential: Credential | None = None,
 ) -> HealthReport:
-    """Return the first healthy report; raise HealthTimeoutError naming what is still wrong."""
+    """Return the first healthy report; raise HealthTimeoutError naming what is still wrong.
+    `credential` authenticates the HTTP requests (Mesos authentication on)."""
     unknown = sorted(set(layer_timeouts or {}) - set(LAYERS))
     if unknown:
         raise UsageError(
@@ -72,7 +75,7 @@ def wait_healthy(
         )
     budgets = {**DEFAULT_LAYER_TIMEOUTS, **(layer_timeouts or {})}
     own_probes = probes is None
-    active = probes if probes is not None else make_probes(machines, via_ssh)
+    active = probes if probes is not None else make_probes(machines, via_ssh, credential)
     view = ClusterView(spec, list(machines))
     start = clock()
     budget_start: dict[str, float] = {LAYERS[0]: start}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..security import Credential
 from .probes import MASTER_PORT, ProbeError, StreamHTTPConnection, describe_error
 from .report import WORKLOAD as LAYER
 from .report import CheckResult
@@ -102,7 +103,7 @@ def pick_offer(offers: list[dict[str, Any]]) -> dict[str, Any] | None:
     return None
 
 
-def task_info(offer: dict[str, Any]) -> dict[str, Any]:
+def task_info(offer: dict[str, Any], user: str = TASK_USER) -> dict[str, Any]:
     # The offer's own resource entries, shrunk to the task's size, keep their role/allocation.
     resources = []
     for name, amount in (("cpus", TASK_CPUS), ("mem", TASK_MEM_MB)):
@@ -117,17 +118,27 @@ def task_info(offer: dict[str, Any]) -> dict[str, Any]:
         "task_id": {"value": f"{FRAMEWORK_NAME}-{uuid.uuid4()}"},
         "agent_id": offer["agent_id"],
         "resources": resources,
-        "command": {"shell": True, "value": TASK_COMMAND, "user": TASK_USER},
+        "command": {"shell": True, "value": TASK_COMMAND, "user": user},
     }
 
 
 class SchedulerSession:
     """One framework's conversation with the leading master."""
 
-    def __init__(self, address: str, opener: Opener, port: int = MASTER_PORT) -> None:
+    def __init__(
+        self,
+        address: str,
+        opener: Opener,
+        port: int = MASTER_PORT,
+        credential: Credential | None = None,
+        user: str = TASK_USER,
+    ) -> None:
         self.address = address
+        self.user = user
         self.port = port
         self.opener = opener
+        #: HTTP Basic on every call, and the framework's principal (they must match).
+        self.credential = credential
         self.stream_id: str | None = None
         self.framework_id: dict[str, str] | None = None
         self._subscription: StreamHTTPConnection | None = None
@@ -140,18 +151,22 @@ class SchedulerSession:
             timeout,
         )
 
+    def _headers(self, **extra: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **extra}
+        if self.credential is not None:
+            headers["Authorization"] = self.credential.basic_auth()
+        return headers
+
     def subscribe(self, timeout_s: float) -> Iterator[dict[str, Any]]:
-        body = {
-            "type": "SUBSCRIBE",
-            "subscribe": {
-                "framework_info": {
-                    "user": TASK_USER,
-                    "name": FRAMEWORK_NAME,
-                    # Gone as soon as the stream closes: nothing lingers when we stop early.
-                    "failover_timeout": 0,
-                }
-            },
+        framework_info: dict[str, Any] = {
+            "user": self.user,
+            "name": FRAMEWORK_NAME,
+            # Gone as soon as the stream closes: nothing lingers when we stop early.
+            "failover_timeout": 0,
         }
+        if self.credential is not None:
+            framework_info["principal"] = self.credential.principal
+        body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
         # Reads wait up to the whole budget: a half-read chunk cannot be resumed after a
         # socket timeout, and the master sends a heartbeat every 15 s anyway.
         connection = self._connection(timeout_s)
@@ -160,7 +175,7 @@ class SchedulerSession:
             "POST",
             SCHEDULER_PATH,
             body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            headers=self._headers(),
         )
         response = connection.getresponse()
         if response.status != 200:
@@ -183,11 +198,7 @@ class SchedulerSession:
                 "POST",
                 SCHEDULER_PATH,
                 body=json.dumps(body),
-                headers={
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                    "Mesos-Stream-Id": self.stream_id or "",
-                },
+                headers=self._headers(**{"Mesos-Stream-Id": self.stream_id or ""}),
             )
             response = connection.getresponse()
             text = response.read(2000).decode("utf-8", "replace").strip()
@@ -214,11 +225,13 @@ def run_task(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     agent_name: Callable[[str], str] = lambda hostname: hostname,
     clock: Callable[[], float] = time.monotonic,
+    credential: Credential | None = None,
+    user: str = TASK_USER,
 ) -> TaskOutcome:
     """Run the tiny task through the leader at `address`; raise WorkloadError naming what
     was last seen (the offer, the agent, the last task state and its message)."""
     outcome = TaskOutcome()
-    session = SchedulerSession(address, opener)
+    session = SchedulerSession(address, opener, credential=credential, user=user)
     start = clock()
     launched: str | None = None
     offers_seen = 0
@@ -232,7 +245,7 @@ def run_task(
                 offers_seen += len(offers)
                 chosen = None if launched else pick_offer(offers)
                 if chosen is not None:
-                    task = task_info(chosen)
+                    task = task_info(chosen, user)
                     launched = task["task_id"]["value"]
                     outcome.agent = agent_name(str(chosen.get("hostname", "")))
                     session.call(
@@ -311,8 +324,11 @@ def check_workload(
     standin: bool,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     agent_name: Callable[[str], str] = lambda hostname: hostname,
+    credential: Credential | None = None,
+    user: str = TASK_USER,
 ) -> list[CheckResult]:
-    """The workload layer's one check ("task")."""
+    """The workload layer's one check ("task"); `credential` authenticates the framework,
+    the task runs as `user`."""
     if standin:
         return [
             CheckResult(
@@ -326,7 +342,14 @@ def check_workload(
     if leader_address is None:
         return [CheckResult(LAYER, "task", None, False, "no leading master to run a task on")]
     try:
-        outcome = run_task(leader_address, opener, timeout_s=timeout_s, agent_name=agent_name)
+        outcome = run_task(
+            leader_address,
+            opener,
+            timeout_s=timeout_s,
+            agent_name=agent_name,
+            credential=credential,
+            user=user,
+        )
     except WorkloadError as exc:
         return [CheckResult(LAYER, "task", None, False, str(exc))]
     return [
@@ -335,8 +358,7 @@ def check_workload(
             "task",
             outcome.agent,
             True,
-            f"TASK_FINISHED in {outcome.seconds:.2f}s as {TASK_USER} "
-            f"({' -> '.join(outcome.states)})",
+            f"TASK_FINISHED in {outcome.seconds:.2f}s as {user} ({' -> '.join(outcome.states)})",
             seconds=round(outcome.seconds, 3),
         )
     ]

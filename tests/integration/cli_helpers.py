@@ -102,8 +102,43 @@ def healthy(rc: int, report: dict[str, Any]) -> bool:
     return rc == 0 and report["healthy"]
 
 
+#: (spec file, --state-dir) the CLI was run with: their secrets let http_json authenticate.
+_SPECS: set[tuple[Path, Path | None]] = set()
+
+
+def secrets_of(spec: Path, state_dir: Path | None = None) -> dict[str, dict[str, str]]:
+    """The cluster's generated credentials (`<state dir>/<name>/secrets.json`; the default
+    state dir is `.dcos-provision/` next to the spec)."""
+    import yaml
+
+    name = yaml.safe_load(spec.read_text())["name"]
+    root = state_dir or spec.parent / ".dcos-provision"
+    return json.loads((root / name / "secrets.json").read_text())
+
+
+def basic_auth(credential: dict[str, str]) -> str:
+    import base64
+
+    token = f"{credential['principal']}:{credential['secret']}".encode()
+    return "Basic " + base64.b64encode(token).decode()
+
+
+def _operator_auths() -> list[str]:
+    auths = []
+    for spec, state_dir in sorted(_SPECS, key=str):
+        try:
+            auths.append(basic_auth(secrets_of(spec, state_dir)["operator"]))
+        except (OSError, KeyError, ValueError):
+            continue  # not created yet, or security off
+    return auths
+
+
 def cli(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     """Run the CLI; stderr is echoed so a failing test shows what the operator would see."""
+    state_dir = Path(args[args.index("--state-dir") + 1]) if "--state-dir" in args else None
+    _SPECS.update(
+        (Path(a), state_dir) for a in args if a.endswith((".yaml", ".yml")) and Path(a).is_file()
+    )
     result = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout,
                             check=False)  # fmt: skip
     sys.stderr.write(f"$ dcos-provision {' '.join(args)} -> {result.returncode}\n")
@@ -185,17 +220,22 @@ def four_letter(address: str, command: str) -> str:
     return b"".join(chunks).decode()
 
 
-def http_json(address: str, port: int, path: str) -> tuple[int, Any]:
+def http_json(address: str, port: int, path: str, auth: str | None = None) -> tuple[int, Any]:
+    """GET a Mesos endpoint. Clusters are secure by default: a 401 is retried with the
+    operator credentials of the clusters the CLI was run on (or with `auth` alone)."""
     import http.client
 
-    connection = http.client.HTTPConnection(address, port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read()
-        return response.status, (json.loads(body) if body.strip().startswith(b"{") else body)
-    finally:
-        connection.close()
+    for attempt in [auth] if auth else [None, *_operator_auths()]:
+        connection = http.client.HTTPConnection(address, port, timeout=10)
+        try:
+            connection.request("GET", path, headers={"Authorization": attempt} if attempt else {})
+            response = connection.getresponse()
+            body = response.read()
+        finally:
+            connection.close()
+        if response.status != 401:
+            break
+    return response.status, (json.loads(body) if body.strip().startswith(b"{") else body)
 
 
 def play_hosts(log_path: str, play: str) -> list[str]:

@@ -51,6 +51,7 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
             "zookeeper",
             "mesos_masters",
             "mesos_agents",
+            "security",
         }
 
         # A no-op up: the fast drift check finds nothing, so no play runs at all ...

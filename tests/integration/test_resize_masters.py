@@ -83,7 +83,10 @@ def assert_verified(spec: Path, masters: list[str], agent: str) -> None:
     for master in masters:
         code, flags = http_json(container_ip(master), 5050, "/master/flags")
         assert code == 200 and flags["flags"]["quorum"] == quorum, (master, flags["flags"])
-        zk = flags["flags"]["zk"].removeprefix("zk://").removesuffix("/mesos")
+        zk = flags["flags"]["zk"]
+        if not zk.startswith("zk://"):  # a file:// value (ZooKeeper credentials inside)
+            zk = in_container(master, "cat", zk.removeprefix("file://")).strip()
+        zk = zk.removeprefix("zk://").rsplit("@", 1)[-1].removesuffix("/mesos")
         assert set(zk.split(",")) == zk_hosts, (master, zk)
     leader = report["leader"]
     assert leader in masters, leader

@@ -31,7 +31,7 @@ from .lab import require_lab, vagrant_hosts
 
 LAB = "e2e-sup"
 CLUSTER = "e2e-metal"
-LAYERS = {"reachability", "zookeeper", "mesos_masters", "mesos_agents"}
+LAYERS = {"reachability", "zookeeper", "mesos_masters", "mesos_agents", "security"}
 MASTER_FILES = ["/etc/systemd/system/mesos-master.service", "/etc/default/mesos-master"]
 AGENT_FILES = ["/etc/systemd/system/mesos-agent.service", "/etc/default/mesos-agent"]
 INSTALL_FILES = ["/opt/mesos", f"/opt/mesos-{LAB_MESOS_VERSION}"]

@@ -38,6 +38,9 @@ class Scenario:
         default_factory=lambda: [("TASK_STARTING", ""), ("TASK_RUNNING", ""), ("TASK_FINISHED", "")]
     )
     subscribe_status: int = 200
+    #: When set, every call must carry this `Authorization` header (else 401, as Mesos does
+    #: with --authenticate_http_frameworks).
+    authorization: str | None = None
 
 
 class FakeScheduler:
@@ -45,6 +48,7 @@ class FakeScheduler:
         self.scenario = scenario
         self.calls: list[dict[str, Any]] = []
         self.call_headers: list[dict[str, str]] = []
+        self.subscriptions: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.launched: queue.Queue[dict[str, Any]] = queue.Queue()
         self.closed = threading.Event()
         fake = self
@@ -58,7 +62,15 @@ class FakeScheduler:
             def do_POST(self) -> None:
                 size = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(size))
+                wanted = fake.scenario.authorization
+                if wanted is not None and self.headers.get("Authorization") != wanted:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="mesos"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if body["type"] == "SUBSCRIBE":
+                    fake.subscriptions.append((dict(self.headers), body))
                     fake.subscribe(self, body)
                     return
                 fake.calls.append(body)

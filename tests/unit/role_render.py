@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
 from provisioner.inventory import build_inventory
@@ -20,6 +21,7 @@ from provisioner.topology import plan_machines
 
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 LOADER = DataLoader()
+init_plugin_loader()  # lookups in role variables (e.g. the secrets file) resolve as in a run
 
 
 def cluster(**spec: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from . import log
+from .auth import read_credential
 from .flags import Flags
 from .http_util import call
 from .values import format_duration, parse_pid, reverse_lookup
@@ -227,6 +228,9 @@ class Agent:
             "capabilities": CAPABILITIES,
             **self.slave_info(),
         }
+        credential = read_credential(self.flags.get("credential"))
+        if credential:  # stands for the CRAM-MD5 handshake of `--credential`
+            payload["credential"] = credential
         try:
             status, body = call("POST", ip, port, "/master/_standin/register", payload, timeout=5)
         except OSError as err:

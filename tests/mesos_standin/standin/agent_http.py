@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from .agent import CAPABILITIES, Agent
+from .auth import http_realms
 from .http_util import Request, Response, Router, json_response, method_not_allowed, text_response
 from .master_http import BUILD, system_metrics, version_json
 
@@ -16,17 +17,19 @@ class AgentEndpoints:
         self.agent = agent
 
     def router(self) -> Router:
+        realms = http_realms(self.agent.flags, "mesos-agent", "http_credentials")
         endpoints = {
             "health": lambda request: Response(200),
-            "state": self.state,
-            "flags": lambda request: json_response(
-                {"flags": dict(self.agent.flags.shown)}, request
+            "state": realms.guard("readonly", self.state),
+            "flags": realms.guard(
+                "readonly",
+                lambda request: json_response({"flags": dict(self.agent.flags.shown)}, request),
             ),
             "_standin/ping": self.ping,
             "_standin/shutdown": self.shutdown,
         }
         absolute = {
-            "metrics/snapshot": self.metrics,
+            "metrics/snapshot": realms.guard("readonly", self.metrics),
             "version": lambda request: json_response(version_json(self.agent.version), request),
         }
         return Router("slave(1)", endpoints, absolute)

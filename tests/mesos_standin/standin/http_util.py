@@ -26,6 +26,8 @@ class Request:
     target: str  # path plus query string, as received
     body: bytes
     endpoint: str = ""  # the matched endpoint name, e.g. "redirect"
+    #: Request headers with lower-case names.
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
     remainder: str = ""  # the full name after the process id, e.g. "redirect/x"
 
 
@@ -103,7 +105,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
         request = Request(
-            self.command, urllib.parse.unquote(url.path) or "/", query, self.path, body
+            self.command,
+            urllib.parse.unquote(url.path) or "/",
+            query,
+            self.path,
+            body,
+            headers={name.lower(): value for name, value in self.headers.items()},
         )
         try:
             response = self.server.router.dispatch(request)  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from . import STANDIN_NAME
+from .auth import agent_admitted, http_realms
 from .http_util import (
     Handler,
     Request,
@@ -60,34 +61,37 @@ class MasterEndpoints:
         self.master = master
 
     def router(self) -> Router:
-        leader_only: dict[str, Handler] = {
+        realms = http_realms(self.master.flags, "mesos-master", "credentials")
+        readonly: dict[str, Handler] = {
             "state": self.state,
             "state-summary": self.state_summary,
             "slaves": self.slaves,
             "frameworks": self.frameworks,
             "tasks": self.tasks,
             "roles": self.roles,
-            "maintenance/schedule": self.schedule,
             "maintenance/status": self.status,
+        }
+        readwrite: dict[str, Handler] = {
+            "maintenance/schedule": self.schedule,
             "machine/down": self.machine_down,
             "machine/up": self.machine_up,
         }
+        # libprocess authenticates before the endpoint runs: a follower answers 401, not 307.
         endpoints: dict[str, Handler] = {
-            name: self._leader_only(handler) for name, handler in leader_only.items()
+            **realms.guard_all("readonly", {n: self._leader_only(h) for n, h in readonly.items()}),
+            **realms.guard_all(
+                "readwrite", {n: self._leader_only(h) for n, h in readwrite.items()}
+            ),
+            "health": self.health,
+            "redirect": self.redirect,
+            "flags": realms.guard("readonly", self.flags),
+            "_standin/register": self.register,
+            "_standin/registered": self.registered,
         }
-        endpoints.update(
-            {
-                "health": self.health,
-                "redirect": self.redirect,
-                "flags": self.flags,
-                "_standin/register": self.register,
-                "_standin/registered": self.registered,
-            }
-        )
         absolute: dict[str, Handler] = {
-            "metrics/snapshot": self.metrics,
+            "metrics/snapshot": realms.guard("readonly", self.metrics),
             "version": lambda request: json_response(version_json(self.master.version), request),
-            "registrar(1)/registry": self.registry,
+            "registrar(1)/registry": realms.guard("readonly", self.registry),
         }
         return Router("master", endpoints, absolute)
 
@@ -184,6 +188,8 @@ class MasterEndpoints:
             return method_not_allowed(["POST"], request.method)
         try:
             payload = json.loads(request.body)
+            if not agent_admitted(self.master.flags, payload.pop("credential", None)):
+                return text_response(401, "Agent authentication failed")
             status, body = self.master.register(payload)
         except (ValueError, KeyError, TypeError) as err:
             return text_response(400, f"Invalid registration: {err!r}")

@@ -1,0 +1,154 @@
+"""Security layer (`status`): which protections the cluster runs with, as observed.
+
+Mesos from the flags the leader and each agent report (`/master/flags`, `/flags`), the
+ZooKeeper ACL of /mesos as ZooKeeper stores it. A check fails when the cluster runs with
+less than the spec asks for (e.g. not converged since security was turned on); a protection
+the spec turns off passes with "OFF (spec)" in its detail. The firewall cannot be seen from
+an address it lets in, so its check reports what the spec configures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..inventory import MESOS_ZK_PATH
+from ..topology import AGENT, ZOOKEEPER
+from .masters import MasterFacts
+from .probes import AGENT_PORT, MASTER_PORT, ZOOKEEPER_CLIENT_PORT, ProbeError, Probes, get_json
+from .report import SECURITY as LAYER
+from .report import CheckResult
+from .view import ClusterView, Results
+
+#: Master flags of each protection, as /master/flags shows them.
+MASTER_AUTH_FLAGS = (
+    "authenticate_frameworks",
+    "authenticate_http_frameworks",
+    "authenticate_agents",
+    "authenticate_http_readwrite",
+)
+AGENT_AUTH_FLAGS = ("authenticate_http_readwrite",)
+
+
+def _flags(probes: Probes, address: str, port: int, paths: tuple[str, ...]) -> dict[str, Any]:
+    """The flags a node reports; raises ProbeError with the observation."""
+    status = 0
+    for path in paths:
+        status, data = get_json(probes, address, port, path)
+        if status == 200 and isinstance(data, dict):
+            return data.get("flags") or {}
+        if status != 404:
+            break
+    raise ProbeError(f"{paths[0]} answered {status}")
+
+
+def _on(flags: dict[str, Any], name: str) -> bool:
+    return str(flags.get(name, "false")).lower() == "true"
+
+
+def _judge(results: Results, name: str, host: str | None, wanted: bool, seen: list[str]) -> None:
+    """ok when the cluster runs at least what the spec asks; `seen` lists what is off."""
+    if not wanted:
+        results.add(name, host, True, "OFF (spec)")
+    elif seen:
+        results.add(name, host, False, f"the spec turns it on, but off: {', '.join(seen)}")
+    else:
+        results.add(name, host, True, "on")
+
+
+def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> list[CheckResult]:
+    results = Results(LAYER)
+    security = view.spec.security
+    leader = facts.leader
+    if leader is None:
+        results.add("mesos_authentication", None, False, "no leading master to ask")
+    else:
+        try:
+            flags = _flags(probes, leader.address, MASTER_PORT, ("/master/flags",))
+        except ProbeError as exc:
+            results.add("mesos_authentication", leader.name, False, f"/master/flags: {exc}")
+        else:
+            _master_checks(results, leader.name, flags, security)
+    for agent in view.members(AGENT):
+        try:
+            flags = _flags(probes, agent.address, AGENT_PORT, ("/slave(1)/flags", "/flags"))
+        except ProbeError as exc:
+            results.add("agent_authentication", agent.name, False, f"/flags: {exc}")
+            continue
+        off = [f for f in AGENT_AUTH_FLAGS if not _on(flags, f)]
+        off += [] if flags.get("credential") else ["--credential"]
+        if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
+            off.append("authenticate_http_readonly")
+        _judge(
+            results,
+            "agent_authentication",
+            agent.name,
+            security.authentication,
+            off if security.authentication else [],
+        )
+    _zookeeper_check(results, view, probes, security.zookeeper_acl)
+    firewall = security.firewall
+    if firewall.enabled:
+        allowed = ", ".join(firewall.operator_cidrs) or "the controller's address"
+        results.add(
+            "firewall",
+            None,
+            True,
+            f"on (spec): ports 2181, 2888, 3888, 5050, 5051 accept the cluster's machines and "
+            f"{allowed} only (not observable from an allowed address)",
+        )
+    else:
+        results.add("firewall", None, True, "OFF (spec)")
+    return results.checks
+
+
+def _master_checks(results: Results, host: str, flags: dict[str, Any], security: Any) -> None:
+    off = [f for f in MASTER_AUTH_FLAGS if not _on(flags, f)]
+    off += [] if flags.get("credentials") else ["--credentials"]
+    if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
+        off.append("authenticate_http_readonly")
+    _judge(
+        results,
+        "mesos_authentication",
+        host,
+        security.authentication,
+        off if security.authentication else [],
+    )
+    _judge(
+        results,
+        "mesos_acls",
+        host,
+        security.acls,
+        [] if flags.get("acls") or not security.acls else ["--acls"],
+    )
+
+
+def _zookeeper_check(results: Results, view: ClusterView, probes: Probes, wanted: bool) -> None:
+    reader = getattr(probes, "zk_acls", None)
+    if reader is None:
+        results.add(
+            "zookeeper_acl",
+            None,
+            True,
+            ("on (spec)" if wanted else "OFF (spec)") + "; not observable through these probes",
+        )
+        return
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    try:
+        acls: list[tuple[str, str, int]] = reader(hosts, MESOS_ZK_PATH)
+    except ProbeError as exc:
+        results.add("zookeeper_acl", None, False, f"ACL of {MESOS_ZK_PATH}: {exc}")
+        return
+    # READ is 1; anything more for `world:anyone` lets outsiders change the znodes.
+    world_writes = any(scheme == "world" and perms & ~1 for scheme, _id, perms in acls)
+    shown = ", ".join(f"{scheme}:{ident.split(':')[0]}:{perms}" for scheme, ident, perms in acls)
+    if not wanted:
+        results.add("zookeeper_acl", None, True, f"OFF (spec): {MESOS_ZK_PATH} ACL {shown}")
+    elif world_writes:
+        results.add(
+            "zookeeper_acl",
+            None,
+            False,
+            f"the spec turns it on, but {MESOS_ZK_PATH} is writable by anyone ({shown})",
+        )
+    else:
+        results.add("zookeeper_acl", None, True, f"on: {MESOS_ZK_PATH} ACL {shown}")

@@ -1,0 +1,172 @@
+"""Cluster credentials: generated once per cluster, or brought by the operator.
+
+Four identities: `operator` (people and the playbooks: frameworks, operator endpoints,
+maintenance), `health` (the health checks and the workload task), `agent` (agents
+registering with the masters) and `zookeeper` (the masters' digest identity on /mesos).
+They live in `<state dir>/secrets.json`, mode 0600; nothing else (state.json, the inventory,
+logs) holds a secret: the roles read the file on the controller with a lookup, in tasks with
+`no_log`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import re
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import CredentialsError, StateError
+from .spec import ClusterSpec
+from .state import atomic_write
+
+SECRETS_FILE = "secrets.json"
+IDENTITIES = ("operator", "health", "agent", "zookeeper")
+DEFAULT_PRINCIPALS = {
+    "operator": "dcos-operator",
+    "health": "dcos-health",
+    "agent": "dcos-agent",
+    "zookeeper": "mesos",
+}
+_PRINCIPAL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: Safe in a `zk://user:pass@` URL, a JSON file and an HTTP Basic header alike.
+_SECRET = re.compile(r"^[A-Za-z0-9_.~+=-]{12,256}$")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A principal and its secret (the secret never shows in repr or logs)."""
+
+    principal: str
+    secret: str = field(repr=False)
+
+    def basic_auth(self) -> str:
+        """The HTTP `Authorization` header value."""
+        token = base64.b64encode(f"{self.principal}:{self.secret}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+
+@dataclass(frozen=True)
+class ClusterCredentials:
+    operator: Credential
+    health: Credential
+    agent: Credential
+    zookeeper: Credential
+
+    def to_dict(self) -> dict[str, dict[str, str]]:
+        return {
+            name: {"principal": cred.principal, "secret": cred.secret}
+            for name in IDENTITIES
+            for cred in [getattr(self, name)]
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str) -> ClusterCredentials:
+        """Parse and check; errors name the file and the entry, never a secret."""
+        if not isinstance(data, dict):
+            raise CredentialsError(f"{source}: expected a mapping with {', '.join(IDENTITIES)}")
+        problems, creds = [], {}
+        for name in IDENTITIES:
+            entry = data.get(name)
+            if not isinstance(entry, dict):
+                problems.append(f"{name}: missing (expected {{principal: ..., secret: ...}})")
+                continue
+            principal, secret = entry.get("principal"), entry.get("secret")
+            if not isinstance(principal, str) or not _PRINCIPAL.match(principal):
+                problems.append(f"{name}.principal: must be 1-64 chars of [A-Za-z0-9_.-]")
+            if not isinstance(secret, str) or not _SECRET.match(secret):
+                problems.append(f"{name}.secret: must be 12-256 chars of [A-Za-z0-9_.~+=-]")
+            if not problems:
+                creds[name] = Credential(principal, secret)
+        unknown = sorted(set(data) - set(IDENTITIES))
+        if unknown:
+            problems.append(f"unknown entries: {', '.join(map(str, unknown))}")
+        if not problems:
+            principals = [creds[n].principal for n in ("operator", "health", "agent")]
+            if len(set(principals)) != len(principals):
+                problems.append("operator, health and agent need different principals")
+        if problems:
+            raise CredentialsError(f"{source}: " + "; ".join(problems))
+        return cls(**creds)
+
+
+def generate() -> ClusterCredentials:
+    """Fresh random secrets (192 bits each) under the default principals."""
+    return ClusterCredentials(
+        **{
+            name: Credential(DEFAULT_PRINCIPALS[name], secrets.token_urlsafe(24))
+            for name in IDENTITIES
+        }
+    )
+
+
+def secrets_path(state_dir: Path) -> Path:
+    return Path(state_dir) / SECRETS_FILE
+
+
+def _read(path: Path, what: str) -> Any:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise CredentialsError(
+            f"{path}: {what} is readable by others (mode {stat.S_IMODE(mode):04o})",
+            hint=f"chmod 600 {path}",
+        )
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CredentialsError(f"{path}: cannot read {what}: {type(exc).__name__}") from None
+
+
+def ensure_credentials(spec: ClusterSpec, state_dir: Path) -> ClusterCredentials | None:
+    """The cluster's credentials, written to `<state dir>/secrets.json` (0600) for the roles:
+    the operator's own file when the spec names one, else the ones generated on the first
+    run (kept from then on). None when the spec needs none."""
+    security = spec.security
+    if not security.needs_credentials:
+        return None
+    target = secrets_path(state_dir)
+    if security.credentials_file:
+        source = spec.resolve_path(security.credentials_file)
+        if not source.is_file():
+            raise CredentialsError(
+                f"security.credentials_file: {source} does not exist",
+                hint="create it (see README: bring your own credentials) or drop the setting "
+                "to have credentials generated",
+            )
+        creds = ClusterCredentials.from_dict(_read(source, "the credentials file"), str(source))
+    elif target.exists():
+        creds = ClusterCredentials.from_dict(_read(target, "the secrets file"), str(target))
+    else:
+        creds = generate()
+    text = json.dumps(creds.to_dict(), indent=2, sort_keys=True) + "\n"
+    try:
+        current = target.read_text(encoding="utf-8") if target.exists() else None
+        if current != text:
+            atomic_write(target, text, mode=0o600)
+    except OSError as exc:
+        raise StateError(f"{target}: cannot write the cluster's secrets: {exc}") from None
+    return creds
+
+
+def load_credentials(spec: ClusterSpec, state_dir: Path) -> ClusterCredentials | None:
+    """The credentials recorded for this cluster, or None (never created, or not needed)."""
+    if not spec.security.needs_credentials:
+        return None
+    path = secrets_path(state_dir)
+    if spec.security.credentials_file and not path.exists():
+        return ensure_credentials(spec, state_dir)
+    if not path.exists():
+        return None
+    return ClusterCredentials.from_dict(_read(path, "the secrets file"), str(path))
+
+
+def forget(state_dir: Path) -> None:
+    """Drop the secrets with the cluster (`down`)."""
+    with contextlib.suppress(FileNotFoundError):
+        secrets_path(state_dir).unlink()

@@ -1,0 +1,157 @@
+"""The spec's `security:` section: authentication, authorisation, ZooKeeper ACLs, firewall.
+
+Everything is on by default (as kubespray does): an open Mesos lets anyone who reaches port
+5050 run tasks. Each part can be turned off explicitly; `SecuritySpec.warnings()` names what
+is off so `up` and `status` can say so.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from .spec_base import StrictModel, at
+
+#: Unix account names (useradd's rule, and what Mesos' run_tasks ACL compares).
+_USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+class FirewallSpec(StrictModel):
+    """Host firewall (nftables) on every machine for the ZooKeeper and Mesos ports."""
+
+    enabled: bool = Field(
+        True,
+        description="Render nftables rules so that ports 2181, 2888, 3888, 5050 and 5051 "
+        "accept only the cluster's machines and `operator_cidrs` (SSH stays open).",
+    )
+    operator_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) allowed to reach the ZooKeeper and Mesos ports besides "
+        "the cluster's machines, e.g. an admin subnet. Default: the address the controller "
+        "(the machine running dcos-provision) connects from, as each host sees it over SSH; "
+        "the health checks need it. With the vagrant-lxc lab that is the bridge address "
+        "10.0.3.1.",
+    )
+
+    @field_validator("operator_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: list[str]) -> list[str]:
+        bad = []
+        for text in value:
+            try:
+                network = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                bad.append(text)
+                continue
+            if network.version != 4:
+                bad.append(text)
+        if bad:
+            raise ValueError(f"not IPv4 networks in CIDR form (e.g. 192.0.2.0/24): {bad}")
+        return value
+
+
+class SecuritySpec(StrictModel):
+    """Who may use the cluster: Mesos authentication and ACLs, ZooKeeper ACLs, firewall.
+
+    Credentials are generated on the first `up` into `<state dir>/secrets.json` (mode 0600)
+    unless `credentials_file` names your own.
+    """
+
+    authentication: bool = Field(
+        True,
+        description="Mesos authentication: frameworks (`--authenticate_frameworks`, HTTP "
+        "frameworks with Basic auth), agents (`--authenticate_agents`, agent `--credential`) "
+        "and the read-write HTTP endpoints (`--authenticate_http_readwrite`) on masters "
+        "and agents.",
+    )
+    readonly_authentication: bool = Field(
+        True,
+        description="Also require credentials for the read-only HTTP endpoints "
+        "(`--authenticate_http_readonly`: /master/state, /metrics/snapshot, ...). "
+        "`false` keeps them open on purpose (e.g. for an unauthenticated dashboard). "
+        "Needs `authentication`.",
+    )
+    authorization: bool = Field(
+        True,
+        description="Mesos ACLs (`--acls`): only the operator (and the health check) "
+        "principal may register frameworks, only the operator may tear them down, only the "
+        "agent principal may register agents, and tasks may run only as `task_users`. "
+        "Needs `authentication`.",
+    )
+    task_users: list[str] = Field(
+        default_factory=lambda: ["nobody"],
+        min_length=1,
+        description="Unix users tasks may run as (the `run_tasks` ACL); root is refused "
+        "unless listed here.",
+    )
+    zookeeper_acl: bool = Field(
+        True,
+        description="Masters use ZooKeeper digest authentication (`zk://user:pass@...`, "
+        "passed as a file), so the /mesos znodes are readable by anyone but writable "
+        "only by the masters.",
+    )
+    firewall: FirewallSpec = Field(
+        default_factory=FirewallSpec, description="Host firewall (nftables)."
+    )
+    credentials_file: str | None = Field(
+        None,
+        description="Bring your own credentials: a YAML/JSON file (mode 0600, relative to "
+        "the spec file) with `operator`, `health`, `agent` and `zookeeper` entries, each "
+        "`{principal: ..., secret: ...}`. Default: generated on the first `up`.",
+    )
+
+    @field_validator("task_users")
+    @classmethod
+    def _valid_users(cls, value: list[str]) -> list[str]:
+        bad = [user for user in value if not _USER_NAME.match(user)]
+        if bad:
+            raise ValueError(f"not Unix user names: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_authentication(self) -> SecuritySpec:
+        explicit = [
+            name
+            for name in ("readonly_authentication", "authorization")
+            if name in self.model_fields_set and getattr(self, name)
+        ]
+        if not self.authentication and explicit:
+            raise ValueError(
+                at(
+                    explicit[0],
+                    "needs authentication: true (set it to false too, or turn authentication on)",
+                )
+            )
+        return self
+
+    @property
+    def readonly_auth(self) -> bool:
+        return self.authentication and self.readonly_authentication
+
+    @property
+    def acls(self) -> bool:
+        return self.authentication and self.authorization
+
+    @property
+    def needs_credentials(self) -> bool:
+        return self.authentication or self.zookeeper_acl
+
+    def protections(self) -> dict[str, bool]:
+        """Each protection and whether the spec turns it on (what `status` reports)."""
+        return {
+            "mesos authentication": self.authentication,
+            "read-only endpoints authenticated": self.readonly_auth,
+            "mesos ACLs": self.acls,
+            "zookeeper ACL": self.zookeeper_acl,
+            "firewall": self.firewall.enabled,
+        }
+
+    def warnings(self) -> list[str]:
+        """One line per protection the spec turns off."""
+        return [
+            f"security: {name} is OFF in the spec"
+            for name, on in self.protections().items()
+            if not on
+        ]

@@ -1,0 +1,467 @@
+"""Security: the spec section, the cluster's credentials, the roles' flags and files, the
+firewall rules, and the health checks and workload authenticating with the credentials."""
+
+from __future__ import annotations
+
+import json
+import stat
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+
+from provisioner.errors import CredentialsError
+from provisioner.health.checks import make_probes, run_checks
+from provisioner.health.report import SECURITY
+from provisioner.health.workload import WorkloadError, run_task
+from provisioner.inventory import render_inventory
+from provisioner.providers.base import Machine
+from provisioner.security import (
+    ClusterCredentials,
+    Credential,
+    ensure_credentials,
+    forget,
+    generate,
+    load_credentials,
+    secrets_path,
+)
+from provisioner.spec import ClusterSpec
+
+from .fake_scheduler import FakeScheduler, Scenario, offer
+from .role_render import cluster, env_file, render, role_vars, value
+
+
+def spec_of(**fields: Any) -> ClusterSpec:
+    return ClusterSpec.model_validate({"name": "demo", **fields})
+
+
+# --------------------------------------------------------------------------- spec
+
+
+def test_everything_is_on_by_default_and_nothing_warns() -> None:
+    security = spec_of().security
+    assert all(security.protections().values())
+    assert security.task_users == ["nobody"]
+    assert security.warnings() == []
+
+
+def test_each_part_can_be_turned_off_with_a_warning() -> None:
+    security = spec_of(
+        security={
+            "authentication": False,
+            "zookeeper_acl": False,
+            "firewall": {"enabled": False},
+        }
+    ).security
+    assert not security.needs_credentials
+    assert not security.readonly_auth and not security.acls  # they need authentication
+    assert security.warnings() == [
+        "security: mesos authentication is OFF in the spec",
+        "security: read-only endpoints authenticated is OFF in the spec",
+        "security: mesos ACLs is OFF in the spec",
+        "security: zookeeper ACL is OFF in the spec",
+        "security: firewall is OFF in the spec",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        ({"authentication": False, "authorization": True}, "needs authentication: true"),
+        ({"task_users": ["Root!"]}, "not Unix user names"),
+        ({"task_users": []}, "at least 1"),
+        ({"firewall": {"operator_cidrs": ["10.0.0.0/33"]}}, "not IPv4 networks"),
+        ({"firewall": {"operator_cidrs": ["fd00::/8"]}}, "not IPv4 networks"),
+        ({"firewal": {}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_bad_security_settings_are_refused(security: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        spec_of(security=security)
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def test_credentials_are_generated_once_into_a_0600_file(tmp_path: Path) -> None:
+    spec = spec_of()
+    first = ensure_credentials(spec, tmp_path)
+    assert first is not None
+    path = secrets_path(tmp_path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert ensure_credentials(spec, tmp_path) == first  # kept from then on
+    assert load_credentials(spec, tmp_path) == first
+    principals = {c.principal for c in (first.operator, first.health, first.agent)}
+    assert principals == {"dcos-operator", "dcos-health", "dcos-agent"}
+    assert (
+        len({c.secret for c in (first.operator, first.health, first.agent, first.zookeeper)}) == 4
+    )
+    assert first.operator.secret not in repr(first)
+    forget(tmp_path)
+    assert not path.exists()
+
+
+def test_no_credentials_when_nothing_needs_them(tmp_path: Path) -> None:
+    spec = spec_of(security={"authentication": False, "zookeeper_acl": False})
+    assert ensure_credentials(spec, tmp_path) is None
+    assert not secrets_path(tmp_path).exists()
+
+
+def _own_file(tmp_path: Path, mode: int = 0o600, **overrides: Any) -> Path:
+    data = generate().to_dict()
+    data["operator"]["principal"] = "alice"
+    data.update(overrides)
+    path = tmp_path / "creds.yaml"
+    path.write_text(yaml.safe_dump(data))
+    path.chmod(mode)
+    return path
+
+
+def test_own_credentials_are_used_and_copied_for_the_roles(tmp_path: Path) -> None:
+    own = _own_file(tmp_path)
+    (tmp_path / "spec.yaml").write_text("")
+    spec = spec_of(security={"credentials_file": "creds.yaml"})
+    spec._source = tmp_path / "spec.yaml"
+    state = tmp_path / "state"
+    creds = ensure_credentials(spec, state)
+    assert creds is not None and creds.operator.principal == "alice"
+    assert json.loads(secrets_path(state).read_text()) == yaml.safe_load(own.read_text())
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides", "message"),
+    [
+        (0o644, {}, "readable by others"),
+        (0o600, {"agent": {"principal": "x", "secret": "short"}}, "agent.secret: must be"),
+        (0o600, {"zookeeper": {"principal": "a:b", "secret": "x" * 20}}, "zookeeper.principal"),
+        (0o600, {"health": None}, "health: missing"),
+    ],
+)
+def test_bad_own_credentials_are_refused_without_showing_secrets(
+    tmp_path: Path, mode: int, overrides: dict[str, Any], message: str
+) -> None:
+    own = _own_file(tmp_path, mode, **overrides)
+    spec = spec_of(security={"credentials_file": str(own)})
+    with pytest.raises(CredentialsError, match=message) as error:
+        ensure_credentials(spec, tmp_path / "state")
+    for entry in yaml.safe_load(own.read_text()).values():
+        if isinstance(entry, dict) and len(entry.get("secret", "")) >= 12:
+            assert entry["secret"] not in str(error.value)
+
+
+def test_the_inventory_names_the_secrets_file_but_holds_no_secret(tmp_path: Path) -> None:
+    spec = spec_of()
+    creds = ensure_credentials(spec, tmp_path)
+    assert creds is not None
+    machine = Machine(
+        name="demo-master-1", roles=("master", "zookeeper"), address="10.0.3.10", ssh_user="vagrant"
+    )
+    text = render_inventory(spec, [machine])
+    assert "mesos_secrets_file: '{{ inventory_dir }}/secrets.json'" in text
+    for cred in (creds.operator, creds.health, creds.agent, creds.zookeeper):
+        assert cred.secret not in text
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _secrets_vars(tmp_path: Path) -> tuple[ClusterCredentials, dict[str, str]]:
+    creds = generate()
+    path = tmp_path / "secrets.json"
+    path.write_text(json.dumps(creds.to_dict()))
+    return creds, {"mesos_secrets_file": str(path)}
+
+
+def test_master_flags_turn_on_authentication_acls_and_the_zookeeper_file() -> None:
+    variables = role_vars("mesos_master", cluster(), "demo-master-1")
+    env = env_file(render("mesos_master", "mesos-master.env.j2", variables))
+    for flag in (
+        "AUTHENTICATE_FRAMEWORKS",
+        "AUTHENTICATE_HTTP_FRAMEWORKS",
+        "AUTHENTICATE_AGENTS",
+        "AUTHENTICATE_HTTP_READWRITE",
+        "AUTHENTICATE_HTTP_READONLY",
+    ):
+        assert env[f"MESOS_{flag}"] == "true"
+    assert env["MESOS_HTTP_FRAMEWORK_AUTHENTICATORS"] == "basic"
+    assert env["MESOS_CREDENTIALS"] == "/etc/dcos-provision/mesos-master/credentials.json"
+    assert env["MESOS_ACLS"] == "file:///etc/dcos-provision/mesos-master/acls.json"
+    # The URL with the ZooKeeper password is a root-only file; /master/flags shows its path.
+    assert env["MESOS_ZK"] == "file:///etc/dcos-provision/mesos-master/zk"
+
+
+def test_read_only_endpoints_can_stay_open_on_purpose() -> None:
+    inventory = cluster(security={"readonly_authentication": False})
+    master = env_file(
+        render(
+            "mesos_master",
+            "mesos-master.env.j2",
+            role_vars("mesos_master", inventory, "demo-master-1"),
+        )
+    )
+    agent = env_file(
+        render(
+            "mesos_agent", "mesos-agent.env.j2", role_vars("mesos_agent", inventory, "demo-agent-1")
+        )
+    )
+    assert master["MESOS_AUTHENTICATE_HTTP_READONLY"] == "false"
+    assert master["MESOS_AUTHENTICATE_HTTP_READWRITE"] == "true"
+    assert agent["MESOS_AUTHENTICATE_HTTP_READONLY"] == "false"
+
+
+def test_security_off_renders_no_security_flag() -> None:
+    inventory = cluster(security={"authentication": False, "zookeeper_acl": False})
+    env = env_file(
+        render(
+            "mesos_master",
+            "mesos-master.env.j2",
+            role_vars("mesos_master", inventory, "demo-master-1"),
+        )
+    )
+    assert not [k for k in env if "AUTHENTICATE" in k or k in ("MESOS_ACLS", "MESOS_CREDENTIALS")]
+    assert env["MESOS_ZK"].startswith("zk://10.0.3.10:2181/")
+
+
+def test_master_secret_files_hold_credentials_acls_and_the_zookeeper_url(tmp_path: Path) -> None:
+    creds, extra = _secrets_vars(tmp_path)
+    variables = role_vars("mesos_master", cluster(), "demo-master-1", **extra)
+    files = value("__mesos_master_secret_files", variables)
+    credentials = json.loads(files["credentials.json"])["credentials"]
+    assert credentials == [
+        {"principal": c.principal, "secret": c.secret}
+        for c in (creds.operator, creds.health, creds.agent)
+    ]
+    acls = json.loads(files["acls.json"])
+    assert acls["register_frameworks"][0]["principals"]["values"] == [
+        "dcos-operator",
+        "dcos-health",
+    ]
+    assert acls["register_frameworks"][1] == {
+        "principals": {"type": "ANY"},
+        "roles": {"type": "NONE"},
+    }
+    assert acls["teardown_frameworks"][0]["principals"]["values"] == ["dcos-operator"]
+    assert acls["register_agents"][0]["principals"]["values"] == ["dcos-agent"]
+    assert acls["run_tasks"] == [
+        {"principals": {"type": "ANY"}, "users": {"values": ["nobody"]}},
+        {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
+    ]
+    zk = creds.zookeeper
+    assert files["zk"] == f"zk://{zk.principal}:{zk.secret}@10.0.3.10:2181/mesos"
+    assert value("__mesos_master_http_user", variables) == "dcos-operator"
+
+
+def test_agent_gets_its_credential_and_the_http_credentials(tmp_path: Path) -> None:
+    creds, extra = _secrets_vars(tmp_path)
+    variables = role_vars("mesos_agent", cluster(), "demo-agent-1", **extra)
+    env = env_file(render("mesos_agent", "mesos-agent.env.j2", variables))
+    assert env["MESOS_CREDENTIAL"] == "/etc/dcos-provision/mesos-agent/credential.json"
+    assert env["MESOS_HTTP_CREDENTIALS"] == "/etc/dcos-provision/mesos-agent/http_credentials.json"
+    assert env["MESOS_AUTHENTICATE_HTTP_READWRITE"] == "true"
+    # Agents only watch ZooKeeper: no credentials in their --master URL.
+    assert env["MESOS_MASTER"] == "zk://10.0.3.10:2181/mesos"
+    files = value("__mesos_agent_secret_files", variables)
+    assert json.loads(files["credential.json"]) == {
+        "principal": "dcos-agent",
+        "secret": creds.agent.secret,
+    }
+    http = json.loads(files["http_credentials.json"])["credentials"]
+    assert [c["principal"] for c in http] == ["dcos-operator", "dcos-health"]
+
+
+def test_firewall_admits_the_cluster_and_the_operators_only() -> None:
+    inventory = cluster(
+        agents={"count": 2}, security={"firewall": {"operator_cidrs": ["192.0.2.0/24"]}}
+    )
+    variables = role_vars("common", inventory, "demo-master-1")
+    rules = render("common", "firewall.nft.j2", variables)
+    assert "elements = { 10.0.3.10, 10.0.3.11, 10.0.3.12 }" in rules
+    assert "elements = { 192.0.2.0/24 }" in rules
+    ports = "tcp dport { 2181, 2888, 3888, 5050, 5051 }"
+    assert f"{ports} ip saddr @cluster_members accept" in rules
+    assert f"{ports} ip saddr @operators accept" in rules
+    assert f"{ports} drop" in rules
+    assert "22" not in rules.split("chain input")[1]  # SSH is left alone
+
+
+def test_firewall_defaults_to_the_controllers_ssh_address() -> None:
+    variables = role_vars(
+        "common",
+        cluster(),
+        "demo-master-1",
+        common_firewall_ssh_client={"stdout": "10.0.3.1 51234 22"},
+    )
+    assert value("__common_firewall_operators", variables) == ["10.0.3.1"]
+    variables["common_firewall_ssh_client"] = {"stdout": "::1 51234 22"}
+    assert value("__common_firewall_operators", variables) == []
+
+
+# --------------------------------------------------------------------------- health
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    seen: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        type(self).seen.append(self.headers.get("Authorization"))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_probes_send_the_health_credential() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        credential = Credential("dcos-health", "s3cret-s3cret")
+        probes = make_probes([], via_ssh=False, credential=credential)
+        probes.http_get("127.0.0.1", server.server_address[1], "/master/state")
+        plain = make_probes([], via_ssh=False)
+        plain.http_get("127.0.0.1", server.server_address[1], "/master/state")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.seen[-2:] == [credential.basic_auth(), None]
+    assert credential.basic_auth() == "Basic ZGNvcy1oZWFsdGg6czNjcmV0LXMzY3JldA=="
+
+
+def test_the_workload_authenticates_as_its_principal() -> None:
+    credential = Credential("dcos-health", "s3cret-s3cret")
+    scenario = Scenario(
+        offers=[offer("o-1", "demo-agent-1", cpus=1, mem=512)],
+        authorization=credential.basic_auth(),
+    )
+    fake = FakeScheduler(scenario)
+    try:
+        outcome = run_task("10.0.3.11", fake.opener, timeout_s=10, credential=credential)
+    finally:
+        fake.stop()
+    assert outcome.states[-1] == "TASK_FINISHED"
+    headers, body = fake.subscriptions[0]
+    assert body["subscribe"]["framework_info"]["principal"] == "dcos-health"
+    assert headers["Authorization"] == credential.basic_auth()
+    assert all(h["Authorization"] == credential.basic_auth() for h in fake.call_headers)
+
+
+def test_without_credentials_an_authenticating_master_refuses_the_workload() -> None:
+    scenario = Scenario(offers=[offer("o-1", "a", cpus=1, mem=512)], authorization="Basic x")
+    fake = FakeScheduler(scenario)
+    try:
+        with pytest.raises(WorkloadError, match=r"SUBSCRIBE to .* answered 401"):
+            run_task("10.0.3.11", fake.opener, timeout_s=5)
+    finally:
+        fake.stop()
+
+
+class _FlagProbes:
+    """Answers /master/flags, the agents' /flags and the /mesos ACL from plain data."""
+
+    http_auth = None
+
+    def __init__(self, master: dict[str, str], agent: dict[str, str], acls: list) -> None:
+        self.master, self.agent, self.acls = master, agent, acls
+
+    def http_get(self, address: str, port: int, path: str) -> tuple[int, dict, bytes]:
+        flags = self.master if port == 5050 else self.agent
+        return 200, {}, json.dumps({"flags": flags}).encode()
+
+    def zk_acls(self, hosts: list[str], path: str) -> list[tuple[str, str, int]]:
+        return self.acls
+
+
+def _security_checks(spec: ClusterSpec, probes: _FlagProbes) -> dict[tuple[str, str | None], Any]:
+    from provisioner.health.masters import MasterFacts
+    from provisioner.health.security import check_security
+    from provisioner.health.view import ClusterView
+
+    machines = [
+        Machine(
+            name="demo-master-1",
+            roles=("master", "zookeeper"),
+            address="10.0.3.10",
+            ssh_user="vagrant",
+        ),
+        Machine(name="demo-agent-1", roles=("agent",), address="10.0.3.11", ssh_user="vagrant"),
+    ]
+    facts = MasterFacts(leader=machines[0])
+    checks = check_security(ClusterView(spec, machines), probes, facts)  # type: ignore[arg-type]
+    assert all(c.layer == SECURITY for c in checks)
+    return {(c.name, c.host): c for c in checks}
+
+
+SECURE_MASTER = {
+    "authenticate_frameworks": "true",
+    "authenticate_http_frameworks": "true",
+    "authenticate_agents": "true",
+    "authenticate_http_readwrite": "true",
+    "authenticate_http_readonly": "true",
+    "credentials": "/etc/dcos-provision/mesos-master/credentials.json",
+    "acls": "file:///etc/dcos-provision/mesos-master/acls.json",
+}
+SECURE_AGENT = {
+    "authenticate_http_readwrite": "true",
+    "authenticate_http_readonly": "true",
+    "credential": "/etc/dcos-provision/mesos-agent/credential.json",
+}
+PROTECTED = [("world", "anyone", 1), ("digest", "mesos:hash=", 31)]
+
+
+def test_status_security_layer_reports_every_protection_on() -> None:
+    checks = _security_checks(spec_of(), _FlagProbes(SECURE_MASTER, SECURE_AGENT, PROTECTED))
+    assert all(c.ok for c in checks.values())
+    assert checks[("mesos_authentication", "demo-master-1")].detail == "on"
+    assert (
+        checks[("zookeeper_acl", None)].detail == "on: /mesos ACL world:anyone:1, digest:mesos:31"
+    )
+    assert "hash=" not in checks[("zookeeper_acl", None)].detail
+
+
+def test_status_security_layer_fails_when_the_cluster_runs_open() -> None:
+    probes = _FlagProbes({}, {}, [("world", "anyone", 31)])
+    checks = _security_checks(spec_of(), probes)
+    failed = {name for (name, _host), c in checks.items() if not c.ok}
+    assert failed == {"mesos_authentication", "mesos_acls", "agent_authentication", "zookeeper_acl"}
+    assert "authenticate_frameworks" in checks[("mesos_authentication", "demo-master-1")].detail
+
+
+def test_status_security_layer_says_off_for_what_the_spec_turns_off() -> None:
+    spec = spec_of(
+        security={"authentication": False, "zookeeper_acl": False, "firewall": {"enabled": False}}
+    )
+    checks = _security_checks(spec, _FlagProbes({}, {}, [("world", "anyone", 31)]))
+    assert all(c.ok for c in checks.values())
+    assert checks[("firewall", None)].detail == "OFF (spec)"
+    assert checks[("mesos_acls", "demo-master-1")].detail == "OFF (spec)"
+
+
+def test_run_checks_adds_the_security_layer_only_on_request() -> None:
+    spec = spec_of()
+    probes = _FlagProbes(SECURE_MASTER, SECURE_AGENT, PROTECTED)
+    report = run_checks(spec, [], probes, security=False)  # type: ignore[arg-type]
+    assert not report.layer_checks(SECURITY)
+    report = run_checks(spec, [], probes, security=True)  # type: ignore[arg-type]
+    assert report.layer_checks(SECURITY)
+
+
+def test_the_workload_runs_as_a_user_the_acl_allows() -> None:
+    from provisioner.health.checks import workload_user
+
+    assert workload_user(spec_of()) == "nobody"
+    assert workload_user(spec_of(security={"task_users": ["svc", "nobody"]})) == "nobody"
+    assert workload_user(spec_of(security={"task_users": ["svc"]})) == "svc"
+    scenario = Scenario(offers=[offer("o-1", "demo-agent-1", cpus=1, mem=512)])
+    fake = FakeScheduler(scenario)
+    try:
+        run_task("10.0.3.11", fake.opener, timeout_s=10, user="svc")
+    finally:
+        fake.stop()
+    task = fake.calls[0]["accept"]["operations"][0]["launch"]["task_infos"][0]
+    assert task["command"]["user"] == "svc"
+    assert fake.subscriptions[0][1]["subscribe"]["framework_info"]["user"] == "svc"
