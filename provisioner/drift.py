@@ -103,12 +103,13 @@ def parse_observation(text: str) -> tuple[Observation, dict[str, str]]:
     that is not enabled shows as "<state>, disabled"."""
     recorded: Observation = {}
     services: dict[str, str] = {}
-    for entry in parse_entries(text):
+    entries = parse_entries(text)
+    for entry in entries:
         if entry.kind == "service":
             services[entry.item] = entry.value or "unknown"
         elif entry.kind in ("file", "link", "manifest"):
             recorded[entry.key] = entry.value
-    for entry in parse_entries(text):
+    for entry in entries:  # after every service line, whatever the order of the lines
         if entry.kind == "enabled" and entry.value != "yes" and entry.item in services:
             services[entry.item] += ", disabled"
     return recorded, services
