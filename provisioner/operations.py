@@ -236,8 +236,7 @@ def up(
                 state.record("create", hosts=list(action.hosts))
                 store.save(state)
             elif action.kind == "drift_check":
-                machines = [state.machines[m.name] for m in planned if m.name in state.machines]
-                drifted = _check_drift(cluster, state, machines, result)
+                drifted = _check_drift(cluster, state, _existing(state, planned), result)
                 if drifted:
                     reason = "drift on " + ", ".join(drifted)
                     _converge(cluster, state, Action("converge", drifted, "site.yml", reason),
@@ -287,6 +286,11 @@ def up(
         return result
 
 
+def _existing(state: ClusterState, planned: list[PlannedMachine]) -> list[Machine]:
+    """The recorded machines of the plan, in the plan's order."""
+    return [state.machines[m.name] for m in planned if m.name in state.machines]
+
+
 def _converge(
     cluster: Cluster,
     state: ClusterState,
@@ -297,7 +301,7 @@ def _converge(
     """Run a converge playbook, then record the configuration fingerprint and what the
     drift check sees on the hosts it touched."""
     spec = cluster.spec
-    machines = [state.machines[m.name] for m in planned if m.name in state.machines]
+    machines = _existing(state, planned)
     missing = [m.name for m in planned if m.name not in state.machines]
     if missing:
         raise StateError(f"machines missing after create: {', '.join(missing)}")
