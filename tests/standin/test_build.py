@@ -57,7 +57,9 @@ def test_unpacked_launchers_report_the_built_version(tmp_path: Path) -> None:
     prefix = tmp_path / "opt" / "mesos"
     prefix.mkdir(parents=True)
     with tarfile.open(tarball) as archive:
-        archive.extractall(prefix, filter="tar")
+        # `filter` exists from Python 3.11.4 on; Debian 12 ships 3.11.2.
+        safe = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
+        archive.extractall(prefix, **safe)
     link = tmp_path / "usr-sbin-mesos-master"
     link.symlink_to(prefix / "bin" / "mesos-master")  # launchers resolve their real path
     for launcher in (prefix / "bin" / "mesos-agent", link):

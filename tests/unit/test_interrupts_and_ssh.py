@@ -31,6 +31,20 @@ from .ssh_fakes import FakeSshServer
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises() -> Any:
+    """Python's own SIGINT handler, even when the suite was started with SIGINT ignored (a
+    background job of a non-interactive shell inherits SIG_IGN, and Python keeps it)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def _sigint_default() -> None:
+    """preexec_fn: the child starts with SIGINT at its default, whatever the suite inherited."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 # ---- start-up
 
 
@@ -74,6 +88,7 @@ def test_a_real_sigint_during_start_up_is_exit_130(tmp_path: Path) -> None:
         text=True,
         timeout=60,
         check=False,
+        preexec_fn=_sigint_default,
     )
     assert result.returncode == 130, result.stderr
     assert result.stderr == "interrupted\n"
