@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from .errors import CredentialsError, StateError
+from .fileutil import atomic_write
 from .spec import ClusterSpec
-from .state import atomic_write
 
 SECRETS_FILE = "secrets.json"
 IDENTITIES = ("operator", "health", "agent", "zookeeper")

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from .errors import SpecError
+from .fileutil import atomic_write
 from .spec import ClusterSpec
 from .spec_yaml import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
 
@@ -309,8 +310,6 @@ def set_agent_count(path: Path, count: int) -> bool:
             hint="edit agents.count in the file and run `up`",
         )
     parse_spec(new_text, str(path), path)  # never write a file that no longer validates
-    from .state import atomic_write
-
     atomic_write(path, new_text, mode=path.stat().st_mode & 0o777)
     return True
 

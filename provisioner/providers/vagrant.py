@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProviderError, ToolMissingError
+from ..fileutil import atomic_write
 from ..paths import vagrant_dir
 from ..topology import PlannedMachine
 from .base import Machine, ProgressCallback, Provider
@@ -108,10 +109,8 @@ class VagrantProvider(Provider):
             "box": self.box,
             "machines": entries,
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.machines_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        tmp.replace(self.machines_file)
+        # Readable as before (the Vagrantfile reads it); it holds no secret.
+        atomic_write(self.machines_file, json.dumps(document, indent=2) + "\n", mode=0o644)
 
     def machine_entries(
         self, planned: list[PlannedMachine], kept: list[dict[str, Any]]
