@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .domain import Machine, Role
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
-from .providers.base import Machine
-from .topology import AGENT, MASTER, ZOOKEEPER
 
 if TYPE_CHECKING:
     from .health import HealthReport, SshProbes
@@ -127,9 +126,9 @@ def zookeeper_roles(report: HealthReport) -> tuple[str | None, list[str]]:
 def choose_fault(kind: str, machines: list[Machine], report: HealthReport) -> Fault:
     """Which host to stop for `kind` on this (healthy) cluster, or why the topology cannot
     survive it. A real task is expected to run through every fault the design tolerates."""
-    ensemble = [m for m in machines if ZOOKEEPER in m.roles]
-    masters = [m for m in machines if MASTER in m.roles]
-    agents = [m for m in machines if AGENT in m.roles]
+    ensemble = [m for m in machines if Role.ZOOKEEPER in m.roles]
+    masters = [m for m in machines if Role.MASTER in m.roles]
+    agents = [m for m in machines if Role.AGENT in m.roles]
     if kind in (ZOOKEEPER_FOLLOWER, ZOOKEEPER_LEADER):
         if len(ensemble) < 3:
             return Fault(kind, skip=f"a ZooKeeper ensemble of {len(ensemble)} has no spare member")

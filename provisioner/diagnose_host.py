@@ -15,11 +15,10 @@ from pathlib import Path
 
 import paramiko
 
+from .domain import Machine, Role
 from .health.probes import AGENT_PORT, MASTER_PORT, ProbeError, StreamProbes
 from .health.ssh import describe_ssh_error
-from .providers.base import Machine
 from .redact import redact_data, redact_text
-from .topology import AGENT, MASTER, ZOOKEEPER
 
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -80,7 +79,7 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
         Item("system/memory.txt", "free -m"),
         Item("system/failed-units.txt", "systemctl --failed --no-pager"),
     ]
-    if ZOOKEEPER in roles:
+    if Role.ZOOKEEPER in roles:
         items += [
             Item("journal/zookeeper.log", _journal("zookeeper", journal_lines)),
             Item("config/zoo.cfg", _cat("/etc/zookeeper/conf/zoo.cfg", "/etc/zookeeper/zoo.cfg")),
@@ -93,8 +92,8 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
             Item("endpoints/zookeeper-mntr.txt", endpoint=(2181, "mntr")),
         ]
     for role, service, port, prefix in (
-        (MASTER, "mesos-master", MASTER_PORT, "/master"),
-        (AGENT, "mesos-agent", AGENT_PORT, ""),
+        (Role.MASTER, "mesos-master", MASTER_PORT, "/master"),
+        (Role.AGENT, "mesos-agent", AGENT_PORT, ""),
     ):
         if role not in roles:
             continue

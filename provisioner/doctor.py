@@ -24,7 +24,7 @@ from typing import Any
 import paramiko
 
 from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
-from .providers.base import Machine
+from .domain import Machine
 
 # As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) reach stderr through logging's

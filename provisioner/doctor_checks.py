@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .topology import AGENT, MASTER, ZOOKEEPER
+from .domain import Role
 
 #: Check names, in the order they run (and are reported) on each host.
 CHECKS: tuple[str, ...] = (
@@ -27,9 +27,9 @@ CHECKS: tuple[str, ...] = (
 
 #: Ports each role must be able to bind; a listener there blocks it unless it is ours.
 PORTS_BY_ROLE: dict[str, tuple[int, ...]] = {
-    ZOOKEEPER: (2181, 2888, 3888),
-    MASTER: (5050,),
-    AGENT: (5051,),
+    Role.ZOOKEEPER: (2181, 2888, 3888),
+    Role.MASTER: (5050,),
+    Role.AGENT: (5051,),
 }
 #: The service that legitimately holds each port once the cluster is installed.
 PORT_OWNERS: dict[int, str] = {
@@ -233,7 +233,7 @@ def clock_skew_verdict(
 
 
 def min_free_bytes(roles: tuple[str, ...] | list[str]) -> int:
-    return MIN_FREE_BYTES_AGENT if AGENT in roles else MIN_FREE_BYTES_OTHER
+    return MIN_FREE_BYTES_AGENT if Role.AGENT in roles else MIN_FREE_BYTES_OTHER
 
 
 def disk_verdict(result: CommandResult, roles: tuple[str, ...] | list[str]) -> Verdict:
@@ -245,7 +245,7 @@ def disk_verdict(result: CommandResult, roles: tuple[str, ...] | list[str]) -> V
         )
     free = int(lines[1][3]) * 1024
     minimum = min_free_bytes(roles)
-    why = "an agent" if AGENT in roles else "this role"
+    why = "an agent" if Role.AGENT in roles else "this role"
     detail = f"{free / GIB:.1f} GiB free on {DISK_PATH} (mounted at {lines[1][5]})"
     if free < minimum:
         return Verdict(False, f"{detail}; {why} needs at least {minimum // GIB} GiB")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import ansible, health
 from . import resize_run, security
+from .domain import Machine, PlannedMachine, Role, is_core
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
 from .paths import default_state_dir
@@ -31,12 +32,11 @@ from .phases import (
 )
 from .plan import Action, Plan, compute_plan, config_fingerprint
 from .providers import provider_for
-from .providers.base import Machine
 from .resize import finish_if_done, plan_resize
 from .spec import ClusterSpec
 from .specfile import load_spec
 from .state import ClusterState, StateStore
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
+from .topology import plan_machines
 
 Progress = Callable[[str], None]
 
@@ -306,9 +306,7 @@ def _converge(
     if missing:
         raise StateError(f"machines missing after create: {', '.join(missing)}")
     outcome = _run_playbook(cluster, action, machines, result)
-    fingerprint = config_fingerprint(
-        spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles]
-    )
+    fingerprint = config_fingerprint(spec, [m for m in machines if is_core(m)])
     touched = [host for host in outcome.stats if host in action.hosts]
     for host in touched:
         state.converged[host] = fingerprint
@@ -378,7 +376,7 @@ def recorded_machines(cluster: Cluster) -> list[Machine]:
 
 
 def recorded_agents(cluster: Cluster) -> list[str]:
-    return sorted(n for n, m in cluster.store.load().machines.items() if AGENT in m.roles)
+    return sorted(n for n, m in cluster.store.load().machines.items() if Role.AGENT in m.roles)
 
 
 def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:

@@ -23,13 +23,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .domain import Machine, PlannedMachine, Role, core_names, is_core
 from .errors import UsageError
-from .providers.base import Machine
 from .resize import PLAYBOOK as RESIZE_PLAYBOOK
 from .resize import Resize, plan_resize
 from .spec import ClusterSpec
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
+from .topology import plan_machines
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
     core = sorted(
         (m.name, getattr(m, "address", None), m.zookeeper_id, tuple(m.roles))
         for m in machines
-        if MASTER in m.roles or ZOOKEEPER in m.roles
+        if is_core(m)
     )
     payload = {
         "mesos": spec.mesos.model_dump(mode="json"),
@@ -94,10 +94,6 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _core_names(machines: list) -> set[str]:
-    return {m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles}
-
-
 def compute_plan(
     spec: ClusterSpec,
     state: ClusterState,
@@ -109,9 +105,11 @@ def compute_plan(
     `remove` names agents to drop first instead of the newest ones (`scale --remove`);
     `converge` replaces the fast drift check with `site.yml` on every host.
     """
-    unknown = [n for n in remove if n not in state.machines or AGENT not in state.machines[n].roles]
+    unknown = [
+        n for n in remove if n not in state.machines or Role.AGENT not in state.machines[n].roles
+    ]
     if unknown:
-        agents = sorted(n for n, m in state.machines.items() if AGENT in m.roles)
+        agents = sorted(n for n, m in state.machines.items() if Role.AGENT in m.roles)
         raise UsageError(
             f"--remove names no agent of cluster {spec.name!r}: {', '.join(unknown)}",
             hint=f"its agents are: {', '.join(agents) or 'none'}",
@@ -126,7 +124,7 @@ def compute_plan(
 
     if to_create:
         actions.append(Action("create", tuple(to_create), reason="in the spec, not created yet"))
-    removed_agents = [n for n in gone if AGENT in existing[n].roles]
+    removed_agents = [n for n in gone if Role.AGENT in existing[n].roles]
     if removed_agents:
         actions.append(
             Action(
@@ -183,13 +181,13 @@ def _converge_action(
     """Which playbook brings the (unresized) cluster to the spec: upgrade, scale or site."""
     planned_names = [m.name for m in planned]
     existing = state.machines
-    core_after = _core_names(planned)
+    core_after = core_names(planned)
     converged_before = [n for n in planned_names if n in state.converged]
-    new_agents = [m.name for m in planned if m.name in to_create and m.roles == (AGENT,)]
+    new_agents = [m.name for m in planned if m.name in to_create and m.roles == (Role.AGENT,)]
     core_converged = bool(core_after) and all(n in state.converged for n in core_after)
     config_changed = False
     if core_converged and all(n in existing for n in core_after):
-        fingerprint = config_fingerprint(spec, [existing[n] for n in sorted(core_after)])
+        fingerprint = config_fingerprint(spec, [existing[n] for n in core_after])
         config_changed = any(state.converged[n] != fingerprint for n in converged_before)
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
     applied_version = state.applied.get("mesos_version")

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .domain import Machine, Role, is_core
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
 from .plan import config_fingerprint
-from .providers.base import Machine
 from .spec import ClusterSpec
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, plan_machines
+from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .health import HealthReport
@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 PLAYBOOK = "repair.yml"
 #: Health layer -> the Ansible role that converges it, and the machine role it needs.
 LAYER_ROLES: dict[str, tuple[str, str]] = {
-    "zookeeper": (ROLE_ZOOKEEPER, ZOOKEEPER),
-    "mesos_masters": (ROLE_MASTER, MASTER),
-    "mesos_agents": (ROLE_AGENT, AGENT),
+    "zookeeper": (ROLE_ZOOKEEPER, Role.ZOOKEEPER),
+    "mesos_masters": (ROLE_MASTER, Role.MASTER),
+    "mesos_agents": (ROLE_AGENT, Role.AGENT),
 }
 #: Checks about the cluster as a whole: their `host` (if any) is where it was observed, not
 #: what is broken (the ZooKeeper leader counts too few synced followers; every master redirects
@@ -105,9 +105,7 @@ def check_spec_unchanged(spec: ClusterSpec, state: ClusterState) -> None:
     if extra:
         problems.append(f"machines no longer in the spec: {', '.join(extra)}")
     if not missing:
-        core = [
-            state.machines[n] for n in planned if {MASTER, ZOOKEEPER} & set(state.machines[n].roles)
-        ]
+        core = [state.machines[n] for n in planned if is_core(state.machines[n])]
         fingerprint = config_fingerprint(spec, core)
         stale = [n for n in planned if state.converged.get(n) != fingerprint]
         if stale:
@@ -129,7 +127,7 @@ def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
     unreachable = [c for c in report.failures() if c.layer == "reachability" and not c.skipped]
     if unreachable:
         names = [c.host or "?" for c in unreachable]
-        agents = [n for n in names if roles.get(n) == (AGENT,)]
+        agents = [n for n in names if roles.get(n) == (Role.AGENT,)]
         others = [n for n in names if n not in agents]
         hints = []
         if agents:

@@ -19,20 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .domain import Machine, PlannedMachine, Role, core_names
 from .errors import QuorumError
-from .providers.base import Machine
 from .spec import ClusterSpec, StaticProviderSpec
 from .state import ClusterState
-from .topology import (
-    AGENT,
-    MASTER,
-    ZOOKEEPER,
-    PlannedMachine,
-    machine_name,
-    majority,
-    mesos_quorum,
-    plan_machines,
-)
+from .topology import machine_name, majority, mesos_quorum, plan_machines
 
 PLAYBOOK = "resize_masters.yml"
 MESOS_GATE = "gated on an elected leader and registrar/log/recovered 1"
@@ -81,7 +72,7 @@ class Resize:
 
 
 def masters(cluster: str, count: int) -> list[str]:
-    return [machine_name(cluster, MASTER, i) for i in range(1, count + 1)]
+    return [machine_name(cluster, Role.MASTER, i) for i in range(1, count + 1)]
 
 
 def stages(old: int, new: int) -> list[tuple[int, int]]:
@@ -189,10 +180,6 @@ def _shrink(cluster: str, before: int, after: int) -> list[Raw]:
     return raw
 
 
-def core_names(machines: Any) -> list[str]:
-    return sorted(m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles)
-
-
 def plan_resize(
     spec: ClusterSpec, state: ClusterState, planned: list[PlannedMachine] | None = None
 ) -> Resize | None:
@@ -219,7 +206,7 @@ def plan_resize(
     after = core_names(planned)
     if not before or before == after:
         return None
-    old = len([n for n in before if MASTER in state.machines[n].roles])
+    old = len([n for n in before if Role.MASTER in state.machines[n].roles])
     _refuse_unsafe(spec, state, before, after, old)
     steps = resize_steps(spec.name, old, spec.masters.count, final_hosts)
     return Resize(spec.name, old, spec.masters.count, tuple(steps))
@@ -245,7 +232,7 @@ def _refuse_unsafe(
         )
     expected = masters(spec.name, old)
     shaped = before == sorted(expected) and all(
-        state.machines[name].roles == (MASTER, ZOOKEEPER)
+        state.machines[name].roles == (Role.MASTER, Role.ZOOKEEPER)
         and state.machines[name].zookeeper_id == index
         for index, name in enumerate(expected, 1)
     )
@@ -305,7 +292,7 @@ def step_machines(
         group = "resize_prepare" if step.phase == PREPARE else "resize_finish"
         return chosen, {group: list(final_hosts)}
     members = masters(cluster, step.after)
-    agents = [machines[n] for n in final_hosts if n in machines and AGENT in machines[n].roles]
+    agents = [machines[n] for n in final_hosts if n in machines and Role.AGENT in machines[n].roles]
     chosen = [machines[n] for n in members] + agents
     groups: dict[str, list[str]] = {}
     if step.phase == RETIRE:

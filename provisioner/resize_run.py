@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .domain import Machine, PlannedMachine, Role, is_core
 from .errors import HealthTimeoutError, QuorumError, StateError
 from .resize import (
     FINISH,
@@ -30,13 +31,12 @@ from .resize import (
     step_inventory,
 )
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
+from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .ansible import PlaybookResult
     from .health import HealthReport
     from .operations import Cluster
-    from .providers.base import Machine
     from .security import Credential
     from .spec import ClusterSpec
 
@@ -76,7 +76,9 @@ def precheck(
     from .health.view import ClusterView
     from .health.wait import describe_failure
 
-    agents = [n for n, m in state.machines.items() if AGENT in m.roles and n in state.converged]
+    agents = [
+        n for n, m in state.machines.items() if Role.AGENT in m.roles and n in state.converged
+    ]
     before = stage_spec(spec, resize.old, len(agents))
     machines = list(state.machines.values())
     report = check_cluster(before, machines, credential)
@@ -141,7 +143,7 @@ def run_step(
             credential=cluster.health_credential(),
         )
     if step.phase == FINISH:
-        core = [state.machines[n] for n in final if _is_core(state.machines[n])]
+        core = [state.machines[n] for n in final if is_core(state.machines[n])]
         fingerprint = config_fingerprint(spec, core)
         for name in final:
             state.converged[name] = fingerprint
@@ -156,10 +158,6 @@ def run_step(
         hosts=hosts,
     )
     return outcome, hosts
-
-
-def _is_core(machine: Machine) -> bool:
-    return MASTER in machine.roles or ZOOKEEPER in machine.roles
 
 
 def wait_layers(

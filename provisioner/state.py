@@ -18,9 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .domain import Machine
 from .errors import StateError, StateLockedError
 from .fileutil import atomic_write
-from .providers.base import Machine
 
 STATE_VERSION = 1
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..providers.base import Machine
-from ..topology import AGENT
+from ..domain import Machine, Role
 from .masters import MasterFacts
 from .probes import AGENT_PORT, METRICS_PATH, ProbeError, Probes, get_json
 from .report import MESOS_AGENTS as LAYER
@@ -36,9 +35,9 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
         for s in state.get("recovered_slaves") or []
         if isinstance(s, dict)
     }
-    expected = [p.name for p in view.expected(AGENT)]
+    expected = [p.name for p in view.expected(Role.AGENT)]
     _check_active(results, state, listed, expected, leader)
-    for agent in view.members(AGENT):
+    for agent in view.members(Role.AGENT):
         entry = listed.get(agent.name)
         _check_registered(results, agent, entry, agent.name in recovered, leader)
         _check_agent_state(results, probes, agent, entry)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..providers.base import Machine
+from ..domain import Machine
 from ..security import Credential
 from ..spec import ClusterSpec
 from . import masters, zookeeper

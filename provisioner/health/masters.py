@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..domain import Machine, Role
 from ..inventory import MESOS_ZK_PATH
-from ..providers.base import Machine
-from ..topology import MASTER, ZOOKEEPER, mesos_quorum
+from ..topology import mesos_quorum
 from .probes import (
     MASTER_PORT,
     METRICS_PATH,
@@ -59,7 +59,7 @@ class ZnodeView:
 
 
 def read_znodes(view: ClusterView, probes: Probes) -> ZnodeView:
-    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(Role.ZOOKEEPER)]
     try:
         children = probes.zk_children(hosts, MESOS_ZNODE)
     except ProbeError as exc:
@@ -104,10 +104,10 @@ def redirect_target(location: str | None) -> str | None:
 def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckResult], MasterFacts]:
     results = Results(LAYER)
     facts = MasterFacts()
-    count = len(view.expected(MASTER))
+    count = len(view.expected(Role.MASTER))
     quorum = mesos_quorum(count)
     running: list[Machine] = []
-    for master in view.members(MASTER):
+    for master in view.members(Role.MASTER):
         try:
             status, _headers, _body = probes.http_get(master.address, MASTER_PORT, "/master/health")
         except ProbeError as exc:
@@ -133,7 +133,7 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
             "quorum", None, True, f"{len(running)} of {count} masters running, quorum {quorum}"
         )
     else:
-        down = [m.name for m in view.members(MASTER) if m not in running]
+        down = [m.name for m in view.members(Role.MASTER) if m not in running]
         results.add(
             "quorum",
             None,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain import Role
 from ..inventory import MESOS_ZK_PATH
-from ..topology import AGENT, ZOOKEEPER
 from .masters import MasterFacts
 from .probes import AGENT_PORT, MASTER_PORT, ZOOKEEPER_CLIENT_PORT, ProbeError, Probes, get_json
 from .report import SECURITY as LAYER
@@ -68,7 +68,7 @@ def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> lis
             results.add("mesos_authentication", leader.name, False, f"/master/flags: {exc}")
         else:
             _master_checks(results, leader.name, flags, security)
-    for agent in view.members(AGENT):
+    for agent in view.members(Role.AGENT):
         try:
             flags = _flags(probes, agent.address, AGENT_PORT, ("/slave(1)/flags", "/flags"))
         except ProbeError as exc:
@@ -132,7 +132,7 @@ def _zookeeper_check(results: Results, view: ClusterView, probes: Probes, wanted
             ("on (spec)" if wanted else "OFF (spec)") + "; not observable through these probes",
         )
         return
-    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(Role.ZOOKEEPER)]
     try:
         acls: list[tuple[str, str, int]] = reader(hosts, MESOS_ZK_PATH)
     except ProbeError as exc:

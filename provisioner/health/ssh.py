@@ -13,7 +13,7 @@ from typing import Any
 
 import paramiko
 
-from ..providers.base import Machine
+from ..domain import Machine
 from .probes import (
     DEFAULT_TIMEOUT_S,
     ZOOKEEPER_CLIENT_PORT,

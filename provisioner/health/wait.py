@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
+from ..domain import Machine
 from ..errors import HealthTimeoutError, UsageError
-from ..providers.base import Machine
 from ..security import Credential
 from ..spec import ClusterSpec
 from .checks import make_probes, run_checks

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import Machine, ProgressCallback, Provider
+from .base import ProgressCallback, Provider
 
 #: provider.kind -> "module:Class"; adding a backend is one new module and one line here.
 REGISTRY: dict[str, str] = {
@@ -22,4 +22,4 @@ def provider_for(spec, state_dir: Path, progress: ProgressCallback | None = None
     return cls(spec, state_dir, progress)
 
 
-__all__ = ["REGISTRY", "Machine", "Provider", "provider_for"]
+__all__ = ["REGISTRY", "Provider", "provider_for"]

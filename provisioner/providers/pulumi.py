@@ -20,11 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..domain import Machine, PlannedMachine, Role
 from ..errors import ProviderError, ToolMissingError
 from ..pulumi_programs import BACKEND_PACKAGES, MACHINES_OUTPUT, program_for
 from ..spec import PulumiProviderSpec
-from ..topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
-from .base import Machine, Provider
+from ..topology import plan_machines
+from .base import Provider
 
 PROJECT_NAME = "dcos-provision"
 PULUMI_INSTALL_HINT = (
@@ -256,11 +257,15 @@ class PulumiProvider(Provider):
         for planned in plan_machines(self.spec):
             if planned.name == machine.name:
                 return replace(planned, address=machine.extra.get("private_ip", machine.address))
-        group = {MASTER: self.spec.masters, AGENT: self.spec.agents, ZOOKEEPER: self.spec.zookeeper}
-        primary = next(r for r in (MASTER, AGENT, ZOOKEEPER) if r in machine.roles)
+        group = {
+            Role.MASTER: self.spec.masters,
+            Role.AGENT: self.spec.agents,
+            Role.ZOOKEEPER: self.spec.zookeeper,
+        }
+        primary = next(r for r in (Role.MASTER, Role.AGENT, Role.ZOOKEEPER) if r in machine.roles)
         return PlannedMachine(
             name=machine.name,
-            roles=machine.roles,
+            roles=tuple(Role(role) for role in machine.roles),
             cpus=group[primary].cpus,
             memory_mb=group[primary].memory_mb,
             zookeeper_id=machine.zookeeper_id,

@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..domain import Machine, PlannedMachine
 from ..errors import ProviderError, ToolMissingError
 from ..fileutil import atomic_write
 from ..paths import vagrant_dir
-from ..topology import PlannedMachine
-from .base import Machine, ProgressCallback, Provider
+from .base import ProgressCallback, Provider
 from .vagrant_cli import (
     CommandResult,
     Runner,

@@ -12,17 +12,17 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from ..domain import PlannedMachine, Role
 from ..spec import ClusterSpec, PulumiAwsBackend
-from ..topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine
 from . import CLUSTER_PORTS, MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
 
 
 def instance_type(backend: PulumiAwsBackend, machine: PlannedMachine) -> str:
     """The instance type of the machine's primary role (a master+zookeeper is a master)."""
     return {
-        MASTER: backend.master_instance_type,
-        AGENT: backend.agent_instance_type,
-        ZOOKEEPER: backend.zookeeper_instance_type,
+        Role.MASTER: backend.master_instance_type,
+        Role.AGENT: backend.agent_instance_type,
+        Role.ZOOKEEPER: backend.zookeeper_instance_type,
     }[machine.primary_role]
 
 

@@ -16,8 +16,8 @@ import pulumi
 import pulumi_libvirt as libvirt
 import yaml
 
+from ..domain import PlannedMachine
 from ..spec import ClusterSpec, PulumiLibvirtBackend
-from ..topology import PlannedMachine
 from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record
 
 #: Offset of the first machine address from the network's first usable address (the gateway).

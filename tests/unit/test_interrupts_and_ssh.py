@@ -22,8 +22,8 @@ from provisioner import __main__ as entry
 from provisioner import ansible, operations
 from provisioner.cli import app
 from provisioner.doctor import run_doctor
+from provisioner.domain import Machine
 from provisioner.health.ssh import SshProbes
-from provisioner.providers.base import Machine
 from provisioner.spec import ClusterSpec
 
 from .ssh_fakes import FakeSshServer

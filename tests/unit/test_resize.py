@@ -11,10 +11,11 @@ import yaml
 
 from provisioner import operations, resize_run
 from provisioner.ansible import HostStats, PlaybookResult
+from provisioner.domain import Machine
 from provisioner.errors import AnsibleError, QuorumError
 from provisioner.health import LAYERS, CheckResult, HealthReport
 from provisioner.plan import compute_plan, config_fingerprint
-from provisioner.providers.base import Machine, Provider
+from provisioner.providers.base import Provider
 from provisioner.resize import plan_resize, stages, step_inventory
 from provisioner.specfile import parse_spec
 from provisioner.state import ClusterState

@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from provisioner.domain import Machine
 from provisioner.errors import CredentialsError
 from provisioner.health.checks import make_probes, run_checks
 from provisioner.health.report import SECURITY
 from provisioner.health.workload import WorkloadError, run_task
 from provisioner.inventory import render_inventory
-from provisioner.providers.base import Machine
 from provisioner.security import (
     ClusterCredentials,
     Credential,
