@@ -16,8 +16,9 @@ from pathlib import Path
 import paramiko
 
 from .domain import Machine, Role
-from .health.probes import AGENT_PORT, MASTER_PORT, ProbeError, StreamProbes
+from .health.probes import ProbeError, StreamProbes
 from .health.ssh import describe_ssh_error
+from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .redact import redact_data, redact_text
 
 COMMAND_TIMEOUT_S = 30.0
@@ -34,7 +35,8 @@ class Item:
     path: str
     #: Shell command run on the host (through `sudo -n` unless logged in as root)...
     command: str | None = None
-    #: ...or an endpoint: (port, HTTP path) or (2181, four-letter word) on the node address.
+    #: ...or an endpoint on the node address: (port, HTTP path), or (ZooKeeper's client port,
+    #: four-letter word).
     endpoint: tuple[int, str] | None = None
 
 
@@ -88,12 +90,12 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
                 "config/zookeeper-environment",
                 _cat("/etc/zookeeper/conf/environment", "/etc/zookeeper/environment"),
             ),
-            Item("endpoints/zookeeper-srvr.txt", endpoint=(2181, "srvr")),
-            Item("endpoints/zookeeper-mntr.txt", endpoint=(2181, "mntr")),
+            Item("endpoints/zookeeper-srvr.txt", endpoint=(ZOOKEEPER_CLIENT_PORT, "srvr")),
+            Item("endpoints/zookeeper-mntr.txt", endpoint=(ZOOKEEPER_CLIENT_PORT, "mntr")),
         ]
     for role, service, port, prefix in (
-        (Role.MASTER, "mesos-master", MASTER_PORT, "/master"),
-        (Role.AGENT, "mesos-agent", AGENT_PORT, ""),
+        (Role.MASTER, "mesos-master", MESOS_MASTER_PORT, "/master"),
+        (Role.AGENT, "mesos-agent", MESOS_AGENT_PORT, ""),
     ):
         if role not in roles:
             continue

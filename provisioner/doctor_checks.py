@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .domain import Role
+from .ports import (
+    MESOS_AGENT_PORT,
+    MESOS_MASTER_PORT,
+    ZOOKEEPER_CLIENT_PORT,
+    ZOOKEEPER_ELECTION_PORT,
+    ZOOKEEPER_PEER_PORT,
+)
 
 #: Check names, in the order they run (and are reported) on each host.
 CHECKS: tuple[str, ...] = (
@@ -26,18 +33,18 @@ CHECKS: tuple[str, ...] = (
 )
 
 #: Ports each role must be able to bind; a listener there blocks it unless it is ours.
-PORTS_BY_ROLE: dict[str, tuple[int, ...]] = {
-    Role.ZOOKEEPER: (2181, 2888, 3888),
-    Role.MASTER: (5050,),
-    Role.AGENT: (5051,),
+PORTS_BY_ROLE: dict[Role, tuple[int, ...]] = {
+    Role.ZOOKEEPER: (ZOOKEEPER_CLIENT_PORT, ZOOKEEPER_PEER_PORT, ZOOKEEPER_ELECTION_PORT),
+    Role.MASTER: (MESOS_MASTER_PORT,),
+    Role.AGENT: (MESOS_AGENT_PORT,),
 }
 #: The service that legitimately holds each port once the cluster is installed.
 PORT_OWNERS: dict[int, str] = {
-    2181: "zookeeper",
-    2888: "zookeeper",
-    3888: "zookeeper",
-    5050: "mesos-master",
-    5051: "mesos-agent",
+    ZOOKEEPER_CLIENT_PORT: "zookeeper",
+    ZOOKEEPER_PEER_PORT: "zookeeper",
+    ZOOKEEPER_ELECTION_PORT: "zookeeper",
+    MESOS_MASTER_PORT: "mesos-master",
+    MESOS_AGENT_PORT: "mesos-agent",
 }
 MAX_CLOCK_SKEW_S = 2.0
 GIB = 1024**3

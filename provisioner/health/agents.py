@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Machine, Role
+from ..ports import MESOS_AGENT_PORT
 from .masters import MasterFacts
-from .probes import AGENT_PORT, METRICS_PATH, ProbeError, Probes, get_json
+from .probes import METRICS_PATH, ProbeError, Probes, get_json
 from .report import MESOS_AGENTS as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results, fmt, number, pid_address
@@ -137,11 +138,11 @@ def _check_agent_state(
     status, data = 0, None
     try:
         for path in AGENT_STATE_PATHS:
-            status, data = get_json(probes, agent.address, AGENT_PORT, path)
+            status, data = get_json(probes, agent.address, MESOS_AGENT_PORT, path)
             if status != 404:
                 break
     except ProbeError as exc:
-        results.add("state", agent.name, False, f"down: port {AGENT_PORT} {exc}")
+        results.add("state", agent.name, False, f"down: port {MESOS_AGENT_PORT} {exc}")
         return
     if status == 503:
         results.add("state", agent.name, False, "/state 503: agent has not finished recovery")
@@ -167,7 +168,7 @@ def _check_agent_state(
 
 def _check_agent_metrics(results: Results, probes: Probes, agent: Machine) -> None:
     try:
-        status, data = get_json(probes, agent.address, AGENT_PORT, METRICS_PATH)
+        status, data = get_json(probes, agent.address, MESOS_AGENT_PORT, METRICS_PATH)
     except ProbeError as exc:
         results.add("slave_registered", agent.name, False, f"/metrics/snapshot: {exc}")
         return

@@ -15,10 +15,8 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from ..inventory import ZOOKEEPER_CLIENT_PORT
+from ..ports import ZOOKEEPER_CLIENT_PORT
 
-MASTER_PORT = 5050
-AGENT_PORT = 5051
 DEFAULT_TIMEOUT_S = 3.0
 #: `?timeout=5secs` lets Mesos answer without slow gauges after 5 s; wait a little longer.
 METRICS_PATH = "/metrics/snapshot?timeout=5secs"

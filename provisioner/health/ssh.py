@@ -14,9 +14,9 @@ from typing import Any
 import paramiko
 
 from ..domain import Machine
+from ..ports import ZOOKEEPER_CLIENT_PORT
 from .probes import (
     DEFAULT_TIMEOUT_S,
-    ZOOKEEPER_CLIENT_PORT,
     ProbeError,
     StreamProbes,
     describe_error,

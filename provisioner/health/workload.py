@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ports import MESOS_MASTER_PORT
 from ..security import Credential
-from .probes import MASTER_PORT, ProbeError, StreamHTTPConnection, describe_error
+from .probes import ProbeError, StreamHTTPConnection, describe_error
 from .report import WORKLOAD as LAYER
 from .report import CheckResult
 
@@ -129,7 +130,7 @@ class SchedulerSession:
         self,
         address: str,
         opener: Opener,
-        port: int = MASTER_PORT,
+        port: int = MESOS_MASTER_PORT,
         credential: Credential | None = None,
         user: str = TASK_USER,
     ) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..domain import Role
+from ..ports import ZOOKEEPER_CLIENT_PORT
 from ..topology import majority
-from .probes import ZOOKEEPER_CLIENT_PORT, ProbeError, Probes
+from .probes import ProbeError, Probes
 from .report import ZOOKEEPER as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results

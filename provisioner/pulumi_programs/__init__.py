@@ -21,9 +21,6 @@ from ..domain import PlannedMachine
 #: Stack output holding the machine list.
 MACHINES_OUTPUT = "machines"
 
-#: Ports the cluster services listen on; open only between the cluster's machines.
-CLUSTER_PORTS: tuple[int, ...] = (2181, 2888, 3888, 5050, 5051)
-
 #: backend type -> "module:function".
 PROGRAMS: dict[str, str] = {
     "libvirt": "provisioner.pulumi_programs.libvirt:libvirt_program",

@@ -13,8 +13,9 @@ import pulumi
 import pulumi_aws as aws
 
 from ..domain import PlannedMachine, Role
+from ..ports import CLUSTER_PORTS
 from ..spec import ClusterSpec, PulumiAwsBackend
-from . import CLUSTER_PORTS, MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
+from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
 
 
 def instance_type(backend: PulumiAwsBackend, machine: PlannedMachine) -> str:
