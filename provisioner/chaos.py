@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cluster import Cluster, recorded_machines
 from .domain import Machine, Role
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
 
 if TYPE_CHECKING:
     from .health import HealthReport, SshProbes
-    from .operations import Cluster
     from .security import Credential
     from .spec import ClusterSpec
 
@@ -313,12 +313,12 @@ def inject(
 
 def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
     """Every fault in turn on a healthy cluster; restores in `finally`; ends with health."""
-    from . import health, operations
+    from . import health
 
     started = time.monotonic()
     spec = cluster.spec
     with cluster.store.lock("verify --chaos"):
-        machines = operations.recorded_machines(cluster)
+        machines = recorded_machines(cluster)
         credential = cluster.health_credential()
         report = health.check_cluster(spec, machines, credential=credential)
         if not report.healthy:
@@ -331,7 +331,7 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
             )
         standin = (report.mesos or {}).get("kind") == "stand-in"
         chaos = ChaosReport(cluster=spec.name)
-        ssh = health.SshProbes(machines, known_hosts_file=operations.known_hosts_file(cluster))
+        ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
         stopped = _Stopped(ssh)
         try:
             for kind in FAULTS:

@@ -21,6 +21,13 @@ from rich.table import Table
 
 from . import __version__, operations
 from .cli_progress import ProgressView, phase_table
+from .cluster import (
+    Cluster,
+    known_machines,
+    open_cluster,
+    recorded_agents,
+    recorded_machines,
+)
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
 from .specfile import load_spec, set_agent_count
@@ -130,12 +137,10 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
     raise AssertionError("unreachable")
 
 
-def _open(
-    spec: Path, state_dir: Path | None, view: ProgressView | None = None
-) -> operations.Cluster:
+def _open(spec: Path, state_dir: Path | None, view: ProgressView | None = None) -> Cluster:
     """Load the spec; the view (plain lines by default) renders the run's events."""
     view = view or ProgressView(err, live=False)
-    cluster = operations.open_cluster(spec, state_dir, progress=view.message)
+    cluster = open_cluster(spec, state_dir, progress=view.message)
     cluster.on_ansible_event = view.ansible_event
     cluster.on_ansible_output = view.ansible_output
     cluster.on_phase = view.phase
@@ -357,7 +362,7 @@ def scale(
         cluster = _open(spec, state_dir)  # validates the file before it is touched
         count = agents
         if count is None:
-            count = max(0, len(operations.recorded_agents(cluster)) - len(removing))
+            count = max(0, len(recorded_agents(cluster)) - len(removing))
         steps = operations.check_scale(cluster, count, removing)  # refuse before editing
         doomed = sorted({h for a in steps.of_kind("remove_agents") for h in a.hosts})
         return count, doomed
@@ -420,7 +425,7 @@ def down(
     view = ProgressView(err)
     cluster = _run(lambda: _open(spec, state_dir, view), as_json)
     if not yes:
-        names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)), as_json)
+        names = _run(lambda: sorted(m.name for m in recorded_machines(cluster)), as_json)
         _confirm(
             f"Destroy {len(names)} machine(s) of {cluster.spec.name}: {', '.join(names)}?",
             as_json,
@@ -440,7 +445,7 @@ def inventory(spec: SpecArg, state_dir: StateDirOpt = None) -> None:
 
     def run() -> str:
         cluster = _open(spec, state_dir)
-        return render_inventory(cluster.spec, operations.known_machines(cluster))
+        return render_inventory(cluster.spec, known_machines(cluster))
 
     sys.stdout.write(_run(run))
 
@@ -461,7 +466,7 @@ def doctor(
         cluster = _open(spec, state_dir)
         return run_doctor(
             cluster.spec,
-            operations.known_machines(cluster),
+            known_machines(cluster),
             accept_new_host_keys=accept_new_host_keys,
             known_hosts=cluster.state_dir / "known_hosts",
         )

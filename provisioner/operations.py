@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,77 +16,26 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from . import ansible, health
 from . import resize_run, security
-from .domain import Machine, PlannedMachine, Role, is_core
+from .cluster import (
+    Cluster,
+    machines_in_order,
+    recorded_machines,
+)
+from .domain import Machine, PlannedMachine, is_core
 from .errors import ProvisionError, StateError
 from .inventory import render_inventory
-from .paths import default_state_dir
 from .phases import (
     CONVERGE,
     DRIFT,
     HEALTH,
     MACHINES,
     WORKLOAD,
-    PhaseListener,
     PhaseTiming,
-    timed_phase,
 )
 from .plan import Action, Plan, compute_plan, config_fingerprint
-from .providers import provider_for
 from .resize import finish_if_done, plan_resize
-from .spec import ClusterSpec
-from .specfile import load_spec
-from .state import ClusterState, StateStore
+from .state import ClusterState
 from .topology import plan_machines
-
-Progress = Callable[[str], None]
-
-
-@dataclass
-class Cluster:
-    """A loaded spec and its state directory."""
-
-    spec: ClusterSpec
-    store: StateStore
-    progress: Progress = field(default=lambda _m: None)
-    on_ansible_event: Callable[[dict], None] | None = None
-    #: Every line of Ansible output as it is written to logs/ (the CLI's --verbose).
-    on_ansible_output: Callable[[str], None] | None = None
-    on_phase: PhaseListener | None = None
-    #: Phases of the current run, in order (`up` points it at its RunResult.phases).
-    phase_log: list[PhaseTiming] = field(default_factory=list)
-
-    @property
-    def state_dir(self) -> Path:
-        return self.store.directory
-
-    @contextlib.contextmanager
-    def phase(self, name: str, detail: str = "", hosts: tuple[str, ...] = ()) -> Iterator[None]:
-        """Time the body as one phase of the run (`with cluster.phase("health"): ...`)."""
-        with timed_phase(self.phase_log, self.on_phase, name, detail, hosts):
-            yield
-
-    def provider(self):
-        return provider_for(self.spec, self.state_dir, self.progress)
-
-    def health_credential(self) -> security.Credential | None:
-        """What the health checks authenticate as (None while Mesos authentication is off)."""
-        if not self.spec.security.authentication:
-            return None
-        creds = security.load_credentials(self.spec, self.state_dir)
-        return creds.health if creds else None
-
-
-def open_cluster(
-    spec_path: Path | str, state_dir: Path | str | None = None, progress: Progress | None = None
-) -> Cluster:
-    spec = load_spec(spec_path)
-    directory = (
-        Path(state_dir).expanduser().resolve() / spec.name
-        if state_dir
-        else (default_state_dir(Path(spec_path), spec.name))
-    )
-    store = StateStore(directory, spec.name, spec.provider.kind)
-    return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
@@ -123,13 +72,6 @@ class RunResult:
             "seconds": round(self.seconds, 1),
             "phases": [phase.to_dict() for phase in self.phases],
         }
-
-
-def _machines_in_order(spec: ClusterSpec, state: ClusterState) -> list[Machine]:
-    order = [m.name for m in plan_machines(spec, state.machines)]
-    known = [state.machines[n] for n in order if n in state.machines]
-    extra = [m for n, m in sorted(state.machines.items()) if n not in order]
-    return known + extra
 
 
 def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
@@ -242,7 +184,7 @@ def up(
                     _converge(cluster, state, Action("converge", drifted, "site.yml", reason),
                               planned, result)  # fmt: skip
             elif action.kind == "remove_agents":
-                machines = _machines_in_order(spec, state)
+                machines = machines_in_order(spec, state)
                 _run_playbook(cluster, action, machines, result)
                 state.record("remove_agents", hosts=list(action.hosts))
                 store.save(state)
@@ -272,7 +214,7 @@ def up(
             elif action.kind == "wait_healthy" and verify:
                 from . import health
 
-                machines = _machines_in_order(spec, state)
+                machines = machines_in_order(spec, state)
                 with cluster.phase(HEALTH, "ZooKeeper, masters and agents"):
                     result.health = health.wait_healthy(
                         spec,
@@ -316,12 +258,6 @@ def _converge(
     cluster.store.save(state)
 
 
-def known_hosts_file(cluster: Cluster) -> str:
-    """The cluster's own known_hosts (where `doctor --accept-new-host-keys` records keys);
-    SSH probes read it besides ~/.ssh/known_hosts, and it may not exist."""
-    return str(cluster.state_dir / "known_hosts")
-
-
 def _check_drift(
     cluster: Cluster, state: ClusterState, machines: list[Machine], result: RunResult
 ) -> tuple[str, ...]:
@@ -329,7 +265,7 @@ def _check_drift(
     from . import drift
 
     with cluster.phase(DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
-        found = drift.check_drift(machines, state.observed, known_hosts_file(cluster))
+        found = drift.check_drift(machines, state.observed, cluster.known_hosts_file)
     for host in found:
         if host.error:
             result.unobserved[host.host] = host.error
@@ -344,7 +280,7 @@ def _record_observed(cluster: Cluster, state: ClusterState, hosts: list[str] | t
     from . import drift
 
     machines = [state.machines[h] for h in hosts if h in state.machines]
-    for host, outcome in drift.observe(machines, known_hosts_file(cluster)).items():
+    for host, outcome in drift.observe(machines, cluster.known_hosts_file).items():
         if isinstance(outcome, Exception):
             state.observed.pop(host, None)  # unknown: the next drift check converges it
         else:
@@ -365,34 +301,12 @@ def _run_workload(
         )
 
 
-def recorded_machines(cluster: Cluster) -> list[Machine]:
-    state = cluster.store.load()
-    if not state.machines:
-        raise ProvisionError(
-            f"cluster {cluster.spec.name!r} has no machines recorded in {cluster.state_dir}",
-            hint="run `dcos-provision up` first (or pass the --state-dir it used)",
-        )
-    return _machines_in_order(cluster.spec, state)
-
-
-def recorded_agents(cluster: Cluster) -> list[str]:
-    return sorted(n for n, m in cluster.store.load().machines.items() if Role.AGENT in m.roles)
-
-
 def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:
     """The plan `scale` would run; raises (bad --remove, quorum) before anything changes."""
     spec = cluster.spec.model_copy(
         update={"agents": cluster.spec.agents.model_copy(update={"count": agents})}
     )
     return compute_plan(spec, cluster.store.load(), remove)
-
-
-def known_machines(cluster: Cluster) -> list[Machine]:
-    """Static hosts are checked before adoption; other providers' machines once created."""
-    provider = cluster.provider()
-    if not provider.deletes_machines:
-        return provider.create(plan_machines(cluster.spec))
-    return recorded_machines(cluster)
 
 
 def status(
@@ -407,7 +321,7 @@ def status(
             cluster.spec, machines, workload=workload, credential=credential, security=True
         )
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
-    probes = health.SshProbes(machines, known_hosts_file=known_hosts_file(cluster))
+    probes = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
     probes.http_auth = credential.basic_auth() if credential else None
     try:
         return health.check_cluster(
@@ -440,7 +354,7 @@ def down(cluster: Cluster) -> list[str]:
             return []
         ordered = sorted(names)
         if not provider.deletes_machines:
-            machines = _machines_in_order(spec, state)
+            machines = machines_in_order(spec, state)
             if machines:
                 _run_playbook(
                     cluster,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cluster import Cluster, machines_in_order
 from .domain import Machine, Role, is_core
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
@@ -26,7 +27,6 @@ from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .health import HealthReport
-    from .operations import Cluster
     from .security import Credential
 
 PLAYBOOK = "repair.yml"
@@ -265,21 +265,21 @@ def repair(
 ) -> RepairResult:
     """Find what is broken, re-converge just that, verify; repeat while a round reveals more
     (a layer health skipped until the one below it was fixed)."""
-    from . import health, operations
+    from . import health
 
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     with store.lock("repair"):
         state = store.load()
         check_spec_unchanged(spec, state)
-        machines = operations._machines_in_order(spec, state)
+        machines = machines_in_order(spec, state)
         result = RepairResult(cluster=spec.name, plan_only=plan_only)
         cluster.progress("health: checking every layer, then the roles' files and services")
         report, targets = find_targets(
             spec,
             machines,
             cluster.progress,
-            operations.known_hosts_file(cluster),
+            cluster.known_hosts_file,
             cluster.health_credential(),
         )
         result.before, result.targets = report, targets

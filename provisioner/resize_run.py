@@ -35,8 +35,8 @@ from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .ansible import PlaybookResult
+    from .cluster import Cluster
     from .health import HealthReport
-    from .operations import Cluster
     from .security import Credential
     from .spec import ClusterSpec
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from provisioner import operations
 from provisioner.cli import app
+from provisioner.cluster import open_cluster
 from provisioner.errors import StateError
 from provisioner.state import STATE_VERSION, ClusterState, StateStore
 
@@ -127,10 +128,10 @@ def test_down_on_an_adopted_static_cluster_resets_and_releases_it(
         operations, "_run_playbook", lambda _c, action, *_a, **_k: ran.append(action.hosts)
     )
     spec = static_spec(tmp_path)
-    cluster = operations.open_cluster(spec)
+    cluster = open_cluster(spec)
     state = cluster.store.load()
     state.machines = {m.name: m for m in cluster.provider().list()}
     cluster.store.save(state)
     assert operations.down(cluster) == ["m1"]
     assert ran == [("m1",)]
-    assert operations.down(operations.open_cluster(spec)) == []
+    assert operations.down(open_cluster(spec)) == []
