@@ -25,12 +25,11 @@ from .cluster import (
     Cluster,
     known_machines,
     open_cluster,
-    recorded_agents,
     recorded_machines,
 )
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
-from .specfile import load_spec, set_agent_count
+from .specfile import load_spec
 
 app = typer.Typer(
     name="dcos-provision",
@@ -353,32 +352,20 @@ def scale(
     spec file is updated to match.
     """
     removing = tuple(remove or ())
-    if agents is None and not removing:
-        _fail(UsageError("say how to scale: --agents N and/or --remove NAME"), as_json)
-    if agents is not None and agents < 0:
-        _fail(UsageError(f"--agents must be 0 or more: got {agents}"), as_json)
-
-    def check() -> tuple[int, list[str]]:
-        cluster = _open(spec, state_dir)  # validates the file before it is touched
-        count = agents
-        if count is None:
-            count = max(0, len(recorded_agents(cluster)) - len(removing))
-        steps = operations.check_scale(cluster, count, removing)  # refuse before editing
-        doomed = sorted({h for a in steps.of_kind("remove_agents") for h in a.hosts})
-        return count, doomed
-
-    count, doomed = _run(check, as_json)
-    if doomed and not yes:
+    _run(lambda: operations.check_scale_request(agents, removing), as_json)
+    # Validates the file and refuses (bad --remove, quorum) before the file is touched.
+    change = _run(lambda: operations.plan_scale(_open(spec, state_dir), agents, removing), as_json)
+    if change.doomed and not yes:
         _confirm(
-            f"Drain and destroy {len(doomed)} agent(s): {', '.join(doomed)}?",
+            f"Drain and destroy {len(change.doomed)} agent(s): {', '.join(change.doomed)}?",
             as_json,
             "remove agents",
         )
 
     def run() -> operations.RunResult:
-        if set_agent_count(spec, count):
-            err.print(f"{spec}: agents.count set to {count}")
-        return operations.up(_open(spec, state_dir, view), wait_timeout=wait, remove=removing)
+        if operations.record_agent_count(spec, change):
+            err.print(f"{spec}: agents.count set to {change.agents}")
+        return operations.scale(_open(spec, state_dir, view), change, wait_timeout=wait)
 
     with ProgressView(err, verbose=verbose) as view:
         result = _run(run, as_json)
@@ -399,15 +386,7 @@ def upgrade(
     """
 
     def run() -> operations.RunResult:
-        cluster = _open(spec, state_dir, view)
-        steps = operations.plan(cluster).actions
-        if not any(action.playbook == "upgrade.yml" for action in steps):
-            raise UsageError(
-                f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
-                "cluster last converged with (or the cluster is not created yet)",
-                hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
-            )
-        return operations.up(cluster, wait_timeout=wait)
+        return operations.upgrade(_open(spec, state_dir, view), wait_timeout=wait)
 
     with ProgressView(err, verbose=verbose) as view:
         result = _run(run, as_json)

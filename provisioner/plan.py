@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .domain import Machine, PlannedMachine, Role, core_names, is_core
@@ -32,11 +33,30 @@ from .state import ClusterState
 from .topology import plan_machines
 
 
+class ActionKind(StrEnum):
+    """What a step of a plan does; the values are what `plan --json` and `up --json` show."""
+
+    CREATE = "create"
+    REMOVE_AGENTS = "remove_agents"
+    DESTROY = "destroy"
+    CONVERGE = "converge"
+    DRIFT_CHECK = "drift_check"
+    RESIZE = "resize"
+    WAIT_HEALTHY = "wait_healthy"
+    #: `down` on adopted hosts (reset.yml); never part of a plan.
+    RESET = "reset"
+
+
+#: Kinds that create or delete machines (the provider's tools are needed).
+MACHINE_KINDS = frozenset({ActionKind.CREATE, ActionKind.DESTROY, ActionKind.REMOVE_AGENTS})
+UPGRADE_PLAYBOOK = "upgrade.yml"
+
+
 @dataclass(frozen=True)
 class Action:
     """One step of a plan."""
 
-    kind: str  # create | remove_agents | destroy | converge | drift_check | resize | wait_healthy
+    kind: ActionKind
     hosts: tuple[str, ...] = ()
     playbook: str | None = None
     reason: str = ""
@@ -54,14 +74,23 @@ class Action:
 
 @dataclass(frozen=True)
 class Plan:
+    """The actions, in order, and the master-count change they carry out (if any)."""
+
     cluster: str
     actions: tuple[Action, ...] = field(default_factory=tuple)
+    #: The resize the `resize` actions are steps of (not part of the JSON: the actions are).
+    resize: Resize | None = field(default=None, compare=False, repr=False)
 
     @property
     def changes_machines(self) -> bool:
-        return any(a.kind in ("create", "destroy", "remove_agents") for a in self.actions)
+        return any(a.kind in MACHINE_KINDS for a in self.actions)
 
-    def of_kind(self, kind: str) -> list[Action]:
+    @property
+    def upgrades(self) -> bool:
+        """A rolling upgrade of Mesos (a new `mesos.version` on a converged cluster)."""
+        return any(a.playbook == UPGRADE_PLAYBOOK for a in self.actions)
+
+    def of_kind(self, kind: ActionKind) -> list[Action]:
         return [a for a in self.actions if a.kind == kind]
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,30 +152,34 @@ def compute_plan(
     resize = plan_resize(spec, state, planned)
 
     if to_create:
-        actions.append(Action("create", tuple(to_create), reason="in the spec, not created yet"))
+        actions.append(
+            Action(ActionKind.CREATE, tuple(to_create), reason="in the spec, not created yet")
+        )
     removed_agents = [n for n in gone if Role.AGENT in existing[n].roles]
     if removed_agents:
         actions.append(
             Action(
-                "remove_agents",
+                ActionKind.REMOVE_AGENTS,
                 tuple(removed_agents),
                 "remove_agents.yml",
                 "drain through the maintenance API and stop before destroying",
             )
         )
-        actions.append(Action("destroy", tuple(removed_agents), reason="no longer in the spec"))
+        actions.append(
+            Action(ActionKind.DESTROY, tuple(removed_agents), reason="no longer in the spec")
+        )
     if resize is not None:
         actions.extend(_resize_actions(resize, existing))
     else:
         actions.append(_converge_action(spec, state, planned, to_create, converge))
     actions.append(
         Action(
-            "wait_healthy",
+            ActionKind.WAIT_HEALTHY,
             tuple(planned_names),
             reason="verify ZooKeeper, masters and agents against the spec",
         )
     )
-    return Plan(spec.name, tuple(actions))
+    return Plan(spec.name, tuple(actions), resize)
 
 
 def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action]:
@@ -154,7 +187,10 @@ def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action
     total = len(resize.steps)
     actions = [
         Action(
-            "resize", step.hosts, RESIZE_PLAYBOOK, f"step {step.index + 1}/{total}: {step.reason}"
+            ActionKind.RESIZE,
+            step.hosts,
+            RESIZE_PLAYBOOK,
+            f"step {step.index + 1}/{total}: {step.reason}",
         )
         for step in resize.pending
     ]
@@ -162,7 +198,7 @@ def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action
     if leaving:
         actions.append(
             Action(
-                "destroy",
+                ActionKind.DESTROY,
                 tuple(leaving),
                 reason=f"left the cluster (masters {resize.old} -> {resize.new}); their "
                 "mesos-master and ZooKeeper were stopped and disabled first",
@@ -193,21 +229,21 @@ def _converge_action(
     applied_version = state.applied.get("mesos_version")
     if core_converged and applied_version and applied_version != spec.mesos.version:
         return Action(
-            "converge",
+            ActionKind.CONVERGE,
             tuple(planned_names),
-            "upgrade.yml",
+            UPGRADE_PLAYBOOK,
             f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
             "(followers first, leader last), each gated on health, then agents in batches",
         )
     if core_converged and others_converged and new_agents and not config_changed:
         return Action(
-            "converge",
+            ActionKind.CONVERGE,
             tuple(new_agents),
             "scale.yml",
             "new agents only; ZooKeeper, masters and other agents untouched",
         )
     if not converged_before:
-        return Action("converge", tuple(planned_names), "site.yml", "new cluster")
+        return Action(ActionKind.CONVERGE, tuple(planned_names), "site.yml", "new cluster")
     unconverged = [n for n in planned_names if n not in state.converged]
     if unconverged:
         reason = "configuration not yet applied to " + ", ".join(unconverged)
@@ -217,10 +253,10 @@ def _converge_action(
         reason = "full converge on request (--converge); no change expected"
     else:
         return Action(
-            "drift_check",
+            ActionKind.DRIFT_CHECK,
             tuple(planned_names),
             "site.yml",
             "compare each host's managed files, links and services with its last converge "
             "(one SSH round trip); site.yml runs on the hosts that drifted, if any",
         )
-    return Action("converge", tuple(planned_names), "site.yml", reason)
+    return Action(ActionKind.CONVERGE, tuple(planned_names), "site.yml", reason)
