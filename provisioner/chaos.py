@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cluster import Cluster, recorded_machines
-from .domain import Machine, Role
+from .domain import Layer, Machine, Role
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
 
@@ -116,7 +116,7 @@ def zookeeper_roles(report: HealthReport) -> tuple[str | None, list[str]]:
     """(leader, followers) by the zookeeper layer's `srvr` modes."""
     modes = {
         c.host: c.detail.split("mode=", 1)[1].split(",", 1)[0]
-        for c in report.layer_checks("zookeeper")
+        for c in report.layer_checks(Layer.ZOOKEEPER)
         if c.name == "mode" and c.ok and c.host and "mode=" in c.detail
     }
     leader = next((h for h, mode in modes.items() if mode == "leader"), None)
@@ -167,7 +167,9 @@ def new_leader(kind: str, report: HealthReport, old: str) -> str | None:
     if kind == ZOOKEEPER_LEADER:
         leader, _ = zookeeper_roles(report)
     else:
-        elected = [c for c in report.layer_checks("mesos_masters") if c.name == "leader" and c.ok]
+        elected = [
+            c for c in report.layer_checks(Layer.MESOS_MASTERS) if c.name == "leader" and c.ok
+        ]
         leader = report.leader if elected else None
     return leader if leader and leader != old else None
 
@@ -283,14 +285,14 @@ def inject(
             task_ran, last = _poll(
                 spec,
                 machines,
-                lambda r: any(c.ok for c in r.layer_checks("workload")),
+                lambda r: any(c.ok for c in r.layer_checks(Layer.WORKLOAD)),
                 outage_timeout,
                 workload=True,
                 interval_s=1.0,
                 credential=credential,
             )
             result.workload_ok_during_outage = bool(task_ran)
-            checks = last.layer_checks("workload")
+            checks = last.layer_checks(Layer.WORKLOAD)
             result.workload_detail = checks[0].detail if checks else "no workload check ran"
             cluster.progress(
                 f"chaos: workload during the outage: {'ok' if task_ran else 'FAILED'} "

@@ -50,7 +50,7 @@ class Cluster:
 
     @contextlib.contextmanager
     def phase(self, name: str, detail: str = "", hosts: tuple[str, ...] = ()) -> Iterator[None]:
-        """Time the body as one phase of the run (`with cluster.phase("health"): ...`)."""
+        """Time the body as one phase of the run (`with cluster.phase(RunPhase.HEALTH): ...`)."""
         with timed_phase(self.phase_log, self.on_phase, name, detail, hosts):
             yield
 

@@ -20,6 +20,17 @@ class Role(StrEnum):
     ZOOKEEPER = "zookeeper"
 
 
+class Layer(StrEnum):
+    """A layer of the health checks. The values are those of `status --json`."""
+
+    REACHABILITY = "reachability"
+    ZOOKEEPER = "zookeeper"
+    MESOS_MASTERS = "mesos_masters"
+    MESOS_AGENTS = "mesos_agents"
+    WORKLOAD = "workload"
+    SECURITY = "security"
+
+
 #: The znode the masters register under; also the path of the cluster's `zk://` URL.
 MESOS_ZNODE = "/mesos"
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from . import resize_run, security, up_steps
 from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
 from .errors import ProvisionError, UsageError
-from .phases import MACHINES
+from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
 from .specfile import set_agent_count
 from .topology import plan_machines
@@ -225,7 +225,7 @@ def down(cluster: Cluster) -> list[str]:
                     machines,
                     RunResult(cluster=spec.name, plan=Plan(spec.name)),
                 )
-        with cluster.phase(MACHINES, f"destroying {', '.join(ordered)}", tuple(ordered)):
+        with cluster.phase(RunPhase.MACHINES, f"destroying {', '.join(ordered)}", tuple(ordered)):
             provider.destroy(ordered)
         state.machines.clear()
         state.converged.clear()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .cluster import Cluster, machines_in_order
-from .domain import Machine, Role, is_core
+from .domain import Layer, Machine, Role, is_core
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
 from .plan import config_fingerprint
@@ -31,18 +31,18 @@ if TYPE_CHECKING:
 
 PLAYBOOK = "repair.yml"
 #: Health layer -> the Ansible role that converges it, and the machine role it needs.
-LAYER_ROLES: dict[str, tuple[str, str]] = {
-    "zookeeper": (ROLE_ZOOKEEPER, Role.ZOOKEEPER),
-    "mesos_masters": (ROLE_MASTER, Role.MASTER),
-    "mesos_agents": (ROLE_AGENT, Role.AGENT),
+LAYER_ROLES: dict[Layer, tuple[str, Role]] = {
+    Layer.ZOOKEEPER: (ROLE_ZOOKEEPER, Role.ZOOKEEPER),
+    Layer.MESOS_MASTERS: (ROLE_MASTER, Role.MASTER),
+    Layer.MESOS_AGENTS: (ROLE_AGENT, Role.AGENT),
 }
 #: Checks about the cluster as a whole: their `host` (if any) is where it was observed, not
 #: what is broken (the ZooKeeper leader counts too few synced followers; every master redirects
 #: to a dead leader during an election).
-CLUSTER_WIDE = {
-    "zookeeper": {"leader", "quorum", "synced_followers", "membership"},
-    "mesos_masters": {"quorum", "elected", "leader", "registry", "znodes", "redirect"},
-    "mesos_agents": {"active_agents"},
+CLUSTER_WIDE: dict[Layer, set[str]] = {
+    Layer.ZOOKEEPER: {"leader", "quorum", "synced_followers", "membership"},
+    Layer.MESOS_MASTERS: {"quorum", "elected", "leader", "registry", "znodes", "redirect"},
+    Layer.MESOS_AGENTS: {"active_agents"},
 }
 
 
@@ -124,7 +124,7 @@ def check_spec_unchanged(spec: ClusterSpec, state: ClusterState) -> None:
 def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
     """Refuse on a machine that is gone or unreachable, and on lost quorum."""
     roles = {m.name: m.roles for m in machines}
-    unreachable = [c for c in report.failures() if c.layer == "reachability" and not c.skipped]
+    unreachable = [c for c in report.failures() if c.layer == Layer.REACHABILITY and not c.skipped]
     if unreachable:
         names = [c.host or "?" for c in unreachable]
         agents = [n for n in names if roles.get(n) == (Role.AGENT,)]
@@ -141,7 +141,7 @@ def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
             + "; ".join(f"{c.host}: {c.detail}" for c in unreachable),
             hint="; ".join(hints),
         )
-    for layer, what in (("zookeeper", "ZooKeeper"), ("mesos_masters", "Mesos master")):
+    for layer, what in ((Layer.ZOOKEEPER, "ZooKeeper"), (Layer.MESOS_MASTERS, "Mesos master")):
         lost = [c for c in report.layer_checks(layer) if c.name == "quorum" and not c.ok]
         if lost:
             raise QuorumError(

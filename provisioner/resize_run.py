@@ -14,15 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .domain import Machine, PlannedMachine, Role, is_core
+from .domain import Layer, Machine, PlannedMachine, Role, is_core
 from .errors import HealthTimeoutError, QuorumError, StateError
 from .resize import (
-    FINISH,
-    MASTERS_STEP,
     PLAYBOOK,
-    PREPARE,
-    ZK_STEP,
     Resize,
+    ResizePhase,
     ResizeStep,
     begin,
     finish_if_done,
@@ -42,9 +39,9 @@ if TYPE_CHECKING:
 
 #: Health layers that must pass after a step (with the spec of the step's stage), and how long
 #: to wait for them. Other steps leave a cluster in between two shapes; their playbook gates.
-GATES: dict[str, tuple[tuple[str, ...], float]] = {
-    ZK_STEP: (("zookeeper",), 180.0),
-    MASTERS_STEP: (("zookeeper", "mesos_masters"), 300.0),
+GATES: dict[ResizePhase, tuple[tuple[Layer, ...], float]] = {
+    ResizePhase.ZOOKEEPER: ((Layer.ZOOKEEPER,), 180.0),
+    ResizePhase.MASTERS: ((Layer.ZOOKEEPER, Layer.MESOS_MASTERS), 300.0),
 }
 GATE_INTERVAL_S = 2.0
 
@@ -121,7 +118,7 @@ def run_step(
     path = cluster.store.write_inventory(
         yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     )
-    hosts = final if step.phase in (PREPARE, FINISH) else list(step.hosts)
+    hosts = final if step.phase in (ResizePhase.PREPARE, ResizePhase.FINISH) else list(step.hosts)
     cluster.progress(f"resize step {step.index + 1}/{len(resize.steps)}: {step.reason}")
     outcome = ansible.run_playbook(
         PLAYBOOK,
@@ -142,7 +139,7 @@ def run_step(
             what=f"step {step.index + 1} ({step.phase}, masters {step.before} -> {step.after})",
             credential=cluster.health_credential(),
         )
-    if step.phase == FINISH:
+    if step.phase == ResizePhase.FINISH:
         core = [state.machines[n] for n in final if is_core(state.machines[n])]
         fingerprint = config_fingerprint(spec, core)
         for name in final:
@@ -163,7 +160,7 @@ def run_step(
 def wait_layers(
     spec: ClusterSpec,
     machines: list[Machine],
-    layers: tuple[str, ...],
+    layers: tuple[Layer, ...],
     timeout_s: float,
     *,
     what: str,

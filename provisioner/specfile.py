@@ -16,7 +16,8 @@ from .fileutil import atomic_write
 from .spec import ClusterSpec
 from .spec_yaml import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
 
-Path_ = tuple[str | int, ...]
+#: Where a value sits in the spec: mapping keys and list indexes from the top.
+KeyPath = tuple[str | int, ...]
 _AT = re.compile(r"^@([^@]+)@ (.*)$", re.S)
 _UNION_TAGS = {"vagrant", "static", "pulumi", "libvirt", "aws"}
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -26,15 +27,15 @@ _MAX_PROBLEM_CHARS = 240
 _MAX_REPORT_CHARS = 1600
 
 
-def _line_index(root: yaml.Node | None) -> dict[Path_, int]:
+def _line_index(root: yaml.Node | None) -> dict[KeyPath, int]:
     """Map key paths in the YAML tree to their 1-based line.
 
     A node reached again through an alias is not walked again: the walk stays linear in the
     file, and errors below an alias point at the line of the alias's key.
     """
-    index: dict[Path_, int] = {}
+    index: dict[KeyPath, int] = {}
     walked: set[int] = set()
-    stack: list[tuple[yaml.Node, Path_]] = [(root, ())] if root is not None else []
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())] if root is not None else []
     while stack:
         node, path = stack.pop()
         index.setdefault(path, node.start_mark.line + 1)
@@ -53,14 +54,14 @@ def _line_index(root: yaml.Node | None) -> dict[Path_, int]:
     return index
 
 
-def _parse_subpath(text: str) -> Path_:
+def _parse_subpath(text: str) -> KeyPath:
     parts: list[str | int] = []
     for piece in re.findall(r"[^.\[\]]+|\[\d+\]", text):
         parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
     return tuple(parts)
 
 
-def format_path(path: Path_) -> str:
+def format_path(path: KeyPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -71,7 +72,7 @@ def format_path(path: Path_) -> str:
     return out or "(top level)"
 
 
-def _clean_loc(loc: tuple) -> Path_:
+def _clean_loc(loc: tuple) -> KeyPath:
     """Drop discriminator tags pydantic inserts (`provider.static.hosts` -> `provider.hosts`)."""
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
@@ -139,7 +140,7 @@ def _problems(exc: ValidationError, source: str, lines: dict) -> list[str]:
     return problems
 
 
-def _locate(source: str, lines: dict, path: Path_, message: str) -> str:
+def _locate(source: str, lines: dict, path: KeyPath, message: str) -> str:
     probe = path
     while probe and probe not in lines:
         probe = probe[:-1]

@@ -16,7 +16,7 @@ from .cluster import Cluster, machines_in_order
 from .domain import Machine, PlannedMachine, is_core
 from .errors import StateError
 from .inventory import render_inventory
-from .phases import CONVERGE, DRIFT, HEALTH, MACHINES, WORKLOAD, PhaseTiming
+from .phases import PhaseTiming, RunPhase
 from .plan import Action, ActionKind, Plan, config_fingerprint
 from .providers.base import Provider
 from .resize import ResizeStep, finish_if_done
@@ -61,10 +61,10 @@ def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
 
 
 #: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
-PLAYBOOK_PHASES = {
-    ActionKind.CONVERGE: CONVERGE,
-    ActionKind.REMOVE_AGENTS: "drain",
-    ActionKind.RESET: "reset",
+PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
+    ActionKind.CONVERGE: RunPhase.CONVERGE,
+    ActionKind.REMOVE_AGENTS: RunPhase.DRAIN,
+    ActionKind.RESET: RunPhase.RESET,
 }
 
 
@@ -126,7 +126,7 @@ def _create(run: UpRun, action: Action) -> None:
     wanted = (
         run.keep if run.provider.declarative else [m for m in run.planned if m.name in action.hosts]
     )
-    with run.cluster.phase(MACHINES, f"creating {', '.join(action.hosts)}", action.hosts):
+    with run.cluster.phase(RunPhase.MACHINES, f"creating {', '.join(action.hosts)}", action.hosts):
         created = run.provider.create(wanted)
     for machine in created:
         run.state.machines[machine.name] = machine
@@ -151,7 +151,9 @@ def _remove_agents(run: UpRun, action: Action) -> None:
 
 
 def _destroy(run: UpRun, action: Action) -> None:
-    with run.cluster.phase(MACHINES, f"destroying {', '.join(action.hosts)}", action.hosts):
+    with run.cluster.phase(
+        RunPhase.MACHINES, f"destroying {', '.join(action.hosts)}", action.hosts
+    ):
         run.provider.destroy(list(action.hosts))
     for name in action.hosts:
         run.state.machines.pop(name, None)
@@ -168,7 +170,7 @@ def _resize_step(run: UpRun, action: Action) -> None:
     resize = run.plan.resize
     assert resize is not None, "a resize action comes with the plan's resize"
     step = run.resize_steps.pop(0)
-    with run.cluster.phase("resize", f"step {step.index + 1}: {step.reason}"):
+    with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
         outcome, hosts = resize_run.run_step(run.cluster, run.state, resize, step)
     run.result.playbooks.append(resize_run.playbook_record(outcome, hosts))
     _record_observed(run.cluster, run.state, hosts)
@@ -182,7 +184,7 @@ def _wait_healthy(run: UpRun, action: Action) -> None:
 
     cluster = run.cluster
     machines = machines_in_order(cluster.spec, run.state)
-    with cluster.phase(HEALTH, "ZooKeeper, masters and agents"):
+    with cluster.phase(RunPhase.HEALTH, "ZooKeeper, masters and agents"):
         report = health.wait_healthy(
             cluster.spec,
             machines,
@@ -236,7 +238,7 @@ def _check_drift(
     """Hosts whose managed files, links or services differ from their last converge."""
     from . import drift
 
-    with cluster.phase(DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
+    with cluster.phase(RunPhase.DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
         found = drift.check_drift(machines, state.observed, cluster.known_hosts_file)
     for host in found:
         if host.error:
@@ -267,7 +269,7 @@ def _run_workload(
     if (healthy.mesos or {}).get("kind") == "stand-in":
         cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
         return healthy
-    with cluster.phase(WORKLOAD, "one task through the scheduler API"):
+    with cluster.phase(RunPhase.WORKLOAD, "one task through the scheduler API"):
         return health.check_cluster(
             cluster.spec, machines, workload=True, credential=cluster.health_credential()
         )

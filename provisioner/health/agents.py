@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import Machine, Role
+from ..domain import Layer, Machine, Role
 from ..ports import MESOS_AGENT_PORT
 from .masters import MasterFacts
 from .probes import METRICS_PATH, ProbeError, Probes, get_json
-from .report import MESOS_AGENTS as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results, fmt, number, pid_address
+
+LAYER = Layer.MESOS_AGENTS
 
 AGENT_STATE_PATHS = ("/slave(1)/state", "/state")
 

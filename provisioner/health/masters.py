@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import MESOS_ZNODE, Machine, Role
+from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from ..topology import mesos_quorum
 from .probes import (
@@ -22,9 +22,10 @@ from .probes import (
     get_json,
     header,
 )
-from .report import MESOS_MASTERS as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results, fmt, number
+
+LAYER = Layer.MESOS_MASTERS
 
 #: Checks the agents layer needs: a single leader everyone agrees on, with its registry.
 GATE = ("elected", "leader", "registry")

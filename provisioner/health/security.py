@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..domain import MESOS_ZNODE, Role
+from ..domain import MESOS_ZNODE, Layer, Role
 from ..ports import CLUSTER_PORTS, MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .masters import MasterFacts
 from .probes import ProbeError, Probes, get_json
-from .report import SECURITY as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results
+
+LAYER = Layer.SECURITY
 
 #: Master flags of each protection, as /master/flags shows them.
 MASTER_AUTH_FLAGS = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..domain import Machine, PlannedMachine, Role
+from ..domain import Layer, Machine, PlannedMachine, Role
 from ..spec import ClusterSpec
 from ..topology import plan_machines
 from .report import CheckResult
@@ -75,7 +75,7 @@ def pid_address(pid: str | None) -> str | None:
 class Results:
     """Collects the checks of one layer."""
 
-    def __init__(self, layer: str) -> None:
+    def __init__(self, layer: Layer) -> None:
         self.layer = layer
         self.checks: list[CheckResult] = []
 

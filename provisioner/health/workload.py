@@ -18,11 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain import Layer
 from ..ports import MESOS_MASTER_PORT
 from ..security import Credential
 from .probes import ProbeError, StreamHTTPConnection, describe_error
-from .report import WORKLOAD as LAYER
 from .report import CheckResult
+
+LAYER = Layer.WORKLOAD
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 FRAMEWORK_NAME = "dcos-provision-workload"

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain import Role
+from ..domain import Layer, Role
 from ..ports import ZOOKEEPER_CLIENT_PORT
 from ..topology import majority
 from .probes import ProbeError, Probes
-from .report import ZOOKEEPER as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results
+
+LAYER = Layer.ZOOKEEPER
 
 #: Checks the Mesos layers need to pass before they can mean anything.
 GATE = ("leader", "quorum")
