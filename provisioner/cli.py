@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +30,11 @@ from .cluster import (
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
 from .specfile import load_spec
+
+if TYPE_CHECKING:
+    from .diagnose import DiagnoseResult
+    from .doctor import DoctorReport
+    from .health import CheckResult, HealthReport
 
 app = typer.Typer(
     name="dcos-provision",
@@ -160,7 +165,7 @@ def _confirm(question: str, as_json: bool, refused: str) -> None:
         raise typer.Exit(1)
 
 
-def _print_health(report, verbose: bool = False) -> None:
+def _print_health(report: HealthReport, verbose: bool = False) -> None:
     """One line per layer, then the failing checks (every check with --verbose)."""
     verdict = "[green]healthy[/]" if report.healthy else "[bold red]NOT healthy[/]"
     leader = f", leader {report.leader}" if report.leader else ""
@@ -179,7 +184,7 @@ def _print_health(report, verbose: bool = False) -> None:
         err.print(_health_table(shown))
 
 
-def _health_table(checks) -> Table:
+def _health_table(checks: list[CheckResult]) -> Table:
     table = Table()
     for column in ("layer", "check", "host", "ok", "detail"):
         table.add_column(column)
@@ -441,7 +446,7 @@ def doctor(
     """SSH preflight on every host: login, sudo, python3, OS, free ports, clock, disk."""
     from .doctor import run_doctor
 
-    def run():
+    def run() -> DoctorReport:
         cluster = _open(spec, state_dir)
         return run_doctor(
             cluster.spec,
@@ -498,7 +503,7 @@ def diagnose(
     """
     from .diagnose import collect_bundle
 
-    def run():
+    def run() -> DiagnoseResult:
         cluster = _open(spec, state_dir)
         err.print(f"collecting diagnostics of {cluster.spec.name} ...")
         return collect_bundle(

@@ -33,7 +33,7 @@ CHECKS: tuple[str, ...] = (
 )
 
 #: Ports each role must be able to bind; a listener there blocks it unless it is ours.
-PORTS_BY_ROLE: dict[Role, tuple[int, ...]] = {
+PORTS_BY_ROLE: dict[str, tuple[int, ...]] = {
     Role.ZOOKEEPER: (ZOOKEEPER_CLIENT_PORT, ZOOKEEPER_PEER_PORT, ZOOKEEPER_ELECTION_PORT),
     Role.MASTER: (MESOS_MASTER_PORT,),
     Role.AGENT: (MESOS_AGENT_PORT,),
@@ -143,9 +143,9 @@ def os_family_verdict(result: CommandResult) -> Verdict:
             return Verdict(False, f"{pretty} is too old ({os_id} {oldest}+ is supported)")
         return Verdict(True, f"{pretty} ({family} family)")
     likes = release.get("ID_LIKE", "").lower().split()
-    family = next((LIKE_FAMILIES[like] for like in likes if like in LIKE_FAMILIES), None)
-    if family:
-        return Verdict(True, f"{pretty} ({family} family by ID_LIKE; not tested)")
+    like_family = next((LIKE_FAMILIES[like] for like in likes if like in LIKE_FAMILIES), None)
+    if like_family:
+        return Verdict(True, f"{pretty} ({like_family} family by ID_LIKE; not tested)")
     supported = ", ".join(sorted(SUPPORTED_OS))
     return Verdict(False, f"{pretty} is not supported (supported: {supported})")
 

@@ -350,7 +350,9 @@ def step_inventory(
     return inventory
 
 
-def stage_spec(spec: ClusterSpec, masters_count: int, agents_count: int | None = None):
+def stage_spec(
+    spec: ClusterSpec, masters_count: int, agents_count: int | None = None
+) -> ClusterSpec:
     """The spec as it stands at one point of the resize (for the health checks)."""
     update: dict[str, Any] = {"masters": spec.masters.model_copy(update={"count": masters_count})}
     if agents_count is not None:

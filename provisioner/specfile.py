@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import SpecError
 from .fileutil import atomic_write
@@ -97,7 +98,7 @@ def _secret_fields() -> frozenset[str]:
     return frozenset(found)
 
 
-def _message(error: dict, secret: bool = False) -> str:
+def _message(error: ErrorDetails, secret: bool = False) -> str:
     """The message of one pydantic error; the input is echoed (shortened) unless secret."""
     kind = error["type"]
     msg = error["msg"]
@@ -319,6 +320,6 @@ def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
     if not isinstance(node, yaml.MappingNode):
         return None
     for key_node, value_node in node.value:
-        if key_node.value == key:
+        if key_node.value == key and isinstance(value_node, yaml.Node):
             return value_node
     return None

@@ -249,7 +249,9 @@ def _check_drift(
     return tuple(h.host for h in found if h.drifted)
 
 
-def _record_observed(cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]):
+def _record_observed(
+    cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]
+) -> None:
     """Store what the drift check sees now on these hosts (right after they converged)."""
     from . import drift
 

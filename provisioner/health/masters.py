@@ -318,13 +318,14 @@ def _check_leader(
             f"elected {leader.name} ({facts.leader_pid}), but " + "; ".join(problems),
         )
     else:
+        assert znodes.lowest is not None  # no problems: ZooKeeper named the elected leader
         results.add(
             "leader",
             leader.name,
             True,
             f"{facts.leader_pid}: master/elected, /master/state and "
             f"ZooKeeper {MESOS_ZNODE}/{znodes.lowest[0]} agree",
-        )  # type: ignore[index]
+        )
 
 
 def _check_znodes(

@@ -46,6 +46,9 @@ class Probes(Protocol):
     def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
         """The children of a znode with their data, read through any of `hosts` ("ip:port")."""
 
+    def open_stream(self, address: str, port: int, timeout_s: float) -> Any:
+        """A connection that streams an HTTP response (the workload's scheduler API)."""
+
     def close(self) -> None:
         """Release connections kept between probes."""
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from ..domain import Machine, PlannedMachine
+from ..spec import ClusterSpec
 
 ProgressCallback = Callable[[str], None]
 
@@ -25,7 +25,9 @@ class Provider(ABC):
     #: declares the whole desired set); otherwise it is given only the machines to create.
     declarative: bool = False
 
-    def __init__(self, spec: Any, state_dir: Path, progress: ProgressCallback | None = None):
+    def __init__(
+        self, spec: ClusterSpec, state_dir: Path, progress: ProgressCallback | None = None
+    ) -> None:
         self.spec = spec
         self.state_dir = Path(state_dir)
         self.progress: ProgressCallback = progress or (lambda _msg: None)

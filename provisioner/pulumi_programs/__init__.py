@@ -39,7 +39,8 @@ Program = Callable[[Any, list[PlannedMachine], str], Any]
 def program_for(backend_type: str) -> Program:
     """The program function of a backend (imports its provider SDK on first use)."""
     module_name, function_name = PROGRAMS[backend_type].split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    program: Program = getattr(importlib.import_module(module_name), function_name)
+    return program
 
 
 def machine_record(
