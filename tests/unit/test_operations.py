@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import operations
+from provisioner import operations, up_steps
 from provisioner.cli import app
 from provisioner.cluster import open_cluster
 from provisioner.errors import UsageError
@@ -101,3 +101,7 @@ def test_upgrade_runs_up_when_the_plan_upgrades(
     result = operations.upgrade(open_cluster(spec), wait_timeout=5)
     assert result.cluster == "lab"
     assert ups == [{"agents": 1, "wait_timeout": 5}]  # the spec default
+
+
+def test_up_has_a_step_for_every_kind_of_action_a_plan_holds() -> None:
+    assert set(up_steps.STEPS) == set(ActionKind) - {ActionKind.RESET}  # RESET: `down` only
