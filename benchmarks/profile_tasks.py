@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from provisioner import operations
+from provisioner.cluster import open_cluster
 
 
 def main() -> int:
@@ -34,7 +35,7 @@ def main() -> int:
             task = f"{data.get('role', '-')}: {data.get('task', '?')}"
             durations[task].append(float(data.get("duration") or 0.0))
 
-    cluster = operations.open_cluster(args.spec)
+    cluster = open_cluster(args.spec)
     cluster.on_ansible_event = collect
     result = operations.up(cluster, converge=args.converge, workload=False)
     rows = sorted(durations.items(), key=lambda item: -sum(item[1]))[: args.top]

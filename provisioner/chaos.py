@@ -15,14 +15,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cluster import Cluster, recorded_machines
+from .domain import Layer, Machine, Role
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
-from .providers.base import Machine
-from .topology import AGENT, MASTER, ZOOKEEPER
 
 if TYPE_CHECKING:
     from .health import HealthReport, SshProbes
-    from .operations import Cluster
     from .security import Credential
     from .spec import ClusterSpec
 
@@ -117,7 +116,7 @@ def zookeeper_roles(report: HealthReport) -> tuple[str | None, list[str]]:
     """(leader, followers) by the zookeeper layer's `srvr` modes."""
     modes = {
         c.host: c.detail.split("mode=", 1)[1].split(",", 1)[0]
-        for c in report.layer_checks("zookeeper")
+        for c in report.layer_checks(Layer.ZOOKEEPER)
         if c.name == "mode" and c.ok and c.host and "mode=" in c.detail
     }
     leader = next((h for h, mode in modes.items() if mode == "leader"), None)
@@ -127,9 +126,9 @@ def zookeeper_roles(report: HealthReport) -> tuple[str | None, list[str]]:
 def choose_fault(kind: str, machines: list[Machine], report: HealthReport) -> Fault:
     """Which host to stop for `kind` on this (healthy) cluster, or why the topology cannot
     survive it. A real task is expected to run through every fault the design tolerates."""
-    ensemble = [m for m in machines if ZOOKEEPER in m.roles]
-    masters = [m for m in machines if MASTER in m.roles]
-    agents = [m for m in machines if AGENT in m.roles]
+    ensemble = [m for m in machines if Role.ZOOKEEPER in m.roles]
+    masters = [m for m in machines if Role.MASTER in m.roles]
+    agents = [m for m in machines if Role.AGENT in m.roles]
     if kind in (ZOOKEEPER_FOLLOWER, ZOOKEEPER_LEADER):
         if len(ensemble) < 3:
             return Fault(kind, skip=f"a ZooKeeper ensemble of {len(ensemble)} has no spare member")
@@ -168,7 +167,9 @@ def new_leader(kind: str, report: HealthReport, old: str) -> str | None:
     if kind == ZOOKEEPER_LEADER:
         leader, _ = zookeeper_roles(report)
     else:
-        elected = [c for c in report.layer_checks("mesos_masters") if c.name == "leader" and c.ok]
+        elected = [
+            c for c in report.layer_checks(Layer.MESOS_MASTERS) if c.name == "leader" and c.ok
+        ]
         leader = report.leader if elected else None
     return leader if leader and leader != old else None
 
@@ -284,14 +285,14 @@ def inject(
             task_ran, last = _poll(
                 spec,
                 machines,
-                lambda r: any(c.ok for c in r.layer_checks("workload")),
+                lambda r: any(c.ok for c in r.layer_checks(Layer.WORKLOAD)),
                 outage_timeout,
                 workload=True,
                 interval_s=1.0,
                 credential=credential,
             )
             result.workload_ok_during_outage = bool(task_ran)
-            checks = last.layer_checks("workload")
+            checks = last.layer_checks(Layer.WORKLOAD)
             result.workload_detail = checks[0].detail if checks else "no workload check ran"
             cluster.progress(
                 f"chaos: workload during the outage: {'ok' if task_ran else 'FAILED'} "
@@ -314,12 +315,12 @@ def inject(
 
 def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
     """Every fault in turn on a healthy cluster; restores in `finally`; ends with health."""
-    from . import health, operations
+    from . import health
 
     started = time.monotonic()
     spec = cluster.spec
     with cluster.store.lock("verify --chaos"):
-        machines = operations.recorded_machines(cluster)
+        machines = recorded_machines(cluster)
         credential = cluster.health_credential()
         report = health.check_cluster(spec, machines, credential=credential)
         if not report.healthy:
@@ -332,7 +333,7 @@ def run_chaos(cluster: Cluster, *, recover_timeout: float = 300) -> ChaosReport:
             )
         standin = (report.mesos or {}).get("kind") == "stand-in"
         chaos = ChaosReport(cluster=spec.name)
-        ssh = health.SshProbes(machines, known_hosts_file=operations.known_hosts_file(cluster))
+        ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
         stopped = _Stopped(ssh)
         try:
             for kind in FAULTS:

@@ -12,7 +12,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,9 +21,20 @@ from rich.table import Table
 
 from . import __version__, operations
 from .cli_progress import ProgressView, phase_table
+from .cluster import (
+    Cluster,
+    known_machines,
+    open_cluster,
+    recorded_machines,
+)
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
-from .specfile import load_spec, set_agent_count
+from .specfile import load_spec
+
+if TYPE_CHECKING:
+    from .diagnose import DiagnoseResult
+    from .doctor import DoctorReport
+    from .health import CheckResult, HealthReport
 
 app = typer.Typer(
     name="dcos-provision",
@@ -130,12 +141,10 @@ def _run(action: Callable[[], T], as_json: bool = False) -> T:
     raise AssertionError("unreachable")
 
 
-def _open(
-    spec: Path, state_dir: Path | None, view: ProgressView | None = None
-) -> operations.Cluster:
+def _open(spec: Path, state_dir: Path | None, view: ProgressView | None = None) -> Cluster:
     """Load the spec; the view (plain lines by default) renders the run's events."""
     view = view or ProgressView(err, live=False)
-    cluster = operations.open_cluster(spec, state_dir, progress=view.message)
+    cluster = open_cluster(spec, state_dir, progress=view.message)
     cluster.on_ansible_event = view.ansible_event
     cluster.on_ansible_output = view.ansible_output
     cluster.on_phase = view.phase
@@ -156,7 +165,7 @@ def _confirm(question: str, as_json: bool, refused: str) -> None:
         raise typer.Exit(1)
 
 
-def _print_health(report, verbose: bool = False) -> None:
+def _print_health(report: HealthReport, verbose: bool = False) -> None:
     """One line per layer, then the failing checks (every check with --verbose)."""
     verdict = "[green]healthy[/]" if report.healthy else "[bold red]NOT healthy[/]"
     leader = f", leader {report.leader}" if report.leader else ""
@@ -175,7 +184,7 @@ def _print_health(report, verbose: bool = False) -> None:
         err.print(_health_table(shown))
 
 
-def _health_table(checks) -> Table:
+def _health_table(checks: list[CheckResult]) -> Table:
     table = Table()
     for column in ("layer", "check", "host", "ok", "detail"):
         table.add_column(column)
@@ -348,32 +357,20 @@ def scale(
     spec file is updated to match.
     """
     removing = tuple(remove or ())
-    if agents is None and not removing:
-        _fail(UsageError("say how to scale: --agents N and/or --remove NAME"), as_json)
-    if agents is not None and agents < 0:
-        _fail(UsageError(f"--agents must be 0 or more: got {agents}"), as_json)
-
-    def check() -> tuple[int, list[str]]:
-        cluster = _open(spec, state_dir)  # validates the file before it is touched
-        count = agents
-        if count is None:
-            count = max(0, len(operations.recorded_agents(cluster)) - len(removing))
-        steps = operations.check_scale(cluster, count, removing)  # refuse before editing
-        doomed = sorted({h for a in steps.of_kind("remove_agents") for h in a.hosts})
-        return count, doomed
-
-    count, doomed = _run(check, as_json)
-    if doomed and not yes:
+    _run(lambda: operations.check_scale_request(agents, removing), as_json)
+    # Validates the file and refuses (bad --remove, quorum) before the file is touched.
+    change = _run(lambda: operations.plan_scale(_open(spec, state_dir), agents, removing), as_json)
+    if change.doomed and not yes:
         _confirm(
-            f"Drain and destroy {len(doomed)} agent(s): {', '.join(doomed)}?",
+            f"Drain and destroy {len(change.doomed)} agent(s): {', '.join(change.doomed)}?",
             as_json,
             "remove agents",
         )
 
     def run() -> operations.RunResult:
-        if set_agent_count(spec, count):
-            err.print(f"{spec}: agents.count set to {count}")
-        return operations.up(_open(spec, state_dir, view), wait_timeout=wait, remove=removing)
+        if operations.record_agent_count(spec, change):
+            err.print(f"{spec}: agents.count set to {change.agents}")
+        return operations.scale(_open(spec, state_dir, view), change, wait_timeout=wait)
 
     with ProgressView(err, verbose=verbose) as view:
         result = _run(run, as_json)
@@ -394,15 +391,7 @@ def upgrade(
     """
 
     def run() -> operations.RunResult:
-        cluster = _open(spec, state_dir, view)
-        steps = operations.plan(cluster).actions
-        if not any(action.playbook == "upgrade.yml" for action in steps):
-            raise UsageError(
-                f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
-                "cluster last converged with (or the cluster is not created yet)",
-                hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
-            )
-        return operations.up(cluster, wait_timeout=wait)
+        return operations.upgrade(_open(spec, state_dir, view), wait_timeout=wait)
 
     with ProgressView(err, verbose=verbose) as view:
         result = _run(run, as_json)
@@ -420,7 +409,7 @@ def down(
     view = ProgressView(err)
     cluster = _run(lambda: _open(spec, state_dir, view), as_json)
     if not yes:
-        names = _run(lambda: sorted(m.name for m in operations.recorded_machines(cluster)), as_json)
+        names = _run(lambda: sorted(m.name for m in recorded_machines(cluster)), as_json)
         _confirm(
             f"Destroy {len(names)} machine(s) of {cluster.spec.name}: {', '.join(names)}?",
             as_json,
@@ -440,7 +429,7 @@ def inventory(spec: SpecArg, state_dir: StateDirOpt = None) -> None:
 
     def run() -> str:
         cluster = _open(spec, state_dir)
-        return render_inventory(cluster.spec, operations.known_machines(cluster))
+        return render_inventory(cluster.spec, known_machines(cluster))
 
     sys.stdout.write(_run(run))
 
@@ -457,11 +446,11 @@ def doctor(
     """SSH preflight on every host: login, sudo, python3, OS, free ports, clock, disk."""
     from .doctor import run_doctor
 
-    def run():
+    def run() -> DoctorReport:
         cluster = _open(spec, state_dir)
         return run_doctor(
             cluster.spec,
-            operations.known_machines(cluster),
+            known_machines(cluster),
             accept_new_host_keys=accept_new_host_keys,
             known_hosts=cluster.state_dir / "known_hosts",
         )
@@ -514,7 +503,7 @@ def diagnose(
     """
     from .diagnose import collect_bundle
 
-    def run():
+    def run() -> DiagnoseResult:
         cluster = _open(spec, state_dir)
         err.print(f"collecting diagnostics of {cluster.spec.name} ...")
         return collect_bundle(

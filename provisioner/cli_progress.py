@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Console, Group, JustifyMethod, RenderableType
 from rich.live import Live
 from rich.markup import escape
 from rich.spinner import Spinner
@@ -187,8 +187,13 @@ def _describe(event: PhaseEvent) -> str:
 def phase_table(phases: list[PhaseTiming], total_seconds: float) -> Table:
     """The end-of-run summary: each phase, what it did, its time and result."""
     table = Table(title="phases", title_justify="left")
-    for column, justify in (("phase", "left"), ("detail", "left"), ("seconds", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("phase", "left"),
+        ("detail", "left"),
+        ("seconds", "right"),
+    )
+    for column, justify in columns:
+        table.add_column(column, justify=justify)
     table.add_column("result")
     for phase in phases:
         result = "[green]ok[/]" if phase.ok else "[red]FAILED[/]"

@@ -24,10 +24,10 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .cluster import Cluster, known_machines
 from .diagnose_host import HostCollection, collect_host, items_for
+from .domain import Machine
 from .errors import ProvisionError
-from .operations import Cluster, known_machines
-from .providers.base import Machine
 from .redact import excluded_reason, redact_data, redact_text
 
 #: Ansible run logs copied into the bundle (the newest ones).

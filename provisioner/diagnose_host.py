@@ -15,11 +15,11 @@ from pathlib import Path
 
 import paramiko
 
-from .health.probes import AGENT_PORT, MASTER_PORT, ProbeError, StreamProbes
+from .domain import Machine, Role
+from .health.probes import ProbeError, StreamProbes
 from .health.ssh import describe_ssh_error
-from .providers.base import Machine
+from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .redact import redact_data, redact_text
-from .topology import AGENT, MASTER, ZOOKEEPER
 
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -35,7 +35,8 @@ class Item:
     path: str
     #: Shell command run on the host (through `sudo -n` unless logged in as root)...
     command: str | None = None
-    #: ...or an endpoint: (port, HTTP path) or (2181, four-letter word) on the node address.
+    #: ...or an endpoint on the node address: (port, HTTP path), or (ZooKeeper's client port,
+    #: four-letter word).
     endpoint: tuple[int, str] | None = None
 
 
@@ -80,7 +81,7 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
         Item("system/memory.txt", "free -m"),
         Item("system/failed-units.txt", "systemctl --failed --no-pager"),
     ]
-    if ZOOKEEPER in roles:
+    if Role.ZOOKEEPER in roles:
         items += [
             Item("journal/zookeeper.log", _journal("zookeeper", journal_lines)),
             Item("config/zoo.cfg", _cat("/etc/zookeeper/conf/zoo.cfg", "/etc/zookeeper/zoo.cfg")),
@@ -89,12 +90,12 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
                 "config/zookeeper-environment",
                 _cat("/etc/zookeeper/conf/environment", "/etc/zookeeper/environment"),
             ),
-            Item("endpoints/zookeeper-srvr.txt", endpoint=(2181, "srvr")),
-            Item("endpoints/zookeeper-mntr.txt", endpoint=(2181, "mntr")),
+            Item("endpoints/zookeeper-srvr.txt", endpoint=(ZOOKEEPER_CLIENT_PORT, "srvr")),
+            Item("endpoints/zookeeper-mntr.txt", endpoint=(ZOOKEEPER_CLIENT_PORT, "mntr")),
         ]
     for role, service, port, prefix in (
-        (MASTER, "mesos-master", MASTER_PORT, "/master"),
-        (AGENT, "mesos-agent", AGENT_PORT, ""),
+        (Role.MASTER, "mesos-master", MESOS_MASTER_PORT, "/master"),
+        (Role.AGENT, "mesos-agent", MESOS_AGENT_PORT, ""),
     ):
         if role not in roles:
             continue

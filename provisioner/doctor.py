@@ -24,7 +24,7 @@ from typing import Any
 import paramiko
 
 from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
-from .providers.base import Machine
+from .domain import Machine
 
 # As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) reach stderr through logging's
@@ -116,7 +116,9 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         self.lock = lock
         self.recorded: str | None = None
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey):
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         if not self.accept_new:
             raise UnknownHostKey(hostname, key)
         line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
@@ -176,7 +178,7 @@ def _login_detail(machine: Machine, exc: BaseException, settings: _Settings) -> 
         )
         return f"authentication as {machine.ssh_user}@{where} failed ({method})"
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        reasons = sorted({e.strerror or str(e) for e in exc.errors.values()})
+        reasons = sorted({getattr(e, "strerror", None) or str(e) for e in exc.errors.values()})
         return f"cannot reach {where}: {', '.join(reasons).lower()}"
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"cannot reach {where}: no answer within {settings.timeout_s:g} s"

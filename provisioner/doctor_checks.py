@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .topology import AGENT, MASTER, ZOOKEEPER
+from .domain import Role
+from .ports import (
+    MESOS_AGENT_PORT,
+    MESOS_MASTER_PORT,
+    ZOOKEEPER_CLIENT_PORT,
+    ZOOKEEPER_ELECTION_PORT,
+    ZOOKEEPER_PEER_PORT,
+)
 
 #: Check names, in the order they run (and are reported) on each host.
 CHECKS: tuple[str, ...] = (
@@ -27,17 +34,17 @@ CHECKS: tuple[str, ...] = (
 
 #: Ports each role must be able to bind; a listener there blocks it unless it is ours.
 PORTS_BY_ROLE: dict[str, tuple[int, ...]] = {
-    ZOOKEEPER: (2181, 2888, 3888),
-    MASTER: (5050,),
-    AGENT: (5051,),
+    Role.ZOOKEEPER: (ZOOKEEPER_CLIENT_PORT, ZOOKEEPER_PEER_PORT, ZOOKEEPER_ELECTION_PORT),
+    Role.MASTER: (MESOS_MASTER_PORT,),
+    Role.AGENT: (MESOS_AGENT_PORT,),
 }
 #: The service that legitimately holds each port once the cluster is installed.
 PORT_OWNERS: dict[int, str] = {
-    2181: "zookeeper",
-    2888: "zookeeper",
-    3888: "zookeeper",
-    5050: "mesos-master",
-    5051: "mesos-agent",
+    ZOOKEEPER_CLIENT_PORT: "zookeeper",
+    ZOOKEEPER_PEER_PORT: "zookeeper",
+    ZOOKEEPER_ELECTION_PORT: "zookeeper",
+    MESOS_MASTER_PORT: "mesos-master",
+    MESOS_AGENT_PORT: "mesos-agent",
 }
 MAX_CLOCK_SKEW_S = 2.0
 GIB = 1024**3
@@ -136,9 +143,9 @@ def os_family_verdict(result: CommandResult) -> Verdict:
             return Verdict(False, f"{pretty} is too old ({os_id} {oldest}+ is supported)")
         return Verdict(True, f"{pretty} ({family} family)")
     likes = release.get("ID_LIKE", "").lower().split()
-    family = next((LIKE_FAMILIES[like] for like in likes if like in LIKE_FAMILIES), None)
-    if family:
-        return Verdict(True, f"{pretty} ({family} family by ID_LIKE; not tested)")
+    like_family = next((LIKE_FAMILIES[like] for like in likes if like in LIKE_FAMILIES), None)
+    if like_family:
+        return Verdict(True, f"{pretty} ({like_family} family by ID_LIKE; not tested)")
     supported = ", ".join(sorted(SUPPORTED_OS))
     return Verdict(False, f"{pretty} is not supported (supported: {supported})")
 
@@ -233,7 +240,7 @@ def clock_skew_verdict(
 
 
 def min_free_bytes(roles: tuple[str, ...] | list[str]) -> int:
-    return MIN_FREE_BYTES_AGENT if AGENT in roles else MIN_FREE_BYTES_OTHER
+    return MIN_FREE_BYTES_AGENT if Role.AGENT in roles else MIN_FREE_BYTES_OTHER
 
 
 def disk_verdict(result: CommandResult, roles: tuple[str, ...] | list[str]) -> Verdict:
@@ -245,7 +252,7 @@ def disk_verdict(result: CommandResult, roles: tuple[str, ...] | list[str]) -> V
         )
     free = int(lines[1][3]) * 1024
     minimum = min_free_bytes(roles)
-    why = "an agent" if AGENT in roles else "this role"
+    why = "an agent" if Role.AGENT in roles else "this role"
     detail = f"{free / GIB:.1f} GiB free on {DISK_PATH} (mounted at {lines[1][5]})"
     if free < minimum:
         return Verdict(False, f"{detail}; {why} needs at least {minimum // GIB} GiB")

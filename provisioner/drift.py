@@ -20,11 +20,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .domain import Machine, Role
 from .errors import HostTrustError
 from .health.probes import ProbeError
 from .health.ssh import SshProbes, UntrustedHostError
-from .providers.base import Machine
-from .topology import AGENT, MASTER, ZOOKEEPER
 
 MANIFEST_DIR = "/var/lib/dcos-provision/manifest.d"
 #: POSIX sh, run with sudo: one line per manifest entry, `<role> <kind> <item> <observation>`
@@ -52,7 +51,7 @@ ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT = "zookeeper", "mesos_master", "mesos_ag
 ROLE_ORDER = (ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT)
 #: The service each of those roles runs (the roles' defaults; chaos stops and starts them).
 SERVICES = {ROLE_ZOOKEEPER: "zookeeper", ROLE_MASTER: "mesos-master", ROLE_AGENT: "mesos-agent"}
-MACHINE_ROLES = {ROLE_ZOOKEEPER: ZOOKEEPER, ROLE_MASTER: MASTER, ROLE_AGENT: AGENT}
+MACHINE_ROLES = {ROLE_ZOOKEEPER: Role.ZOOKEEPER, ROLE_MASTER: Role.MASTER, ROLE_AGENT: Role.AGENT}
 #: host -> role -> what the probe found (repair's findings).
 Findings = dict[str, dict[str, list[str]]]
 #: Observations kept in state (what must stay equal); service states are checked live.

@@ -31,12 +31,11 @@ from typing import Any
 
 import yaml
 
-from .providers.base import Machine
+from .domain import MESOS_ZNODE, Machine, Role, with_role
+from .ports import ZOOKEEPER_CLIENT_PORT
 from .spec import ClusterSpec
-from .topology import AGENT, MASTER, ZOOKEEPER, mesos_quorum, with_role
+from .topology import mesos_quorum
 
-ZOOKEEPER_CLIENT_PORT = 2181
-MESOS_ZK_PATH = "/mesos"
 #: Where the roles find the secrets: next to the inventory, in the cluster's state directory.
 SECRETS_FILE_VAR = "{{ inventory_dir }}/secrets.json"
 INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
@@ -44,9 +43,9 @@ INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
 
 def zk_url(machines: list[Machine]) -> str:
     """`zk://a:2181,b:2181,c:2181/mesos` over the ensemble members, in myid order."""
-    members = sorted(with_role(machines, ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
+    members = sorted(with_role(machines, Role.ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
     hosts = ",".join(f"{m.cluster_address}:{ZOOKEEPER_CLIENT_PORT}" for m in members)
-    return f"zk://{hosts}{MESOS_ZK_PATH}"
+    return f"zk://{hosts}{MESOS_ZNODE}"
 
 
 def _flag_value(value: Any) -> str:
@@ -75,9 +74,9 @@ def _host_vars(machine: Machine) -> dict[str, Any]:
 def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any]:
     """The YAML-inventory structure for these machines (order-stable, no I/O)."""
     by_name = sorted(machines, key=lambda m: m.name)
-    zookeepers = sorted(with_role(machines, ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
-    masters = with_role(by_name, MASTER)
-    agents = with_role(by_name, AGENT)
+    zookeepers = sorted(with_role(machines, Role.ZOOKEEPER), key=lambda m: m.zookeeper_id or 0)
+    masters = with_role(by_name, Role.MASTER)
+    agents = with_role(by_name, Role.AGENT)
     install = spec.mesos.install
     security = spec.security
     mesos_vars: dict[str, Any] = {

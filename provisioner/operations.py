@@ -1,171 +1,37 @@
-"""The operations behind the CLI commands: plan, up, status, scale, down (library; no printing).
+"""The operations behind the CLI commands: plan, up, scale, upgrade, status, down (library;
+no printing).
 
-Each operation takes the cluster's lock, reads state.json, acts, and saves state after every
-step that changed something, so an interrupted run (Ctrl-C, a failed host) can simply be re-run.
+`up` and `down` take the cluster's lock, read state.json, act, and save state after every step
+that changed something, so an interrupted run (Ctrl-C, a failed host) can simply be re-run.
+`scale` and `upgrade` check their request, then run `up`; `plan` and `status` only read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from . import resize_run, security, up_steps
+from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
+from .errors import ProvisionError, UsageError
+from .phases import RunPhase
+from .plan import Action, ActionKind, Plan, compute_plan
+from .specfile import set_agent_count
+from .topology import plan_machines
+from .up_steps import STEPS, RunResult, UpRun
 
 if TYPE_CHECKING:
-    from . import ansible, health
-from . import resize_run, security
-from .errors import ProvisionError, StateError
-from .inventory import render_inventory
-from .paths import default_state_dir
-from .phases import (
-    CONVERGE,
-    DRIFT,
-    HEALTH,
-    MACHINES,
-    WORKLOAD,
-    PhaseListener,
-    PhaseTiming,
-    timed_phase,
-)
-from .plan import Action, Plan, compute_plan, config_fingerprint
-from .providers import provider_for
-from .providers.base import Machine
-from .resize import finish_if_done, plan_resize
-from .spec import ClusterSpec
-from .specfile import load_spec
-from .state import ClusterState, StateStore
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
-
-Progress = Callable[[str], None]
-
-
-@dataclass
-class Cluster:
-    """A loaded spec and its state directory."""
-
-    spec: ClusterSpec
-    store: StateStore
-    progress: Progress = field(default=lambda _m: None)
-    on_ansible_event: Callable[[dict], None] | None = None
-    #: Every line of Ansible output as it is written to logs/ (the CLI's --verbose).
-    on_ansible_output: Callable[[str], None] | None = None
-    on_phase: PhaseListener | None = None
-    #: Phases of the current run, in order (`up` points it at its RunResult.phases).
-    phase_log: list[PhaseTiming] = field(default_factory=list)
-
-    @property
-    def state_dir(self) -> Path:
-        return self.store.directory
-
-    @contextlib.contextmanager
-    def phase(self, name: str, detail: str = "", hosts: tuple[str, ...] = ()) -> Iterator[None]:
-        """Time the body as one phase of the run (`with cluster.phase("health"): ...`)."""
-        with timed_phase(self.phase_log, self.on_phase, name, detail, hosts):
-            yield
-
-    def provider(self):
-        return provider_for(self.spec, self.state_dir, self.progress)
-
-    def health_credential(self) -> security.Credential | None:
-        """What the health checks authenticate as (None while Mesos authentication is off)."""
-        if not self.spec.security.authentication:
-            return None
-        creds = security.load_credentials(self.spec, self.state_dir)
-        return creds.health if creds else None
-
-
-def open_cluster(
-    spec_path: Path | str, state_dir: Path | str | None = None, progress: Progress | None = None
-) -> Cluster:
-    spec = load_spec(spec_path)
-    directory = (
-        Path(state_dir).expanduser().resolve() / spec.name
-        if state_dir
-        else (default_state_dir(Path(spec_path), spec.name))
-    )
-    store = StateStore(directory, spec.name, spec.provider.kind)
-    return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
+    from . import health
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
     """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies)."""
     cluster.provider().preflight()
     return compute_plan(cluster.spec, cluster.store.load(), converge=converge)
-
-
-@dataclass
-class RunResult:
-    """What `up`/`scale` did, for the CLI's summary and `--json`."""
-
-    cluster: str
-    plan: Plan
-    playbooks: list[dict[str, Any]] = field(default_factory=list)
-    destroyed: list[str] = field(default_factory=list)
-    health: health.HealthReport | None = None
-    seconds: float = 0.0
-    phases: list[PhaseTiming] = field(default_factory=list)
-    #: What the drift check found: host -> differences, and hosts it could not look at.
-    drift: dict[str, list[str]] = field(default_factory=dict)
-    unobserved: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cluster": self.cluster,
-            "plan": self.plan.to_dict(),
-            "playbooks": self.playbooks,
-            "destroyed": self.destroyed,
-            "drift": self.drift,
-            "unobserved": self.unobserved,
-            "healthy": self.health.healthy if self.health else None,
-            "health": self.health.to_dict() if self.health else None,
-            "seconds": round(self.seconds, 1),
-            "phases": [phase.to_dict() for phase in self.phases],
-        }
-
-
-def _machines_in_order(spec: ClusterSpec, state: ClusterState) -> list[Machine]:
-    order = [m.name for m in plan_machines(spec, state.machines)]
-    known = [state.machines[n] for n in order if n in state.machines]
-    extra = [m for n, m in sorted(state.machines.items()) if n not in order]
-    return known + extra
-
-
-def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
-    return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
-
-
-#: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
-PLAYBOOK_PHASES = {"converge": CONVERGE, "remove_agents": "drain", "reset": "reset"}
-
-
-def _run_playbook(
-    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
-) -> ansible.PlaybookResult:
-    from . import ansible
-
-    inventory = _write_inventory(cluster, machines)
-    assert action.playbook
-    name = PLAYBOOK_PHASES.get(action.kind, action.kind)
-    with cluster.phase(name, action.playbook, tuple(action.hosts)):
-        outcome = ansible.run_playbook(
-            action.playbook,
-            inventory=inventory,
-            state_dir=cluster.state_dir,
-            limit=list(action.hosts),
-            on_event=cluster.on_ansible_event,
-            on_output=cluster.on_ansible_output,
-        )
-    result.playbooks.append(
-        {
-            "playbook": action.playbook,
-            "limit": list(action.hosts),
-            "changed": {h: s.changed for h, s in outcome.stats.items()},
-            "log": str(outcome.log_path),
-        }
-    )
-    return outcome
 
 
 @contextlib.contextmanager
@@ -214,187 +80,91 @@ def up(
         for warning in spec.security.warnings():
             cluster.progress(warning)
         planned = plan_machines(spec, list(state.machines), remove)
-        keep = planned
-        resizing = plan_resize(spec, state, planned)  # what compute_plan planned from
-        steps = list(resizing.pending) if resizing else []
-        if resizing is not None:
-            resize_run.start(cluster, state, resizing)  # health first; QuorumError if not
+        keep, pending = planned, []
+        resize = the_plan.resize
+        if resize is not None:
+            resize_run.start(cluster, state, resize)  # health first; QuorumError if not
             store.save(state)
             # Leaving masters stay until the last step retired them (Pulumi drops the rest).
-            keep = planned + resize_run.leaving_planned(spec, resizing)
+            keep = planned + resize_run.leaving_planned(spec, resize)
+            pending = list(resize.pending)
+        run = UpRun(
+            cluster=cluster,
+            state=state,
+            plan=the_plan,
+            provider=provider,
+            result=result,
+            planned=planned,
+            keep=keep,
+            resize_steps=pending,
+            verify=verify,
+            workload=workload,
+            wait_timeout=wait_timeout,
+        )
         for action in the_plan.actions:
-            if action.kind == "create":
-                # Only new machines: a recorded machine that is down is reported by the health
-                # checks, never silently restarted or recreated (a dead host needs a human).
-                wanted = (
-                    keep if provider.declarative else [m for m in planned if m.name in action.hosts]
-                )
-                with cluster.phase(MACHINES, f"creating {', '.join(action.hosts)}", action.hosts):
-                    created = provider.create(wanted)
-                for machine in created:
-                    state.machines[machine.name] = machine
-                state.record("create", hosts=list(action.hosts))
-                store.save(state)
-            elif action.kind == "drift_check":
-                drifted = _check_drift(cluster, state, _existing(state, planned), result)
-                if drifted:
-                    reason = "drift on " + ", ".join(drifted)
-                    _converge(cluster, state, Action("converge", drifted, "site.yml", reason),
-                              planned, result)  # fmt: skip
-            elif action.kind == "remove_agents":
-                machines = _machines_in_order(spec, state)
-                _run_playbook(cluster, action, machines, result)
-                state.record("remove_agents", hosts=list(action.hosts))
-                store.save(state)
-            elif action.kind == "destroy":
-                detail = f"destroying {', '.join(action.hosts)}"
-                with cluster.phase(MACHINES, detail, action.hosts):
-                    provider.destroy(list(action.hosts))
-                for name in action.hosts:
-                    state.machines.pop(name, None)
-                    state.converged.pop(name, None)
-                    state.observed.pop(name, None)
-                result.destroyed.extend(action.hosts)
-                state.record("destroy", hosts=list(action.hosts))
-                if resizing is not None:
-                    finish_if_done(state, len(resizing.steps), resizing.leaving)
-                store.save(state)
-            elif action.kind == "resize":
-                assert resizing is not None
-                step = steps.pop(0)
-                with cluster.phase("resize", f"step {step.index + 1}: {step.reason}"):
-                    outcome, hosts = resize_run.run_step(cluster, state, resizing, step)
-                result.playbooks.append(resize_run.playbook_record(outcome, hosts))
-                _record_observed(cluster, state, hosts)
-                store.save(state)
-            elif action.kind == "converge":
-                _converge(cluster, state, action, planned, result)
-            elif action.kind == "wait_healthy" and verify:
-                from . import health
-
-                machines = _machines_in_order(spec, state)
-                with cluster.phase(HEALTH, "ZooKeeper, masters and agents"):
-                    result.health = health.wait_healthy(
-                        spec,
-                        machines,
-                        timeout_s=wait_timeout,
-                        credential=cluster.health_credential(),
-                    )
-                if workload:
-                    result.health = _run_workload(cluster, machines, result.health)
+            STEPS[action.kind](run, action)
         result.seconds = time.monotonic() - started
         return result
 
 
-def _existing(state: ClusterState, planned: list[PlannedMachine]) -> list[Machine]:
-    """The recorded machines of the plan, in the plan's order."""
-    return [state.machines[m.name] for m in planned if m.name in state.machines]
+@dataclass(frozen=True)
+class ScaleChange:
+    """What `scale` is about to do, known before anything changes."""
+
+    agents: int
+    remove: tuple[str, ...]
+    #: The agents it drains and destroys (the CLI asks before).
+    doomed: tuple[str, ...]
 
 
-def _converge(
-    cluster: Cluster,
-    state: ClusterState,
-    action: Action,
-    planned: list[PlannedMachine],
-    result: RunResult,
-) -> None:
-    """Run a converge playbook, then record the configuration fingerprint and what the
-    drift check sees on the hosts it touched."""
-    spec = cluster.spec
-    machines = _existing(state, planned)
-    missing = [m.name for m in planned if m.name not in state.machines]
-    if missing:
-        raise StateError(f"machines missing after create: {', '.join(missing)}")
-    outcome = _run_playbook(cluster, action, machines, result)
-    fingerprint = config_fingerprint(
-        spec, [m for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles]
-    )
-    touched = [host for host in outcome.stats if host in action.hosts]
-    for host in touched:
-        state.converged[host] = fingerprint
-    state.applied["mesos_version"] = spec.mesos.version
-    _record_observed(cluster, state, touched)
-    state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
-    cluster.store.save(state)
+def check_scale_request(agents: int | None, remove: tuple[str, ...]) -> None:
+    """UsageError unless `scale` was told a new count or agents to remove."""
+    if agents is None and not remove:
+        raise UsageError("say how to scale: --agents N and/or --remove NAME")
+    if agents is not None and agents < 0:
+        raise UsageError(f"--agents must be 0 or more: got {agents}")
 
 
-def known_hosts_file(cluster: Cluster) -> str:
-    """The cluster's own known_hosts (where `doctor --accept-new-host-keys` records keys);
-    SSH probes read it besides ~/.ssh/known_hosts, and it may not exist."""
-    return str(cluster.state_dir / "known_hosts")
-
-
-def _check_drift(
-    cluster: Cluster, state: ClusterState, machines: list[Machine], result: RunResult
-) -> tuple[str, ...]:
-    """Hosts whose managed files, links or services differ from their last converge."""
-    from . import drift
-
-    with cluster.phase(DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
-        found = drift.check_drift(machines, state.observed, known_hosts_file(cluster))
-    for host in found:
-        if host.error:
-            result.unobserved[host.host] = host.error
-        elif host.drifted:
-            result.drift[host.host] = host.changes
-            cluster.progress(f"drift on {host.host}: {'; '.join(host.changes)}")
-    return tuple(h.host for h in found if h.drifted)
-
-
-def _record_observed(cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]):
-    """Store what the drift check sees now on these hosts (right after they converged)."""
-    from . import drift
-
-    machines = [state.machines[h] for h in hosts if h in state.machines]
-    for host, outcome in drift.observe(machines, known_hosts_file(cluster)).items():
-        if isinstance(outcome, Exception):
-            state.observed.pop(host, None)  # unknown: the next drift check converges it
-        else:
-            state.observed[host] = drift.parse_observation(outcome)[0]
-
-
-def _run_workload(
-    cluster: Cluster, machines: list[Machine], healthy: health.HealthReport
-) -> health.HealthReport:
-    from . import health
-
-    if (healthy.mesos or {}).get("kind") == "stand-in":
-        cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
-        return healthy
-    with cluster.phase(WORKLOAD, "one task through the scheduler API"):
-        return health.check_cluster(
-            cluster.spec, machines, workload=True, credential=cluster.health_credential()
-        )
-
-
-def recorded_machines(cluster: Cluster) -> list[Machine]:
-    state = cluster.store.load()
-    if not state.machines:
-        raise ProvisionError(
-            f"cluster {cluster.spec.name!r} has no machines recorded in {cluster.state_dir}",
-            hint="run `dcos-provision up` first (or pass the --state-dir it used)",
-        )
-    return _machines_in_order(cluster.spec, state)
-
-
-def recorded_agents(cluster: Cluster) -> list[str]:
-    return sorted(n for n, m in cluster.store.load().machines.items() if AGENT in m.roles)
-
-
-def check_scale(cluster: Cluster, agents: int, remove: tuple[str, ...]) -> Plan:
-    """The plan `scale` would run; raises (bad --remove, quorum) before anything changes."""
+def plan_scale(cluster: Cluster, agents: int | None, remove: tuple[str, ...]) -> ScaleChange:
+    """The new agent count (default: the recorded agents minus `remove`) and the agents it
+    removes; raises (bad --remove, quorum) before anything changes."""
+    check_scale_request(agents, remove)
+    count = agents if agents is not None else max(0, len(recorded_agents(cluster)) - len(remove))
     spec = cluster.spec.model_copy(
-        update={"agents": cluster.spec.agents.model_copy(update={"count": agents})}
+        update={"agents": cluster.spec.agents.model_copy(update={"count": count})}
     )
-    return compute_plan(spec, cluster.store.load(), remove)
+    steps = compute_plan(spec, cluster.store.load(), remove)
+    doomed = sorted({h for a in steps.of_kind(ActionKind.REMOVE_AGENTS) for h in a.hosts})
+    return ScaleChange(count, remove, tuple(doomed))
 
 
-def known_machines(cluster: Cluster) -> list[Machine]:
-    """Static hosts are checked before adoption; other providers' machines once created."""
-    provider = cluster.provider()
-    if not provider.deletes_machines:
-        return provider.create(plan_machines(cluster.spec))
-    return recorded_machines(cluster)
+def record_agent_count(spec_file: Path, change: ScaleChange) -> bool:
+    """Write the new `agents.count` into the spec file before the run, so the file stays the
+    single source of truth and a later `up` does not undo the scale; False if unchanged."""
+    return set_agent_count(spec_file, change.agents)
+
+
+def scale(cluster: Cluster, change: ScaleChange, *, wait_timeout: float = 600) -> RunResult:
+    """`up` with the new agent count: new agents are configured alone, removed ones (the
+    newest, or `change.remove`) drained first. The spec must already say the new count."""
+    if cluster.spec.agents.count != change.agents:
+        raise UsageError(
+            f"the spec says agents.count {cluster.spec.agents.count}, the scale is to "
+            f"{change.agents}",
+            hint="record the new count in the spec file first (record_agent_count)",
+        )
+    return up(cluster, wait_timeout=wait_timeout, remove=change.remove)
+
+
+def upgrade(cluster: Cluster, *, wait_timeout: float = 600) -> RunResult:
+    """`up` when it would roll out a new `mesos.version`; UsageError when there is none."""
+    if not plan(cluster).upgrades:
+        raise UsageError(
+            f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
+            "cluster last converged with (or the cluster is not created yet)",
+            hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
+        )
+    return up(cluster, wait_timeout=wait_timeout)
 
 
 def status(
@@ -409,7 +179,7 @@ def status(
             cluster.spec, machines, workload=workload, credential=credential, security=True
         )
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
-    probes = health.SshProbes(machines, known_hosts_file=known_hosts_file(cluster))
+    probes = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
     probes.http_auth = credential.basic_auth() if credential else None
     try:
         return health.check_cluster(
@@ -442,12 +212,12 @@ def down(cluster: Cluster) -> list[str]:
             return []
         ordered = sorted(names)
         if not provider.deletes_machines:
-            machines = _machines_in_order(spec, state)
+            machines = machines_in_order(spec, state)
             if machines:
-                _run_playbook(
+                up_steps.run_playbook(
                     cluster,
                     Action(
-                        "reset",
+                        ActionKind.RESET,
                         tuple(m.name for m in machines),
                         "reset.yml",
                         "adopted hosts are reset, not deleted",
@@ -455,7 +225,7 @@ def down(cluster: Cluster) -> list[str]:
                     machines,
                     RunResult(cluster=spec.name, plan=Plan(spec.name)),
                 )
-        with cluster.phase(MACHINES, f"destroying {', '.join(ordered)}", tuple(ordered)):
+        with cluster.phase(RunPhase.MACHINES, f"destroying {', '.join(ordered)}", tuple(ordered)):
             provider.destroy(ordered)
         state.machines.clear()
         state.converged.clear()

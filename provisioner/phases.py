@@ -9,13 +9,21 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
-MACHINES = "machines"
-DRIFT = "drift check"
-CONVERGE = "converge"
-HEALTH = "health"
-WORKLOAD = "workload"
+
+class RunPhase(StrEnum):
+    """A phase of `up` or `down`; the values are the names in `--json` and state.json."""
+
+    MACHINES = "machines"
+    DRIFT = "drift check"
+    CONVERGE = "converge"
+    DRAIN = "drain"
+    RESIZE = "resize"
+    RESET = "reset"
+    HEALTH = "health"
+    WORKLOAD = "workload"
 
 
 @dataclass(frozen=True)

@@ -21,22 +21,42 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from .domain import Machine, PlannedMachine, Role, core_names, is_core
 from .errors import UsageError
-from .providers.base import Machine
 from .resize import PLAYBOOK as RESIZE_PLAYBOOK
 from .resize import Resize, plan_resize
 from .spec import ClusterSpec
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
+from .topology import plan_machines
+
+
+class ActionKind(StrEnum):
+    """What a step of a plan does; the values are what `plan --json` and `up --json` show."""
+
+    CREATE = "create"
+    REMOVE_AGENTS = "remove_agents"
+    DESTROY = "destroy"
+    CONVERGE = "converge"
+    DRIFT_CHECK = "drift_check"
+    RESIZE = "resize"
+    WAIT_HEALTHY = "wait_healthy"
+    #: `down` on adopted hosts (reset.yml); never part of a plan.
+    RESET = "reset"
+
+
+#: Kinds that create or delete machines (the provider's tools are needed).
+MACHINE_KINDS = frozenset({ActionKind.CREATE, ActionKind.DESTROY, ActionKind.REMOVE_AGENTS})
+UPGRADE_PLAYBOOK = "upgrade.yml"
 
 
 @dataclass(frozen=True)
 class Action:
     """One step of a plan."""
 
-    kind: str  # create | remove_agents | destroy | converge | drift_check | resize | wait_healthy
+    kind: ActionKind
     hosts: tuple[str, ...] = ()
     playbook: str | None = None
     reason: str = ""
@@ -54,14 +74,23 @@ class Action:
 
 @dataclass(frozen=True)
 class Plan:
+    """The actions, in order, and the master-count change they carry out (if any)."""
+
     cluster: str
     actions: tuple[Action, ...] = field(default_factory=tuple)
+    #: The resize the `resize` actions are steps of (not part of the JSON: the actions are).
+    resize: Resize | None = field(default=None, compare=False, repr=False)
 
     @property
     def changes_machines(self) -> bool:
-        return any(a.kind in ("create", "destroy", "remove_agents") for a in self.actions)
+        return any(a.kind in MACHINE_KINDS for a in self.actions)
 
-    def of_kind(self, kind: str) -> list[Action]:
+    @property
+    def upgrades(self) -> bool:
+        """A rolling upgrade of Mesos (a new `mesos.version` on a converged cluster)."""
+        return any(a.playbook == UPGRADE_PLAYBOOK for a in self.actions)
+
+    def of_kind(self, kind: ActionKind) -> list[Action]:
         return [a for a in self.actions if a.kind == kind]
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +109,7 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
     core = sorted(
         (m.name, getattr(m, "address", None), m.zookeeper_id, tuple(m.roles))
         for m in machines
-        if MASTER in m.roles or ZOOKEEPER in m.roles
+        if is_core(m)
     )
     payload = {
         "mesos": spec.mesos.model_dump(mode="json"),
@@ -94,10 +123,6 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _core_names(machines: list) -> set[str]:
-    return {m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles}
-
-
 def compute_plan(
     spec: ClusterSpec,
     state: ClusterState,
@@ -109,9 +134,11 @@ def compute_plan(
     `remove` names agents to drop first instead of the newest ones (`scale --remove`);
     `converge` replaces the fast drift check with `site.yml` on every host.
     """
-    unknown = [n for n in remove if n not in state.machines or AGENT not in state.machines[n].roles]
+    unknown = [
+        n for n in remove if n not in state.machines or Role.AGENT not in state.machines[n].roles
+    ]
     if unknown:
-        agents = sorted(n for n, m in state.machines.items() if AGENT in m.roles)
+        agents = sorted(n for n, m in state.machines.items() if Role.AGENT in m.roles)
         raise UsageError(
             f"--remove names no agent of cluster {spec.name!r}: {', '.join(unknown)}",
             hint=f"its agents are: {', '.join(agents) or 'none'}",
@@ -125,30 +152,34 @@ def compute_plan(
     resize = plan_resize(spec, state, planned)
 
     if to_create:
-        actions.append(Action("create", tuple(to_create), reason="in the spec, not created yet"))
-    removed_agents = [n for n in gone if AGENT in existing[n].roles]
+        actions.append(
+            Action(ActionKind.CREATE, tuple(to_create), reason="in the spec, not created yet")
+        )
+    removed_agents = [n for n in gone if Role.AGENT in existing[n].roles]
     if removed_agents:
         actions.append(
             Action(
-                "remove_agents",
+                ActionKind.REMOVE_AGENTS,
                 tuple(removed_agents),
                 "remove_agents.yml",
                 "drain through the maintenance API and stop before destroying",
             )
         )
-        actions.append(Action("destroy", tuple(removed_agents), reason="no longer in the spec"))
+        actions.append(
+            Action(ActionKind.DESTROY, tuple(removed_agents), reason="no longer in the spec")
+        )
     if resize is not None:
         actions.extend(_resize_actions(resize, existing))
     else:
         actions.append(_converge_action(spec, state, planned, to_create, converge))
     actions.append(
         Action(
-            "wait_healthy",
+            ActionKind.WAIT_HEALTHY,
             tuple(planned_names),
             reason="verify ZooKeeper, masters and agents against the spec",
         )
     )
-    return Plan(spec.name, tuple(actions))
+    return Plan(spec.name, tuple(actions), resize)
 
 
 def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action]:
@@ -156,7 +187,10 @@ def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action
     total = len(resize.steps)
     actions = [
         Action(
-            "resize", step.hosts, RESIZE_PLAYBOOK, f"step {step.index + 1}/{total}: {step.reason}"
+            ActionKind.RESIZE,
+            step.hosts,
+            RESIZE_PLAYBOOK,
+            f"step {step.index + 1}/{total}: {step.reason}",
         )
         for step in resize.pending
     ]
@@ -164,7 +198,7 @@ def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action
     if leaving:
         actions.append(
             Action(
-                "destroy",
+                ActionKind.DESTROY,
                 tuple(leaving),
                 reason=f"left the cluster (masters {resize.old} -> {resize.new}); their "
                 "mesos-master and ZooKeeper were stopped and disabled first",
@@ -183,33 +217,33 @@ def _converge_action(
     """Which playbook brings the (unresized) cluster to the spec: upgrade, scale or site."""
     planned_names = [m.name for m in planned]
     existing = state.machines
-    core_after = _core_names(planned)
+    core_after = core_names(planned)
     converged_before = [n for n in planned_names if n in state.converged]
-    new_agents = [m.name for m in planned if m.name in to_create and m.roles == (AGENT,)]
+    new_agents = [m.name for m in planned if m.name in to_create and m.roles == (Role.AGENT,)]
     core_converged = bool(core_after) and all(n in state.converged for n in core_after)
     config_changed = False
     if core_converged and all(n in existing for n in core_after):
-        fingerprint = config_fingerprint(spec, [existing[n] for n in sorted(core_after)])
+        fingerprint = config_fingerprint(spec, [existing[n] for n in core_after])
         config_changed = any(state.converged[n] != fingerprint for n in converged_before)
     others_converged = all(n in state.converged for n in planned_names if n not in new_agents)
     applied_version = state.applied.get("mesos_version")
     if core_converged and applied_version and applied_version != spec.mesos.version:
         return Action(
-            "converge",
+            ActionKind.CONVERGE,
             tuple(planned_names),
-            "upgrade.yml",
+            UPGRADE_PLAYBOOK,
             f"mesos.version {applied_version} -> {spec.mesos.version}: masters one at a time "
             "(followers first, leader last), each gated on health, then agents in batches",
         )
     if core_converged and others_converged and new_agents and not config_changed:
         return Action(
-            "converge",
+            ActionKind.CONVERGE,
             tuple(new_agents),
             "scale.yml",
             "new agents only; ZooKeeper, masters and other agents untouched",
         )
     if not converged_before:
-        return Action("converge", tuple(planned_names), "site.yml", "new cluster")
+        return Action(ActionKind.CONVERGE, tuple(planned_names), "site.yml", "new cluster")
     unconverged = [n for n in planned_names if n not in state.converged]
     if unconverged:
         reason = "configuration not yet applied to " + ", ".join(unconverged)
@@ -219,10 +253,10 @@ def _converge_action(
         reason = "full converge on request (--converge); no change expected"
     else:
         return Action(
-            "drift_check",
+            ActionKind.DRIFT_CHECK,
             tuple(planned_names),
             "site.yml",
             "compare each host's managed files, links and services with its last converge "
             "(one SSH round trip); site.yml runs on the hosts that drifted, if any",
         )
-    return Action("converge", tuple(planned_names), "site.yml", reason)
+    return Action(ActionKind.CONVERGE, tuple(planned_names), "site.yml", reason)

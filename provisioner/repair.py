@@ -16,33 +16,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .cluster import Cluster, machines_in_order
+from .domain import Layer, Machine, Role, is_core
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
 from .plan import config_fingerprint
-from .providers.base import Machine
 from .spec import ClusterSpec
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, plan_machines
+from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .health import HealthReport
-    from .operations import Cluster
     from .security import Credential
 
 PLAYBOOK = "repair.yml"
 #: Health layer -> the Ansible role that converges it, and the machine role it needs.
-LAYER_ROLES: dict[str, tuple[str, str]] = {
-    "zookeeper": (ROLE_ZOOKEEPER, ZOOKEEPER),
-    "mesos_masters": (ROLE_MASTER, MASTER),
-    "mesos_agents": (ROLE_AGENT, AGENT),
+LAYER_ROLES: dict[Layer, tuple[str, Role]] = {
+    Layer.ZOOKEEPER: (ROLE_ZOOKEEPER, Role.ZOOKEEPER),
+    Layer.MESOS_MASTERS: (ROLE_MASTER, Role.MASTER),
+    Layer.MESOS_AGENTS: (ROLE_AGENT, Role.AGENT),
 }
 #: Checks about the cluster as a whole: their `host` (if any) is where it was observed, not
 #: what is broken (the ZooKeeper leader counts too few synced followers; every master redirects
 #: to a dead leader during an election).
-CLUSTER_WIDE = {
-    "zookeeper": {"leader", "quorum", "synced_followers", "membership"},
-    "mesos_masters": {"quorum", "elected", "leader", "registry", "znodes", "redirect"},
-    "mesos_agents": {"active_agents"},
+CLUSTER_WIDE: dict[Layer, set[str]] = {
+    Layer.ZOOKEEPER: {"leader", "quorum", "synced_followers", "membership"},
+    Layer.MESOS_MASTERS: {"quorum", "elected", "leader", "registry", "znodes", "redirect"},
+    Layer.MESOS_AGENTS: {"active_agents"},
 }
 
 
@@ -105,9 +105,7 @@ def check_spec_unchanged(spec: ClusterSpec, state: ClusterState) -> None:
     if extra:
         problems.append(f"machines no longer in the spec: {', '.join(extra)}")
     if not missing:
-        core = [
-            state.machines[n] for n in planned if {MASTER, ZOOKEEPER} & set(state.machines[n].roles)
-        ]
+        core = [state.machines[n] for n in planned if is_core(state.machines[n])]
         fingerprint = config_fingerprint(spec, core)
         stale = [n for n in planned if state.converged.get(n) != fingerprint]
         if stale:
@@ -126,10 +124,10 @@ def check_spec_unchanged(spec: ClusterSpec, state: ClusterState) -> None:
 def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
     """Refuse on a machine that is gone or unreachable, and on lost quorum."""
     roles = {m.name: m.roles for m in machines}
-    unreachable = [c for c in report.failures() if c.layer == "reachability" and not c.skipped]
+    unreachable = [c for c in report.failures() if c.layer == Layer.REACHABILITY and not c.skipped]
     if unreachable:
         names = [c.host or "?" for c in unreachable]
-        agents = [n for n in names if roles.get(n) == (AGENT,)]
+        agents = [n for n in names if roles.get(n) == (Role.AGENT,)]
         others = [n for n in names if n not in agents]
         hints = []
         if agents:
@@ -143,7 +141,7 @@ def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
             + "; ".join(f"{c.host}: {c.detail}" for c in unreachable),
             hint="; ".join(hints),
         )
-    for layer, what in (("zookeeper", "ZooKeeper"), ("mesos_masters", "Mesos master")):
+    for layer, what in ((Layer.ZOOKEEPER, "ZooKeeper"), (Layer.MESOS_MASTERS, "Mesos master")):
         lost = [c for c in report.layer_checks(layer) if c.name == "quorum" and not c.ok]
         if lost:
             raise QuorumError(
@@ -267,21 +265,21 @@ def repair(
 ) -> RepairResult:
     """Find what is broken, re-converge just that, verify; repeat while a round reveals more
     (a layer health skipped until the one below it was fixed)."""
-    from . import health, operations
+    from . import health
 
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     with store.lock("repair"):
         state = store.load()
         check_spec_unchanged(spec, state)
-        machines = operations._machines_in_order(spec, state)
+        machines = machines_in_order(spec, state)
         result = RepairResult(cluster=spec.name, plan_only=plan_only)
         cluster.progress("health: checking every layer, then the roles' files and services")
         report, targets = find_targets(
             spec,
             machines,
             cluster.progress,
-            operations.known_hosts_file(cluster),
+            cluster.known_hosts_file,
             cluster.health_credential(),
         )
         result.before, result.targets = report, targets

@@ -17,35 +17,29 @@ good), ZooKeeper and Mesos, then finish, then the leaving machines are destroyed
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from enum import StrEnum
+from typing import Any, NamedTuple
 
+from .domain import Machine, PlannedMachine, Role, core_names
 from .errors import QuorumError
-from .providers.base import Machine
 from .spec import ClusterSpec, StaticProviderSpec
 from .state import ClusterState
-from .topology import (
-    AGENT,
-    MASTER,
-    ZOOKEEPER,
-    PlannedMachine,
-    machine_name,
-    majority,
-    mesos_quorum,
-    plan_machines,
-)
+from .topology import machine_name, majority, mesos_quorum, plan_machines
 
 PLAYBOOK = "resize_masters.yml"
 MESOS_GATE = "gated on an elected leader and registrar/log/recovered 1"
 #: Keys of state.applied that record a resize in progress.
 FROM, TO, DONE = "resize_from", "resize_to", "resize_done"
 
-PREPARE, RETIRE, ZK_STEP, MASTERS_STEP, FINISH = (
-    "prepare",
-    "retire",
-    "zookeeper",
-    "masters",
-    "finish",
-)
+
+class ResizePhase(StrEnum):
+    """What one step of a resize does (see the module docstring); recorded in state.json."""
+
+    PREPARE = "prepare"
+    RETIRE = "retire"
+    ZOOKEEPER = "zookeeper"
+    MASTERS = "masters"
+    FINISH = "finish"
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,7 @@ class ResizeStep:
     """One run of resize_masters.yml; `before`/`after` are the master counts of its stage."""
 
     index: int
-    phase: str
+    phase: ResizePhase
     before: int
     after: int
     hosts: tuple[str, ...]
@@ -81,7 +75,7 @@ class Resize:
 
 
 def masters(cluster: str, count: int) -> list[str]:
-    return [machine_name(cluster, MASTER, i) for i in range(1, count + 1)]
+    return [machine_name(cluster, Role.MASTER, i) for i in range(1, count + 1)]
 
 
 def stages(old: int, new: int) -> list[tuple[int, int]]:
@@ -94,29 +88,38 @@ def _names(names: list[str]) -> str:
     return ", ".join(names)
 
 
-Raw = tuple[str, int, int, list[str], str]  # phase, before, after, hosts, reason
+class UnnumberedStep(NamedTuple):
+    """A ResizeStep before `resize_steps` numbers them all."""
+
+    phase: ResizePhase
+    before: int
+    after: int
+    hosts: list[str]
+    reason: str
 
 
 def resize_steps(cluster: str, old: int, new: int, final_hosts: list[str]) -> list[ResizeStep]:
     """Every step of the change old -> new masters, in order (see the module docstring)."""
-    raw: list[Raw] = []
+    steps: list[UnnumberedStep] = []
     if new > old:
         prepare = f"masters {old} -> {new}: base system and /etc/hosts on every host first"
-        raw.append((PREPARE, old, new, final_hosts, prepare))
+        steps.append(UnnumberedStep(ResizePhase.PREPARE, old, new, final_hosts, prepare))
     for before, after in stages(old, new):
-        raw += _grow(cluster, before, after) if after > before else _shrink(cluster, before, after)
+        steps += (
+            _grow(cluster, before, after) if after > before else _shrink(cluster, before, after)
+        )
     finish = (
         f"masters {old} -> {new}: /etc/hosts everywhere, then the agents in batches with the "
         "new --master zk:// URL (they keep their ids)"
     )
-    raw.append((FINISH, old, new, final_hosts, finish))
+    steps.append(UnnumberedStep(ResizePhase.FINISH, old, new, final_hosts, finish))
     return [
         ResizeStep(index, phase, before, after, tuple(hosts), reason)
-        for index, (phase, before, after, hosts, reason) in enumerate(raw)
+        for index, (phase, before, after, hosts, reason) in enumerate(steps)
     ]
 
 
-def _grow(cluster: str, before: int, after: int) -> list[Raw]:
+def _grow(cluster: str, before: int, after: int) -> list[UnnumberedStep]:
     """ZooKeeper, then Mesos, for one stage of growth (two new masters)."""
     stage, quorum = f"masters {before} -> {after}", mesos_quorum(after)
     staying, joining = masters(cluster, before), masters(cluster, after)[before:]
@@ -142,23 +145,25 @@ def _grow(cluster: str, before: int, after: int) -> list[Raw]:
         )
     members = staying + joining
     return [
-        (
-            ZK_STEP,
+        UnnumberedStep(
+            ResizePhase.ZOOKEEPER,
             before,
             after,
             members,
             f"{stage}, ZooKeeper one member at a time: {zk}; each gated on a leader with every "
             "running member a synced follower",
         ),
-        (MASTERS_STEP, before, after, members, f"{stage}, Mesos: {mesos}; {MESOS_GATE}"),
+        UnnumberedStep(
+            ResizePhase.MASTERS, before, after, members, f"{stage}, Mesos: {mesos}; {MESOS_GATE}"
+        ),
     ]
 
 
-def _shrink(cluster: str, before: int, after: int) -> list[Raw]:
+def _shrink(cluster: str, before: int, after: int) -> list[UnnumberedStep]:
     """One retire step per leaving master (highest id first), then ZooKeeper, then Mesos."""
     stage, quorum = f"masters {before} -> {after}", mesos_quorum(after)
     staying, leaving = masters(cluster, after), masters(cluster, before)[after:][::-1]
-    raw: list[Raw] = []
+    steps: list[UnnumberedStep] = []
     for position, leaver in enumerate(leaving):
         remaining = staying + leaving[position + 1 :][::-1]
         gate = (
@@ -168,7 +173,7 @@ def _shrink(cluster: str, before: int, after: int) -> list[Raw]:
             "by the previous step)"
         )
         retire = f"{stage}: stop and disable mesos-master and ZooKeeper on {leaver} for good, "
-        raw.append((RETIRE, before, after, [leaver], retire + gate))
+        steps.append(UnnumberedStep(ResizePhase.RETIRE, before, after, [leaver], retire + gate))
     if len(staying) == 1:
         zk = (
             f"{staying[0]} restarted alone with the 1-server list (the ensemble it was in "
@@ -184,13 +189,15 @@ def _shrink(cluster: str, before: int, after: int) -> list[Raw]:
             f"restart {_names(staying)} one at a time with --quorum={quorum} and the new --zk "
             "(followers first, leader last)"
         )
-    raw.append((ZK_STEP, before, after, staying, f"{stage}, ZooKeeper: {zk}"))
-    raw.append((MASTERS_STEP, before, after, staying, f"{stage}, Mesos: {mesos}; {MESOS_GATE}"))
-    return raw
-
-
-def core_names(machines: Any) -> list[str]:
-    return sorted(m.name for m in machines if MASTER in m.roles or ZOOKEEPER in m.roles)
+    steps.append(
+        UnnumberedStep(ResizePhase.ZOOKEEPER, before, after, staying, f"{stage}, ZooKeeper: {zk}")
+    )
+    steps.append(
+        UnnumberedStep(
+            ResizePhase.MASTERS, before, after, staying, f"{stage}, Mesos: {mesos}; {MESOS_GATE}"
+        )
+    )
+    return steps
 
 
 def plan_resize(
@@ -219,7 +226,7 @@ def plan_resize(
     after = core_names(planned)
     if not before or before == after:
         return None
-    old = len([n for n in before if MASTER in state.machines[n].roles])
+    old = len([n for n in before if Role.MASTER in state.machines[n].roles])
     _refuse_unsafe(spec, state, before, after, old)
     steps = resize_steps(spec.name, old, spec.masters.count, final_hosts)
     return Resize(spec.name, old, spec.masters.count, tuple(steps))
@@ -245,7 +252,7 @@ def _refuse_unsafe(
         )
     expected = masters(spec.name, old)
     shaped = before == sorted(expected) and all(
-        state.machines[name].roles == (MASTER, ZOOKEEPER)
+        state.machines[name].roles == (Role.MASTER, Role.ZOOKEEPER)
         and state.machines[name].zookeeper_id == index
         for index, name in enumerate(expected, 1)
     )
@@ -300,22 +307,22 @@ def step_machines(
     step: ResizeStep, cluster: str, machines: dict[str, Machine], final_hosts: list[str]
 ) -> tuple[list[Machine], dict[str, list[str]]]:
     """The machines the step's inventory lists (roles as in the step) and its resize groups."""
-    if step.phase in (PREPARE, FINISH):
+    if step.phase in (ResizePhase.PREPARE, ResizePhase.FINISH):
         chosen = [machines[n] for n in final_hosts]
-        group = "resize_prepare" if step.phase == PREPARE else "resize_finish"
+        group = "resize_prepare" if step.phase == ResizePhase.PREPARE else "resize_finish"
         return chosen, {group: list(final_hosts)}
     members = masters(cluster, step.after)
-    agents = [machines[n] for n in final_hosts if n in machines and AGENT in machines[n].roles]
+    agents = [machines[n] for n in final_hosts if n in machines and Role.AGENT in machines[n].roles]
     chosen = [machines[n] for n in members] + agents
     groups: dict[str, list[str]] = {}
-    if step.phase == RETIRE:
+    if step.phase == ResizePhase.RETIRE:
         # All leaving masters of the stage stay listed: those not retired yet still run and
         # count for the gate (resize_retire_later); the ensemble still has `before` members.
         leaving = masters(cluster, step.before)[step.after :][::-1]
         chosen += [_stripped(machines[n]) for n in leaving]
         groups["resize_retire"] = list(step.hosts)
         groups["resize_retire_later"] = leaving[leaving.index(step.hosts[0]) + 1 :]
-    elif step.phase == ZK_STEP:
+    elif step.phase == ResizePhase.ZOOKEEPER:
         groups["resize_zookeeper_staying"] = members[: step.before]
         groups["resize_zookeeper_joining"] = members[step.before :]
     elif step.before == 1 and step.after > 1:
@@ -338,12 +345,14 @@ def step_inventory(
     children = inventory["all"]["children"]
     for name, hosts in groups.items():
         children[name] = {"hosts": {host: {} for host in hosts}}
-    if step.phase == RETIRE:
+    if step.phase == ResizePhase.RETIRE:
         children["resize_retire"]["vars"] = {"resize_ensemble_size": step.before}
     return inventory
 
 
-def stage_spec(spec: ClusterSpec, masters_count: int, agents_count: int | None = None):
+def stage_spec(
+    spec: ClusterSpec, masters_count: int, agents_count: int | None = None
+) -> ClusterSpec:
     """The spec as it stands at one point of the resize (for the health checks)."""
     update: dict[str, Any] = {"masters": spec.masters.model_copy(update={"count": masters_count})}
     if agents_count is not None:

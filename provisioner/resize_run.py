@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .domain import Layer, Machine, PlannedMachine, Role, is_core
 from .errors import HealthTimeoutError, QuorumError, StateError
 from .resize import (
-    FINISH,
-    MASTERS_STEP,
     PLAYBOOK,
-    PREPARE,
-    ZK_STEP,
     Resize,
+    ResizePhase,
     ResizeStep,
     begin,
     finish_if_done,
@@ -30,21 +28,20 @@ from .resize import (
     step_inventory,
 )
 from .state import ClusterState
-from .topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
+from .topology import plan_machines
 
 if TYPE_CHECKING:
     from .ansible import PlaybookResult
+    from .cluster import Cluster
     from .health import HealthReport
-    from .operations import Cluster
-    from .providers.base import Machine
     from .security import Credential
     from .spec import ClusterSpec
 
 #: Health layers that must pass after a step (with the spec of the step's stage), and how long
 #: to wait for them. Other steps leave a cluster in between two shapes; their playbook gates.
-GATES: dict[str, tuple[tuple[str, ...], float]] = {
-    ZK_STEP: (("zookeeper",), 180.0),
-    MASTERS_STEP: (("zookeeper", "mesos_masters"), 300.0),
+GATES: dict[ResizePhase, tuple[tuple[Layer, ...], float]] = {
+    ResizePhase.ZOOKEEPER: ((Layer.ZOOKEEPER,), 180.0),
+    ResizePhase.MASTERS: ((Layer.ZOOKEEPER, Layer.MESOS_MASTERS), 300.0),
 }
 GATE_INTERVAL_S = 2.0
 
@@ -76,7 +73,9 @@ def precheck(
     from .health.view import ClusterView
     from .health.wait import describe_failure
 
-    agents = [n for n, m in state.machines.items() if AGENT in m.roles and n in state.converged]
+    agents = [
+        n for n, m in state.machines.items() if Role.AGENT in m.roles and n in state.converged
+    ]
     before = stage_spec(spec, resize.old, len(agents))
     machines = list(state.machines.values())
     report = check_cluster(before, machines, credential)
@@ -119,7 +118,7 @@ def run_step(
     path = cluster.store.write_inventory(
         yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     )
-    hosts = final if step.phase in (PREPARE, FINISH) else list(step.hosts)
+    hosts = final if step.phase in (ResizePhase.PREPARE, ResizePhase.FINISH) else list(step.hosts)
     cluster.progress(f"resize step {step.index + 1}/{len(resize.steps)}: {step.reason}")
     outcome = ansible.run_playbook(
         PLAYBOOK,
@@ -140,8 +139,8 @@ def run_step(
             what=f"step {step.index + 1} ({step.phase}, masters {step.before} -> {step.after})",
             credential=cluster.health_credential(),
         )
-    if step.phase == FINISH:
-        core = [state.machines[n] for n in final if _is_core(state.machines[n])]
+    if step.phase == ResizePhase.FINISH:
+        core = [state.machines[n] for n in final if is_core(state.machines[n])]
         fingerprint = config_fingerprint(spec, core)
         for name in final:
             state.converged[name] = fingerprint
@@ -158,14 +157,10 @@ def run_step(
     return outcome, hosts
 
 
-def _is_core(machine: Machine) -> bool:
-    return MASTER in machine.roles or ZOOKEEPER in machine.roles
-
-
 def wait_layers(
     spec: ClusterSpec,
     machines: list[Machine],
-    layers: tuple[str, ...],
+    layers: tuple[Layer, ...],
     timeout_s: float,
     *,
     what: str,

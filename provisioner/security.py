@@ -23,8 +23,8 @@ from typing import Any
 import yaml
 
 from .errors import CredentialsError, StateError
+from .fileutil import atomic_write
 from .spec import ClusterSpec
-from .state import atomic_write
 
 SECRETS_FILE = "secrets.json"
 IDENTITIES = ("operator", "health", "agent", "zookeeper")
@@ -82,7 +82,7 @@ class ClusterCredentials:
                 problems.append(f"{name}.principal: must be 1-64 chars of [A-Za-z0-9_.-]")
             if not isinstance(secret, str) or not _SECRET.match(secret):
                 problems.append(f"{name}.secret: must be 12-256 chars of [A-Za-z0-9_.~+=-]")
-            if not problems:
+            if not problems and isinstance(principal, str) and isinstance(secret, str):
                 creds[name] = Credential(principal, secret)
         unknown = sorted(set(data) - set(IDENTITIES))
         if unknown:

@@ -12,10 +12,17 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from .ports import CLUSTER_PORTS
 from .spec_base import StrictModel, at
 
 #: Unix account names (useradd's rule, and what Mesos' run_tasks ACL compares).
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+
+
+def _ports_text() -> str:
+    """ "2181, 2888, 3888, 5050 and 5051" for the descriptions."""
+    *first, last = (str(port) for port in CLUSTER_PORTS)
+    return f"{', '.join(first)} and {last}"
 
 
 class FirewallSpec(StrictModel):
@@ -23,7 +30,7 @@ class FirewallSpec(StrictModel):
 
     enabled: bool = Field(
         True,
-        description="Render nftables rules so that ports 2181, 2888, 3888, 5050 and 5051 "
+        description=f"Render nftables rules so that ports {_ports_text()} "
         "accept only the cluster's machines and `operator_cidrs` (SSH stays open).",
     )
     operator_cidrs: list[str] = Field(

@@ -11,7 +11,8 @@ a RecursionError, a MemoryError or minutes of work. Choices an operator may noti
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.composer import Composer
@@ -20,6 +21,9 @@ from yaml.parser import Parser
 from yaml.reader import Reader
 from yaml.resolver import Resolver
 from yaml.scanner import Scanner
+
+if TYPE_CHECKING:
+    from yaml._yaml import Mark as LibyamlMark
 
 #: Largest spec accepted, in bytes (a cluster spec is a few KB).
 MAX_SPEC_BYTES = 1024 * 1024
@@ -37,8 +41,9 @@ _MERGE = "tag:yaml.org,2002:merge"
 class SpecYamlError(yaml.MarkedYAMLError):
     """A limit of this module was hit; carries the position where it was noticed."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None) -> None:
-        super().__init__(problem=problem, problem_mark=mark)
+    def __init__(self, problem: str, mark: yaml.Mark | LibyamlMark | None) -> None:
+        # libyaml's marks (FastSpecLoader) work as yaml.Mark does; the stubs name only that one.
+        super().__init__(problem=problem, problem_mark=mark)  # type: ignore[arg-type]
 
 
 class _DepthLimitedComposer(Composer):
@@ -47,6 +52,9 @@ class _DepthLimitedComposer(Composer):
     _depth = 0
     #: Whether any alias was met; without one the tree is no bigger than the file.
     aliases_seen = False
+    # Provided by the parser each loader combines this composer with (Parser or CParser).
+    check_event: Callable[..., bool]
+    peek_event: Callable[[], yaml.Event]
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
@@ -112,9 +120,13 @@ def _refuse_long_number(node: yaml.ScalarNode) -> None:
         )
 
 
-_SpecConstructor.add_constructor("tag:yaml.org,2002:int", _SpecConstructor.construct_yaml_int)
-_SpecConstructor.add_constructor("tag:yaml.org,2002:float", _SpecConstructor.construct_yaml_float)
-_SpecConstructor.add_constructor(_TIMESTAMP, _SpecConstructor.construct_yaml_timestamp_as_text)
+for _tag, _construct in (
+    ("tag:yaml.org,2002:int", _SpecConstructor.construct_yaml_int),
+    ("tag:yaml.org,2002:float", _SpecConstructor.construct_yaml_float),
+    (_TIMESTAMP, _SpecConstructor.construct_yaml_timestamp_as_text),
+):
+    # The stubs want a whole loader class here; this constructor is a part of two loaders.
+    _SpecConstructor.add_constructor(_tag, _construct)  # type: ignore[type-var]
 
 
 class _SpecResolver(Resolver):
@@ -142,7 +154,7 @@ class SpecLoader(Reader, Scanner, Parser, _DepthLimitedComposer, _SpecConstructo
 try:  # libyaml parses about 6x faster; composing stays in Python for the depth limit
     from yaml._yaml import CParser as _CParser
 
-    class FastSpecLoader(_DepthLimitedComposer, _CParser, _SpecConstructor, _SpecResolver):  # type: ignore[misc]
+    class FastSpecLoader(_DepthLimitedComposer, _CParser, _SpecConstructor, _SpecResolver):
         """libyaml events, composed and constructed with the limits above."""
 
         def __init__(self, stream: str) -> None:

@@ -17,7 +17,7 @@ END = "<!-- spec-reference:end -->"
 
 def _type_of(prop: dict[str, Any]) -> str:
     if "$ref" in prop:
-        return prop["$ref"].rsplit("/", 1)[-1]
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
     if "const" in prop:
         return json.dumps(prop["const"])
     if "enum" in prop:

@@ -10,12 +10,15 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from .errors import SpecError
+from .fileutil import atomic_write
 from .spec import ClusterSpec
 from .spec_yaml import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
 
-Path_ = tuple[str | int, ...]
+#: Where a value sits in the spec: mapping keys and list indexes from the top.
+KeyPath = tuple[str | int, ...]
 _AT = re.compile(r"^@([^@]+)@ (.*)$", re.S)
 _UNION_TAGS = {"vagrant", "static", "pulumi", "libvirt", "aws"}
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -25,15 +28,15 @@ _MAX_PROBLEM_CHARS = 240
 _MAX_REPORT_CHARS = 1600
 
 
-def _line_index(root: yaml.Node | None) -> dict[Path_, int]:
+def _line_index(root: yaml.Node | None) -> dict[KeyPath, int]:
     """Map key paths in the YAML tree to their 1-based line.
 
     A node reached again through an alias is not walked again: the walk stays linear in the
     file, and errors below an alias point at the line of the alias's key.
     """
-    index: dict[Path_, int] = {}
+    index: dict[KeyPath, int] = {}
     walked: set[int] = set()
-    stack: list[tuple[yaml.Node, Path_]] = [(root, ())] if root is not None else []
+    stack: list[tuple[yaml.Node, KeyPath]] = [(root, ())] if root is not None else []
     while stack:
         node, path = stack.pop()
         index.setdefault(path, node.start_mark.line + 1)
@@ -52,14 +55,14 @@ def _line_index(root: yaml.Node | None) -> dict[Path_, int]:
     return index
 
 
-def _parse_subpath(text: str) -> Path_:
+def _parse_subpath(text: str) -> KeyPath:
     parts: list[str | int] = []
     for piece in re.findall(r"[^.\[\]]+|\[\d+\]", text):
         parts.append(int(piece[1:-1]) if piece.startswith("[") else piece)
     return tuple(parts)
 
 
-def format_path(path: Path_) -> str:
+def format_path(path: KeyPath) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
@@ -70,7 +73,7 @@ def format_path(path: Path_) -> str:
     return out or "(top level)"
 
 
-def _clean_loc(loc: tuple) -> Path_:
+def _clean_loc(loc: tuple) -> KeyPath:
     """Drop discriminator tags pydantic inserts (`provider.static.hosts` -> `provider.hosts`)."""
     cleaned: list[str | int] = []
     for i, part in enumerate(loc):
@@ -95,7 +98,7 @@ def _secret_fields() -> frozenset[str]:
     return frozenset(found)
 
 
-def _message(error: dict, secret: bool = False) -> str:
+def _message(error: ErrorDetails, secret: bool = False) -> str:
     """The message of one pydantic error; the input is echoed (shortened) unless secret."""
     kind = error["type"]
     msg = error["msg"]
@@ -138,7 +141,7 @@ def _problems(exc: ValidationError, source: str, lines: dict) -> list[str]:
     return problems
 
 
-def _locate(source: str, lines: dict, path: Path_, message: str) -> str:
+def _locate(source: str, lines: dict, path: KeyPath, message: str) -> str:
     probe = path
     while probe and probe not in lines:
         probe = probe[:-1]
@@ -309,8 +312,6 @@ def set_agent_count(path: Path, count: int) -> bool:
             hint="edit agents.count in the file and run `up`",
         )
     parse_spec(new_text, str(path), path)  # never write a file that no longer validates
-    from .state import atomic_write
-
     atomic_write(path, new_text, mode=path.stat().st_mode & 0o777)
     return True
 
@@ -319,6 +320,6 @@ def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
     if not isinstance(node, yaml.MappingNode):
         return None
     for key_node, value_node in node.value:
-        if key_node.value == key:
+        if key_node.value == key and isinstance(value_node, yaml.Node):
             return value_node
     return None

@@ -12,15 +12,15 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .domain import Machine
 from .errors import StateError, StateLockedError
-from .providers.base import Machine
+from .fileutil import atomic_write
 
 STATE_VERSION = 1
 
@@ -128,23 +128,6 @@ def _machine(name: str, data: Any) -> Machine:
         if data.get(key) is not None:
             _expect(data[key], kind, f"{where}.{key}")
     return Machine.from_dict(data)
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write via a temp file in the same directory and rename (never a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 class StateStore:

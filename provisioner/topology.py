@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from .domain import PlannedMachine, Role
 from .spec import ClusterSpec, StaticProviderSpec
-
-MASTER = "master"
-AGENT = "agent"
-ZOOKEEPER = "zookeeper"
 
 
 def majority(members: int) -> int:
@@ -25,32 +21,9 @@ def mesos_quorum(masters: int) -> int:
     return majority(masters)
 
 
-@dataclass(frozen=True)
-class PlannedMachine:
-    """A machine the spec asks for (it may or may not exist yet)."""
-
-    name: str
-    roles: tuple[str, ...]
-    cpus: int
-    memory_mb: int
-    zookeeper_id: int | None = None
-    #: Known up front only for static hosts; other providers learn it on create.
-    address: str | None = None
-    ssh_user: str | None = None
-    ssh_port: int = 22
-    ssh_private_key: str | None = None
-
-    @property
-    def primary_role(self) -> str:
-        for role in (MASTER, AGENT, ZOOKEEPER):
-            if role in self.roles:
-                return role
-        raise ValueError(f"{self.name} has no role")
-
-
 def machine_name(cluster: str, role: str, index: int) -> str:
     """`<cluster>-master-1`, `<cluster>-agent-3`, `<cluster>-zk-2`: unique per host."""
-    short = "zk" if role == ZOOKEEPER else role
+    short = "zk" if role == Role.ZOOKEEPER else role
     return f"{cluster}-{short}-{index}"
 
 
@@ -82,10 +55,10 @@ def plan_machines(
     machines: list[PlannedMachine] = []
     zk_on_masters = spec.zookeeper.placement == "masters"
     for index in range(1, spec.masters.count + 1):
-        roles = (MASTER, ZOOKEEPER) if zk_on_masters else (MASTER,)
+        roles = (Role.MASTER, Role.ZOOKEEPER) if zk_on_masters else (Role.MASTER,)
         machines.append(
             PlannedMachine(
-                name=machine_name(spec.name, MASTER, index),
+                name=machine_name(spec.name, Role.MASTER, index),
                 roles=roles,
                 cpus=spec.masters.cpus,
                 memory_mb=spec.masters.memory_mb,
@@ -96,8 +69,8 @@ def plan_machines(
         for index in range(1, (spec.zookeeper.count or 0) + 1):
             machines.append(
                 PlannedMachine(
-                    name=machine_name(spec.name, ZOOKEEPER, index),
-                    roles=(ZOOKEEPER,),
+                    name=machine_name(spec.name, Role.ZOOKEEPER, index),
+                    roles=(Role.ZOOKEEPER,),
                     cpus=spec.zookeeper.cpus,
                     memory_mb=spec.zookeeper.memory_mb,
                     zookeeper_id=index,
@@ -106,8 +79,8 @@ def plan_machines(
     for index in agent_indices(spec.name, spec.agents.count, existing, remove):
         machines.append(
             PlannedMachine(
-                name=machine_name(spec.name, AGENT, index),
-                roles=(AGENT,),
+                name=machine_name(spec.name, Role.AGENT, index),
+                roles=(Role.AGENT,),
                 cpus=spec.agents.cpus,
                 memory_mb=spec.agents.memory_mb,
             )
@@ -121,14 +94,14 @@ def _static_machines(spec: ClusterSpec, provider: StaticProviderSpec) -> list[Pl
     machines = []
     for host in provider.hosts:
         zk_id = None
-        if ZOOKEEPER in host.roles:
+        if Role.ZOOKEEPER in host.roles:
             zk_id = host.zookeeper_id
             if zk_id is None:
                 while next_id in taken:
                     next_id += 1
                 zk_id = next_id
                 taken.add(zk_id)
-        ordered = tuple(r for r in (MASTER, ZOOKEEPER, AGENT) if r in host.roles)
+        ordered = tuple(r for r in (Role.MASTER, Role.ZOOKEEPER, Role.AGENT) if r in host.roles)
         machines.append(
             PlannedMachine(
                 name=host.name,
@@ -151,8 +124,3 @@ def _static_machines(spec: ClusterSpec, provider: StaticProviderSpec) -> list[Pl
             )
         )
     return machines
-
-
-def with_role(machines: list, role: str) -> list:
-    """The machines (planned or real) that carry this role, in order."""
-    return [m for m in machines if role in m.roles]

@@ -24,6 +24,9 @@ say "ruff"
 $PY/ruff check provisioner tests benchmarks
 $PY/ruff format --check provisioner tests benchmarks
 
+say "mypy"
+$PY/mypy provisioner
+
 run_pytest() {
   # pytest's exit code 5 means "no tests collected": a suite that ran nothing has failed.
   set +e

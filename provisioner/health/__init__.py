@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from .checks import GATES, check_cluster
 from .probes import DirectProbes, ProbeError, Probes
-from .report import (
-    LAYERS,
-    MESOS_AGENTS,
-    MESOS_MASTERS,
-    REACHABILITY,
-    ZOOKEEPER,
-    CheckResult,
-    HealthReport,
-    LayerStatus,
-)
+from .report import LAYERS, CheckResult, HealthReport, LayerStatus
 from .ssh import SshProbes
 from .wait import DEFAULT_LAYER_TIMEOUTS, HealthWaitTimeout, wait_healthy
 
@@ -25,10 +16,6 @@ __all__ = [
     "DEFAULT_LAYER_TIMEOUTS",
     "GATES",
     "LAYERS",
-    "MESOS_AGENTS",
-    "MESOS_MASTERS",
-    "REACHABILITY",
-    "ZOOKEEPER",
     "CheckResult",
     "DirectProbes",
     "HealthReport",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..providers.base import Machine
-from ..topology import AGENT
+from ..domain import Layer, Machine, Role
+from ..ports import MESOS_AGENT_PORT
 from .masters import MasterFacts
-from .probes import AGENT_PORT, METRICS_PATH, ProbeError, Probes, get_json
-from .report import MESOS_AGENTS as LAYER
+from .probes import METRICS_PATH, ProbeError, Probes, get_json
 from .report import CheckResult
 from .view import ClusterView, Results, fmt, number, pid_address
+
+LAYER = Layer.MESOS_AGENTS
 
 AGENT_STATE_PATHS = ("/slave(1)/state", "/state")
 
@@ -36,9 +37,9 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
         for s in state.get("recovered_slaves") or []
         if isinstance(s, dict)
     }
-    expected = [p.name for p in view.expected(AGENT)]
+    expected = [p.name for p in view.expected(Role.AGENT)]
     _check_active(results, state, listed, expected, leader)
-    for agent in view.members(AGENT):
+    for agent in view.members(Role.AGENT):
         entry = listed.get(agent.name)
         _check_registered(results, agent, entry, agent.name in recovered, leader)
         _check_agent_state(results, probes, agent, entry)
@@ -138,11 +139,11 @@ def _check_agent_state(
     status, data = 0, None
     try:
         for path in AGENT_STATE_PATHS:
-            status, data = get_json(probes, agent.address, AGENT_PORT, path)
+            status, data = get_json(probes, agent.address, MESOS_AGENT_PORT, path)
             if status != 404:
                 break
     except ProbeError as exc:
-        results.add("state", agent.name, False, f"down: port {AGENT_PORT} {exc}")
+        results.add("state", agent.name, False, f"down: port {MESOS_AGENT_PORT} {exc}")
         return
     if status == 503:
         results.add("state", agent.name, False, "/state 503: agent has not finished recovery")
@@ -168,7 +169,7 @@ def _check_agent_state(
 
 def _check_agent_metrics(results: Results, probes: Probes, agent: Machine) -> None:
     try:
-        status, data = get_json(probes, agent.address, AGENT_PORT, METRICS_PATH)
+        status, data = get_json(probes, agent.address, MESOS_AGENT_PORT, METRICS_PATH)
     except ProbeError as exc:
         results.add("slave_registered", agent.name, False, f"/metrics/snapshot: {exc}")
         return

@@ -11,39 +11,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from ..providers.base import Machine
+from ..domain import Layer, Machine
 from ..security import Credential
 from ..spec import ClusterSpec
 from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
 from .probes import DirectProbes, ProbeError, Probes, StreamProbes
-from .report import (
-    LAYERS,
-    MESOS_AGENTS,
-    MESOS_MASTERS,
-    REACHABILITY,
-    SECURITY,
-    SKIPPED_PREFIX,
-    WORKLOAD,
-    ZOOKEEPER,
-    CheckResult,
-    HealthReport,
-)
+from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
 from .security import check_security
 from .view import ClusterView, Results
 from .workload import TASK_USER, check_workload
 from .zookeeper import check_zookeeper
 
 #: Names of the checks in each layer that must pass for the next layer to run (None: all).
-GATES: dict[str, Sequence[str] | None] = {
-    REACHABILITY: None,
-    ZOOKEEPER: zookeeper.GATE,
-    MESOS_MASTERS: masters.GATE,
-    MESOS_AGENTS: None,
+GATES: dict[Layer, Sequence[str] | None] = {
+    Layer.REACHABILITY: None,
+    Layer.ZOOKEEPER: zookeeper.GATE,
+    Layer.MESOS_MASTERS: masters.GATE,
+    Layer.MESOS_AGENTS: None,
 }
 #: The layer each layer needs (default: the one before it in LAYERS).
-NEEDS: dict[str, str] = {WORKLOAD: MESOS_MASTERS, SECURITY: MESOS_MASTERS}
+NEEDS: dict[Layer, Layer] = {
+    Layer.WORKLOAD: Layer.MESOS_MASTERS,
+    Layer.SECURITY: Layer.MESOS_MASTERS,
+}
 
 
 def workload_user(spec: ClusterSpec) -> str:
@@ -123,16 +115,18 @@ def run_checks(
             user=workload_user(spec),
         )
 
-    runners: dict[str, Callable[[], list[CheckResult]]] = {
-        REACHABILITY: lambda: check_reachability(view, probes),
-        ZOOKEEPER: lambda: check_zookeeper(view, probes),
-        MESOS_MASTERS: masters_layer,
-        MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
-        WORKLOAD: workload_layer,
-        SECURITY: lambda: check_security(view, probes, facts),
+    runners: dict[Layer, Callable[[], list[CheckResult]]] = {
+        Layer.REACHABILITY: lambda: check_reachability(view, probes),
+        Layer.ZOOKEEPER: lambda: check_zookeeper(view, probes),
+        Layer.MESOS_MASTERS: masters_layer,
+        Layer.MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
+        Layer.WORKLOAD: workload_layer,
+        Layer.SECURITY: lambda: check_security(view, probes, facts),
     }
-    layers = LAYERS + ((WORKLOAD,) if workload else ()) + ((SECURITY,) if security else ())
-    blocked: dict[str, str] = {}  # layer -> the layer whose failure blocks what needs it
+    layers = (
+        LAYERS + ((Layer.WORKLOAD,) if workload else ()) + ((Layer.SECURITY,) if security else ())
+    )
+    blocked: dict[Layer, Layer] = {}  # layer -> the layer whose failure blocks what needs it
     for number, layer in enumerate(layers):
         needed = NEEDS.get(layer, layers[number - 1] if number else None)
         if needed is not None and needed in blocked:
@@ -159,7 +153,7 @@ def run_checks(
     return report
 
 
-def gate_passes(layer: str, checks: list[CheckResult]) -> bool:
+def gate_passes(layer: Layer, checks: list[CheckResult]) -> bool:
     gate = GATES.get(layer)
     chosen = [c for c in checks if gate is None or c.name in gate or c.name == "internal"]
     return bool(chosen) and all(c.ok for c in chosen)
@@ -167,7 +161,7 @@ def gate_passes(layer: str, checks: list[CheckResult]) -> bool:
 
 def check_reachability(view: ClusterView, probes: Probes) -> list[CheckResult]:
     """Every machine of the spec exists and answers on its SSH port (in parallel)."""
-    results = Results(REACHABILITY)
+    results = Results(Layer.REACHABILITY)
 
     def probe(machine: Machine) -> str | None:
         try:

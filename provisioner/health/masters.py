@@ -12,23 +12,21 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..inventory import MESOS_ZK_PATH
-from ..providers.base import Machine
-from ..topology import MASTER, ZOOKEEPER, mesos_quorum
+from ..domain import MESOS_ZNODE, Layer, Machine, Role
+from ..ports import MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
+from ..topology import mesos_quorum
 from .probes import (
-    MASTER_PORT,
     METRICS_PATH,
-    ZOOKEEPER_CLIENT_PORT,
     ProbeError,
     Probes,
     get_json,
     header,
 )
-from .report import MESOS_MASTERS as LAYER
 from .report import CheckResult
 from .view import ClusterView, Results, fmt, number
 
-MESOS_ZNODE = MESOS_ZK_PATH
+LAYER = Layer.MESOS_MASTERS
+
 #: Checks the agents layer needs: a single leader everyone agrees on, with its registry.
 GATE = ("elected", "leader", "registry")
 _SEQUENCE = re.compile(r"(\d+)$")
@@ -59,7 +57,7 @@ class ZnodeView:
 
 
 def read_znodes(view: ClusterView, probes: Probes) -> ZnodeView:
-    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(Role.ZOOKEEPER)]
     try:
         children = probes.zk_children(hosts, MESOS_ZNODE)
     except ProbeError as exc:
@@ -104,14 +102,16 @@ def redirect_target(location: str | None) -> str | None:
 def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckResult], MasterFacts]:
     results = Results(LAYER)
     facts = MasterFacts()
-    count = len(view.expected(MASTER))
+    count = len(view.expected(Role.MASTER))
     quorum = mesos_quorum(count)
     running: list[Machine] = []
-    for master in view.members(MASTER):
+    for master in view.members(Role.MASTER):
         try:
-            status, _headers, _body = probes.http_get(master.address, MASTER_PORT, "/master/health")
+            status, _headers, _body = probes.http_get(
+                master.address, MESOS_MASTER_PORT, "/master/health"
+            )
         except ProbeError as exc:
-            results.add("health", master.name, False, f"down: port {MASTER_PORT} {exc}")
+            results.add("health", master.name, False, f"down: port {MESOS_MASTER_PORT} {exc}")
             continue
         if results.add(
             "health",
@@ -133,7 +133,7 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
             "quorum", None, True, f"{len(running)} of {count} masters running, quorum {quorum}"
         )
     else:
-        down = [m.name for m in view.members(MASTER) if m not in running]
+        down = [m.name for m in view.members(Role.MASTER) if m not in running]
         results.add(
             "quorum",
             None,
@@ -177,7 +177,7 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
 def mesos_build(probes: Probes, master: Machine) -> dict[str, str] | None:
     """What a master runs, from `/version`: the stand-in adds a "standin" key (not Mesos)."""
     try:
-        status, data = get_json(probes, master.address, MASTER_PORT, "/version")
+        status, data = get_json(probes, master.address, MESOS_MASTER_PORT, "/version")
     except ProbeError:
         return None
     if status != 200 or not isinstance(data, dict):
@@ -188,7 +188,7 @@ def mesos_build(probes: Probes, master: Machine) -> dict[str, str] | None:
 
 def _master_metrics(results: Results, probes: Probes, master: Machine) -> dict[str, Any]:
     try:
-        status, data = get_json(probes, master.address, MASTER_PORT, METRICS_PATH)
+        status, data = get_json(probes, master.address, MESOS_MASTER_PORT, METRICS_PATH)
     except ProbeError as exc:
         results.add("metrics", master.name, False, f"/metrics/snapshot: {exc}")
         return {}
@@ -209,7 +209,7 @@ def _check_quorum_flag(
     results: Results, probes: Probes, master: Machine, quorum: int, count: int
 ) -> None:
     try:
-        status, data = get_json(probes, master.address, MASTER_PORT, "/master/flags")
+        status, data = get_json(probes, master.address, MESOS_MASTER_PORT, "/master/flags")
     except ProbeError as exc:
         results.add("quorum_flag", master.name, False, f"/master/flags: {exc}")
         return
@@ -272,10 +272,10 @@ def _check_leader(
             seen = f"; ZooKeeper's lowest {MESOS_ZNODE}/{name} is {pid} ({view.name_of_pid(pid)})"
         results.add("leader", None, False, "no single elected master" + seen)
         return
-    facts.leader_pid = f"master@{leader.cluster_address}:{MASTER_PORT}"
+    facts.leader_pid = f"master@{leader.cluster_address}:{MESOS_MASTER_PORT}"
     problems = []
     try:
-        status, _headers, body = probes.http_get(leader.address, MASTER_PORT, "/master/state")
+        status, _headers, body = probes.http_get(leader.address, MESOS_MASTER_PORT, "/master/state")
         if status == 200:
             state = json.loads(body.decode("utf-8"))
             if isinstance(state, dict):
@@ -318,13 +318,14 @@ def _check_leader(
             f"elected {leader.name} ({facts.leader_pid}), but " + "; ".join(problems),
         )
     else:
+        assert znodes.lowest is not None  # no problems: ZooKeeper named the elected leader
         results.add(
             "leader",
             leader.name,
             True,
             f"{facts.leader_pid}: master/elected, /master/state and "
             f"ZooKeeper {MESOS_ZNODE}/{znodes.lowest[0]} agree",
-        )  # type: ignore[index]
+        )
 
 
 def _check_znodes(
@@ -352,7 +353,9 @@ def _check_redirect(
     results: Results, view: ClusterView, probes: Probes, master: Machine, facts: MasterFacts
 ) -> None:
     try:
-        status, headers, _body = probes.http_get(master.address, MASTER_PORT, "/master/redirect")
+        status, headers, _body = probes.http_get(
+            master.address, MESOS_MASTER_PORT, "/master/redirect"
+        )
     except ProbeError as exc:
         results.add("redirect", master.name, False, f"/master/redirect: {exc}")
         return
@@ -377,9 +380,11 @@ def _check_redirect(
         )
         return
     info = (facts.leader_state or {}).get("leader_info") or {}
-    expected = f"{info.get('hostname') or facts.leader.name}:{info.get('port') or MASTER_PORT}"
+    expected = (
+        f"{info.get('hostname') or facts.leader.name}:{info.get('port') or MESOS_MASTER_PORT}"
+    )
     host, _, port = target.rpartition(":")
-    same_machine = view.by_host(host) == facts.leader and port == str(MASTER_PORT)
+    same_machine = view.by_host(host) == facts.leader and port == str(MESOS_MASTER_PORT)
     ok = target == expected or same_machine
     results.add(
         "redirect",

@@ -15,10 +15,8 @@ import socket
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from ..inventory import ZOOKEEPER_CLIENT_PORT
+from ..ports import ZOOKEEPER_CLIENT_PORT
 
-MASTER_PORT = 5050
-AGENT_PORT = 5051
 DEFAULT_TIMEOUT_S = 3.0
 #: `?timeout=5secs` lets Mesos answer without slow gauges after 5 s; wait a little longer.
 METRICS_PATH = "/metrics/snapshot?timeout=5secs"
@@ -47,6 +45,9 @@ class Probes(Protocol):
 
     def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
         """The children of a znode with their data, read through any of `hosts` ("ip:port")."""
+
+    def open_stream(self, address: str, port: int, timeout_s: float) -> Any:
+        """A connection that streams an HTTP response (the workload's scheduler API)."""
 
     def close(self) -> None:
         """Release connections kept between probes."""

@@ -5,19 +5,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
-REACHABILITY = "reachability"
-ZOOKEEPER = "zookeeper"
-MESOS_MASTERS = "mesos_masters"
-MESOS_AGENTS = "mesos_agents"
-WORKLOAD = "workload"
-SECURITY = "security"
+from ..domain import Layer
 
 #: Layers in dependency order: each one needs the one before it.
-LAYERS: tuple[str, ...] = (REACHABILITY, ZOOKEEPER, MESOS_MASTERS, MESOS_AGENTS)
+LAYERS: tuple[Layer, ...] = (
+    Layer.REACHABILITY,
+    Layer.ZOOKEEPER,
+    Layer.MESOS_MASTERS,
+    Layer.MESOS_AGENTS,
+)
 #: On request only (`status --workload`, `up`): a real task runs on the cluster. It needs the
 #: masters layer, not every agent (a task still runs while one agent is down).
 #: `status` adds the security layer: which protections the cluster runs with.
-OPTIONAL_LAYERS: tuple[str, ...] = (WORKLOAD, SECURITY)
+OPTIONAL_LAYERS: tuple[Layer, ...] = (Layer.WORKLOAD, Layer.SECURITY)
 
 SKIPPED_PREFIX = "skipped: "
 
@@ -26,7 +26,7 @@ SKIPPED_PREFIX = "skipped: "
 class CheckResult:
     """One observation: `host` is a machine name, or None for a cluster-wide check."""
 
-    layer: str
+    layer: Layer
     name: str
     host: str | None
     ok: bool
@@ -48,7 +48,7 @@ class CheckResult:
 class LayerStatus(NamedTuple):
     """Summary of one layer: status is "ok", "failed" or "skipped"."""
 
-    layer: str
+    layer: Layer
     status: str
     failed: int
     total: int
@@ -82,10 +82,10 @@ class HealthReport:
     def failures(self) -> list[CheckResult]:
         return [check for check in self.checks if not check.ok]
 
-    def layer_checks(self, layer: str) -> list[CheckResult]:
+    def layer_checks(self, layer: Layer) -> list[CheckResult]:
         return [check for check in self.checks if check.layer == layer]
 
-    def layer_ok(self, layer: str) -> bool:
+    def layer_ok(self, layer: Layer) -> bool:
         checks = self.layer_checks(layer)
         return bool(checks) and all(check.ok for check in checks)
 
@@ -105,7 +105,7 @@ class HealthReport:
             summary.append(LayerStatus(layer, status, failed, len(checks)))
         return summary
 
-    def first_failing_layer(self) -> str | None:
+    def first_failing_layer(self) -> Layer | None:
         for status in self.layers():
             if status.status != "ok":
                 return status.layer

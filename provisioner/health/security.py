@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..inventory import MESOS_ZK_PATH
-from ..topology import AGENT, ZOOKEEPER
+from ..domain import MESOS_ZNODE, Layer, Role
+from ..ports import CLUSTER_PORTS, MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .masters import MasterFacts
-from .probes import AGENT_PORT, MASTER_PORT, ZOOKEEPER_CLIENT_PORT, ProbeError, Probes, get_json
-from .report import SECURITY as LAYER
+from .probes import ProbeError, Probes, get_json
 from .report import CheckResult
 from .view import ClusterView, Results
+
+LAYER = Layer.SECURITY
 
 #: Master flags of each protection, as /master/flags shows them.
 MASTER_AUTH_FLAGS = (
@@ -63,14 +64,14 @@ def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> lis
         results.add("mesos_authentication", None, False, "no leading master to ask")
     else:
         try:
-            flags = _flags(probes, leader.address, MASTER_PORT, ("/master/flags",))
+            flags = _flags(probes, leader.address, MESOS_MASTER_PORT, ("/master/flags",))
         except ProbeError as exc:
             results.add("mesos_authentication", leader.name, False, f"/master/flags: {exc}")
         else:
             _master_checks(results, leader.name, flags, security)
-    for agent in view.members(AGENT):
+    for agent in view.members(Role.AGENT):
         try:
-            flags = _flags(probes, agent.address, AGENT_PORT, ("/slave(1)/flags", "/flags"))
+            flags = _flags(probes, agent.address, MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"))
         except ProbeError as exc:
             results.add("agent_authentication", agent.name, False, f"/flags: {exc}")
             continue
@@ -89,12 +90,13 @@ def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> lis
     firewall = security.firewall
     if firewall.enabled:
         allowed = ", ".join(firewall.operator_cidrs) or "the controller's address"
+        ports = ", ".join(str(port) for port in CLUSTER_PORTS)
         results.add(
             "firewall",
             None,
             True,
-            f"on (spec): ports 2181, 2888, 3888, 5050, 5051 accept the cluster's machines and "
-            f"{allowed} only (not observable from an allowed address)",
+            f"on (spec): ports {ports} accept the cluster's machines and {allowed} only "
+            "(not observable from an allowed address)",
         )
     else:
         results.add("firewall", None, True, "OFF (spec)")
@@ -132,23 +134,23 @@ def _zookeeper_check(results: Results, view: ClusterView, probes: Probes, wanted
             ("on (spec)" if wanted else "OFF (spec)") + "; not observable through these probes",
         )
         return
-    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(ZOOKEEPER)]
+    hosts = [f"{m.address}:{ZOOKEEPER_CLIENT_PORT}" for m in view.members(Role.ZOOKEEPER)]
     try:
-        acls: list[tuple[str, str, int]] = reader(hosts, MESOS_ZK_PATH)
+        acls: list[tuple[str, str, int]] = reader(hosts, MESOS_ZNODE)
     except ProbeError as exc:
-        results.add("zookeeper_acl", None, False, f"ACL of {MESOS_ZK_PATH}: {exc}")
+        results.add("zookeeper_acl", None, False, f"ACL of {MESOS_ZNODE}: {exc}")
         return
     # READ is 1; anything more for `world:anyone` lets outsiders change the znodes.
     world_writes = any(scheme == "world" and perms & ~1 for scheme, _id, perms in acls)
     shown = ", ".join(f"{scheme}:{ident.split(':')[0]}:{perms}" for scheme, ident, perms in acls)
     if not wanted:
-        results.add("zookeeper_acl", None, True, f"OFF (spec): {MESOS_ZK_PATH} ACL {shown}")
+        results.add("zookeeper_acl", None, True, f"OFF (spec): {MESOS_ZNODE} ACL {shown}")
     elif world_writes:
         results.add(
             "zookeeper_acl",
             None,
             False,
-            f"the spec turns it on, but {MESOS_ZK_PATH} is writable by anyone ({shown})",
+            f"the spec turns it on, but {MESOS_ZNODE} is writable by anyone ({shown})",
         )
     else:
-        results.add("zookeeper_acl", None, True, f"on: {MESOS_ZK_PATH} ACL {shown}")
+        results.add("zookeeper_acl", None, True, f"on: {MESOS_ZNODE} ACL {shown}")

@@ -13,10 +13,10 @@ from typing import Any
 
 import paramiko
 
-from ..providers.base import Machine
+from ..domain import Machine
+from ..ports import ZOOKEEPER_CLIENT_PORT
 from .probes import (
     DEFAULT_TIMEOUT_S,
-    ZOOKEEPER_CLIENT_PORT,
     ProbeError,
     StreamProbes,
     describe_error,

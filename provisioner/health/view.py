@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..providers.base import Machine
+from ..domain import Layer, Machine, PlannedMachine, Role
 from ..spec import ClusterSpec
-from ..topology import PlannedMachine, plan_machines
+from ..topology import plan_machines
 from .report import CheckResult
 
 
@@ -21,14 +21,14 @@ class ClusterView:
         self.planned = plan_machines(self.spec, [m.name for m in self.machines])
         self.by_name = {m.name: m for m in self.machines}
 
-    def expected(self, role: str) -> list[PlannedMachine]:
+    def expected(self, role: Role) -> list[PlannedMachine]:
         """The spec's machines with this role (ZooKeeper ones in myid order)."""
         planned = [p for p in self.planned if role in p.roles]
-        if role == "zookeeper":
+        if role == Role.ZOOKEEPER:
             planned.sort(key=lambda p: p.zookeeper_id or 0)
         return planned
 
-    def members(self, role: str) -> list[Machine]:
+    def members(self, role: Role) -> list[Machine]:
         """The existing machines the spec gives this role, in the spec's order."""
         return [self.by_name[p.name] for p in self.expected(role) if p.name in self.by_name]
 
@@ -75,7 +75,7 @@ def pid_address(pid: str | None) -> str | None:
 class Results:
     """Collects the checks of one layer."""
 
-    def __init__(self, layer: str) -> None:
+    def __init__(self, layer: Layer) -> None:
         self.layer = layer
         self.checks: list[CheckResult] = []
 

@@ -12,33 +12,33 @@ import time
 from collections.abc import Callable
 from itertools import pairwise
 
+from ..domain import Layer, Machine
 from ..errors import HealthTimeoutError, UsageError
-from ..providers.base import Machine
 from ..security import Credential
 from ..spec import ClusterSpec
 from .checks import make_probes, run_checks
 from .probes import Probes
-from .report import LAYERS, MESOS_AGENTS, MESOS_MASTERS, REACHABILITY, ZOOKEEPER, HealthReport
+from .report import LAYERS, HealthReport
 from .view import ClusterView
 
 DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_LAYER_TIMEOUTS: dict[str, float] = {
-    REACHABILITY: 120.0,
-    ZOOKEEPER: 120.0,
-    MESOS_MASTERS: 180.0,
-    MESOS_AGENTS: 180.0,
+DEFAULT_LAYER_TIMEOUTS: dict[Layer, float] = {
+    Layer.REACHABILITY: 120.0,
+    Layer.ZOOKEEPER: 120.0,
+    Layer.MESOS_MASTERS: 180.0,
+    Layer.MESOS_AGENTS: 180.0,
 }
 #: Mesos rate-limits /metrics/snapshot to 2 requests/s per node; never poll faster.
 MIN_INTERVAL_S = 0.5
 
-HINTS = {
-    REACHABILITY: "check that the machine runs and its SSH port is reachable from here "
+HINTS: dict[Layer, str] = {
+    Layer.REACHABILITY: "check that the machine runs and its SSH port is reachable from here "
     "(or use --via-ssh when only SSH is)",
-    ZOOKEEPER: "see /var/log/zookeeper on that host; every member needs the same server.N "
+    Layer.ZOOKEEPER: "see /var/log/zookeeper on that host; every member needs the same server.N "
     "list and 4lw.commands.whitelist with ruok, srvr and mntr",
-    MESOS_MASTERS: "see the mesos-master log on that host; masters need the same --zk and "
+    Layer.MESOS_MASTERS: "see the mesos-master log on that host; masters need the same --zk and "
     "--quorum, and a quorum of them running",
-    MESOS_AGENTS: "see the mesos-agent log on that host; it needs --master=zk://... and the "
+    Layer.MESOS_AGENTS: "see the mesos-agent log on that host; it needs --master=zk://... and the "
     "leader's address must be reachable from it",
 }
 
@@ -46,7 +46,9 @@ HINTS = {
 class HealthWaitTimeout(HealthTimeoutError):
     """HealthTimeoutError carrying the last report and the layer that ran out of time."""
 
-    def __init__(self, message: str, hint: str | None, *, report: HealthReport, layer: str) -> None:
+    def __init__(
+        self, message: str, hint: str | None, *, report: HealthReport, layer: Layer
+    ) -> None:
         super().__init__(message, hint)
         self.report = report
         self.layer = layer
@@ -57,7 +59,7 @@ def wait_healthy(
     machines: list[Machine],
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    layer_timeouts: dict[str, float] | None = None,
+    layer_timeouts: dict[Layer, float] | None = None,
     interval_s: float = 2.0,
     via_ssh: bool = False,
     probes: Probes | None = None,
@@ -108,7 +110,7 @@ def wait_healthy(
             active.close()
 
 
-def describe_failure(report: HealthReport, view: ClusterView, layer: str) -> str:
+def describe_failure(report: HealthReport, view: ClusterView, layer: Layer) -> str:
     """ "zookeeper: demo-master-2 (10.0.3.12) mode=standalone, expected follower"."""
     failing = [c for c in report.layer_checks(layer) if not c.ok and not c.skipped]
     failing = failing or report.failures()
@@ -120,7 +122,7 @@ def describe_failure(report: HealthReport, view: ClusterView, layer: str) -> str
 
 
 def timeout_error(
-    report: HealthReport, view: ClusterView, layer: str, waited: float, budget: str
+    report: HealthReport, view: ClusterView, layer: Layer, waited: float, budget: str
 ) -> HealthWaitTimeout:
     more = len(report.failures()) - 1
     message = (

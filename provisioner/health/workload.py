@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..domain import Layer
+from ..ports import MESOS_MASTER_PORT
 from ..security import Credential
-from .probes import MASTER_PORT, ProbeError, StreamHTTPConnection, describe_error
-from .report import WORKLOAD as LAYER
+from .probes import ProbeError, StreamHTTPConnection, describe_error
 from .report import CheckResult
+
+LAYER = Layer.WORKLOAD
 
 SCHEDULER_PATH = "/api/v1/scheduler"
 FRAMEWORK_NAME = "dcos-provision-workload"
@@ -129,7 +132,7 @@ class SchedulerSession:
         self,
         address: str,
         opener: Opener,
-        port: int = MASTER_PORT,
+        port: int = MESOS_MASTER_PORT,
         credential: Credential | None = None,
         user: str = TASK_USER,
     ) -> None:

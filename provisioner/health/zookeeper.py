@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..topology import ZOOKEEPER, majority
-from .probes import ZOOKEEPER_CLIENT_PORT, ProbeError, Probes
-from .report import ZOOKEEPER as LAYER
+from ..domain import Layer, Role
+from ..ports import ZOOKEEPER_CLIENT_PORT
+from ..topology import majority
+from .probes import ProbeError, Probes
 from .report import CheckResult
 from .view import ClusterView, Results
+
+LAYER = Layer.ZOOKEEPER
 
 #: Checks the Mesos layers need to pass before they can mean anything.
 GATE = ("leader", "quorum")
@@ -76,8 +79,8 @@ def _int(values: dict[str, str], *keys: str) -> int | None:
 
 def check_zookeeper(view: ClusterView, probes: Probes) -> list[CheckResult]:
     results = Results(LAYER)
-    expected = view.expected(ZOOKEEPER)
-    members = view.members(ZOOKEEPER)
+    expected = view.expected(Role.ZOOKEEPER)
+    members = view.members(Role.ZOOKEEPER)
     size = len(expected)
     answers: dict[str, MemberAnswer] = {}
     for member in members:
@@ -187,7 +190,7 @@ def _check_membership(
     leader_error: str,
 ) -> None:
     """Members answering (and the leader's counts) equal the spec's ensemble."""
-    expected = view.expected(ZOOKEEPER)
+    expected = view.expected(Role.ZOOKEEPER)
     size = len(expected)
     problems = []
     for planned in expected:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import Machine, ProgressCallback, Provider
+from ..spec import ClusterSpec
+from .base import ProgressCallback, Provider
 
 #: provider.kind -> "module:Class"; adding a backend is one new module and one line here.
 REGISTRY: dict[str, str] = {
@@ -15,11 +16,13 @@ REGISTRY: dict[str, str] = {
 }
 
 
-def provider_for(spec, state_dir: Path, progress: ProgressCallback | None = None) -> Provider:
+def provider_for(
+    spec: ClusterSpec, state_dir: Path, progress: ProgressCallback | None = None
+) -> Provider:
     """Instantiate the provider the spec names (imported lazily: pulumi is heavy)."""
     module_name, class_name = REGISTRY[spec.provider.kind].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    cls: type[Provider] = getattr(importlib.import_module(module_name), class_name)
     return cls(spec, state_dir, progress)
 
 
-__all__ = ["REGISTRY", "Machine", "Provider", "provider_for"]
+__all__ = ["REGISTRY", "Provider", "provider_for"]

@@ -4,56 +4,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..topology import PlannedMachine
+from ..domain import Machine, PlannedMachine
+from ..spec import ClusterSpec
 
 ProgressCallback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Machine:
-    """A machine that exists and can be reached over SSH."""
-
-    name: str
-    roles: tuple[str, ...]
-    address: str
-    ssh_user: str
-    ssh_port: int = 22
-    ssh_private_key: str | None = None
-    #: False for throw-away machines (vagrant) whose host keys change on every create.
-    strict_host_keys: bool = True
-    #: ZooKeeper `myid` when the machine carries the zookeeper role (stable for its lifetime).
-    zookeeper_id: int | None = None
-    # Extra provider facts worth keeping in state.json (e.g. the vagrant machine id).
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def cluster_address(self) -> str:
-        """The address services bind to and peers use: the private IP where one is recorded
-        (cloud VMs reached through a public IP), else the SSH address."""
-        return str(self.extra.get("private_ip") or self.address)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["roles"] = list(self.roles)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Machine:
-        return cls(
-            name=data["name"],
-            roles=tuple(data["roles"]),
-            address=data["address"],
-            ssh_user=data["ssh_user"],
-            ssh_port=int(data.get("ssh_port", 22)),
-            ssh_private_key=data.get("ssh_private_key"),
-            strict_host_keys=bool(data.get("strict_host_keys", True)),
-            zookeeper_id=data.get("zookeeper_id"),
-            extra=dict(data.get("extra") or {}),
-        )
 
 
 class Provider(ABC):
@@ -69,7 +25,9 @@ class Provider(ABC):
     #: declares the whole desired set); otherwise it is given only the machines to create.
     declarative: bool = False
 
-    def __init__(self, spec: Any, state_dir: Path, progress: ProgressCallback | None = None):
+    def __init__(
+        self, spec: ClusterSpec, state_dir: Path, progress: ProgressCallback | None = None
+    ) -> None:
         self.spec = spec
         self.state_dir = Path(state_dir)
         self.progress: ProgressCallback = progress or (lambda _msg: None)

@@ -11,6 +11,7 @@ pre-generated host keys through cloud-init would allow strict checking later.
 
 from __future__ import annotations
 
+import builtins
 import importlib.metadata
 import importlib.util
 import os
@@ -18,13 +19,24 @@ import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
+from ..domain import Machine, PlannedMachine, Role
 from ..errors import ProviderError, ToolMissingError
 from ..pulumi_programs import BACKEND_PACKAGES, MACHINES_OUTPUT, program_for
-from ..spec import PulumiProviderSpec
-from ..topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine, plan_machines
-from .base import Machine, Provider
+from ..spec import (
+    AgentGroup,
+    ClusterSpec,
+    MasterGroup,
+    PulumiLibvirtBackend,
+    PulumiProviderSpec,
+    ZooKeeperSpec,
+)
+from ..topology import plan_machines
+from .base import Provider
+
+if TYPE_CHECKING:
+    from pulumi import automation as auto
 
 PROJECT_NAME = "dcos-provision"
 PULUMI_INSTALL_HINT = (
@@ -52,7 +64,9 @@ class PulumiProvider(Provider):
 
     deletes_machines = True
 
-    def __init__(self, spec: Any, state_dir: Path, progress: Callable[[str], None] | None = None):
+    def __init__(
+        self, spec: ClusterSpec, state_dir: Path, progress: Callable[[str], None] | None = None
+    ) -> None:
         super().__init__(spec, state_dir, progress)
         if not isinstance(spec.provider, PulumiProviderSpec):
             raise ProviderError(f"cluster {spec.name} does not use the pulumi provider")
@@ -164,7 +178,17 @@ class PulumiProvider(Provider):
             return public[:-4]
         return None
 
-    def _stack(self, machines: list[PlannedMachine], *, create: bool, missing_ok: bool = False):
+    @overload
+    def _stack(self, machines: builtins.list[PlannedMachine], *, create: bool) -> auto.Stack: ...
+
+    @overload
+    def _stack(
+        self, machines: builtins.list[PlannedMachine], *, create: bool, missing_ok: bool
+    ) -> auto.Stack | None: ...
+
+    def _stack(
+        self, machines: builtins.list[PlannedMachine], *, create: bool, missing_ok: bool = False
+    ) -> auto.Stack | None:
         """The cluster's stack with the program for these machines (None if missing_ok)."""
         from pulumi import automation as auto
 
@@ -234,20 +258,23 @@ class PulumiProvider(Provider):
             f"file://{self.pulumi_dir} pulumi stack --stack {self.stack_name}`",
         )
 
-    def _with_current_addresses(self, machines: list[PlannedMachine]) -> list[PlannedMachine]:
+    def _with_current_addresses(
+        self, machines: builtins.list[PlannedMachine]
+    ) -> builtins.list[PlannedMachine]:
         """libvirt: existing machines keep their address, new ones get the lowest free one.
 
         Assigning here (not only inside the program) turns a full network into a clear
         error before Pulumi runs.
         """
-        if self.backend_type != "libvirt":
+        backend = self.provider_spec.backend
+        if not isinstance(backend, PulumiLibvirtBackend):
             return machines
         from ..pulumi_programs.libvirt import assign_addresses
 
         current = {m.name: m.address for m in self.list()}
         kept = [replace(m, address=current.get(m.name, m.address)) for m in machines]
         try:
-            return assign_addresses(self.provider_spec.backend.network_cidr, kept)
+            return assign_addresses(backend.network_cidr, kept)
         except ValueError as exc:
             raise ProviderError(str(exc), hint="set provider.backend.network_cidr") from None
 
@@ -256,18 +283,22 @@ class PulumiProvider(Provider):
         for planned in plan_machines(self.spec):
             if planned.name == machine.name:
                 return replace(planned, address=machine.extra.get("private_ip", machine.address))
-        group = {MASTER: self.spec.masters, AGENT: self.spec.agents, ZOOKEEPER: self.spec.zookeeper}
-        primary = next(r for r in (MASTER, AGENT, ZOOKEEPER) if r in machine.roles)
+        group: dict[Role, MasterGroup | AgentGroup | ZooKeeperSpec] = {
+            Role.MASTER: self.spec.masters,
+            Role.AGENT: self.spec.agents,
+            Role.ZOOKEEPER: self.spec.zookeeper,
+        }
+        primary = next(r for r in (Role.MASTER, Role.AGENT, Role.ZOOKEEPER) if r in machine.roles)
         return PlannedMachine(
             name=machine.name,
-            roles=machine.roles,
+            roles=tuple(Role(role) for role in machine.roles),
             cpus=group[primary].cpus,
             memory_mb=group[primary].memory_mb,
             zookeeper_id=machine.zookeeper_id,
             address=machine.extra.get("private_ip", machine.address),
         )
 
-    def _machines_from_outputs(self, outputs: dict[str, Any]) -> list[Machine]:
+    def _machines_from_outputs(self, outputs: dict[str, Any]) -> builtins.list[Machine]:
         output = outputs.get(MACHINES_OUTPUT)
         records = getattr(output, "value", output) or []
         key = self._private_key()

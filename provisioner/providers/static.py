@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..domain import Machine, PlannedMachine
 from ..errors import ProviderError
 from ..spec import StaticProviderSpec
-from ..topology import PlannedMachine, plan_machines
-from .base import Machine, Provider
+from ..topology import plan_machines
+from .base import Provider
 
 
 def adopt(planned: PlannedMachine) -> Machine:

@@ -7,6 +7,7 @@ state dir, so each cluster has its own vagrant state and names that carry the cl
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -14,10 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from ..domain import Machine, PlannedMachine
 from ..errors import ProviderError, ToolMissingError
+from ..fileutil import atomic_write
 from ..paths import vagrant_dir
-from ..topology import PlannedMachine
-from .base import Machine, ProgressCallback, Provider
+from ..spec import ClusterSpec, VagrantProviderSpec
+from .base import ProgressCallback, Provider
 from .vagrant_cli import (
     CommandResult,
     Runner,
@@ -42,12 +45,14 @@ class VagrantProvider(Provider):
 
     def __init__(
         self,
-        spec: Any,
+        spec: ClusterSpec,
         state_dir: Path,
         progress: ProgressCallback | None = None,
         runner: Runner | None = None,
     ) -> None:
         super().__init__(spec, state_dir, progress)
+        if not isinstance(spec.provider, VagrantProviderSpec):
+            raise ProviderError(f"cluster {spec.name} does not use the vagrant provider")
         self.run: Runner = runner or run_command
         self.cluster: str = spec.name
         self.vagrant_provider: str = spec.provider.vagrant_provider
@@ -108,10 +113,8 @@ class VagrantProvider(Provider):
             "box": self.box,
             "machines": entries,
         }
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.machines_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        tmp.replace(self.machines_file)
+        # Readable as before (the Vagrantfile reads it); it holds no secret.
+        atomic_write(self.machines_file, json.dumps(document, indent=2) + "\n", mode=0o644)
 
     def machine_entries(
         self, planned: list[PlannedMachine], kept: list[dict[str, Any]]
@@ -268,7 +271,7 @@ class VagrantProvider(Provider):
         ]
 
     # ------------------------------------------------------------------ helpers
-    def _check_names(self, names: list[str]) -> None:
+    def _check_names(self, names: builtins.list[str]) -> None:
         """Refuse names that are not this cluster's: a typo must never destroy someone else's."""
         foreign = [n for n in names if not self._name_pattern.match(n)]
         if foreign:
@@ -287,7 +290,7 @@ class VagrantProvider(Provider):
             )
         return parse_machine_states(result.stdout)
 
-    def _ssh_configs(self, names: list[str]) -> dict[str, SshConfig]:
+    def _ssh_configs(self, names: builtins.list[str]) -> dict[str, SshConfig]:
         result = self._vagrant("ssh-config", *names)
         configs = parse_ssh_config(result.stdout) if result.ok else {}
         missing = [n for n in names if n not in configs]
@@ -299,7 +302,9 @@ class VagrantProvider(Provider):
             )
         return configs
 
-    def _machine(self, config: SshConfig, roles: list[str], zookeeper_id: int | None) -> Machine:
+    def _machine(
+        self, config: SshConfig, roles: builtins.list[str], zookeeper_id: int | None
+    ) -> Machine:
         return Machine(
             name=config.host,
             roles=tuple(roles),
@@ -319,7 +324,7 @@ class VagrantProvider(Provider):
             raise ProviderError(f"lxc-ls failed (exit {result.returncode}):\n{result.tail()}")
         return {line.strip() for line in result.stdout.splitlines() if line.strip()}
 
-    def _remove_leftover_containers(self, names: list[str]) -> list[str]:
+    def _remove_leftover_containers(self, names: builtins.list[str]) -> builtins.list[str]:
         """lxc-destroy containers vagrant left behind; only exact names of this cluster.
 
         Returns the names still present afterwards.

@@ -77,11 +77,12 @@ def run_command(
     except OSError as exc:
         return CommandResult(tuple(args), 127, "", f"{shlex.join(args)}: {exc}")
     err_chunks: list[str] = []
-    assert proc.stderr is not None and proc.stdout is not None
-    drain = threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)
+    stderr, stdout = proc.stderr, proc.stdout
+    assert stderr is not None and stdout is not None
+    drain = threading.Thread(target=lambda: err_chunks.append(stderr.read()), daemon=True)
     drain.start()
     out_lines: list[str] = []
-    for line in proc.stdout:
+    for line in stdout:
         out_lines.append(line)
         if on_line is not None and line.strip():
             on_line(line.rstrip("\n"))

@@ -2,7 +2,7 @@
 
 A program only declares resources and exports ``machines``: a list of
 ``{name, roles, zookeeper_id, address, private_ip, public_ip}`` that ``providers/pulumi.py``
-turns into :class:`~provisioner.providers.base.Machine` objects. Keeping the programs free of
+turns into :class:`~provisioner.domain.Machine` objects. Keeping the programs free of
 I/O lets ``tests/unit/test_pulumi_programs.py`` run them offline under ``pulumi.runtime.set_mocks``.
 The backend modules import their provider SDK (pulumi-libvirt, pulumi-aws), so load them
 through :func:`program_for` only when that backend is used.
@@ -16,13 +16,10 @@ from typing import Any
 
 import yaml
 
-from ..topology import PlannedMachine
+from ..domain import PlannedMachine
 
 #: Stack output holding the machine list.
 MACHINES_OUTPUT = "machines"
-
-#: Ports the cluster services listen on; open only between the cluster's machines.
-CLUSTER_PORTS: tuple[int, ...] = (2181, 2888, 3888, 5050, 5051)
 
 #: backend type -> "module:function".
 PROGRAMS: dict[str, str] = {
@@ -42,7 +39,8 @@ Program = Callable[[Any, list[PlannedMachine], str], Any]
 def program_for(backend_type: str) -> Program:
     """The program function of a backend (imports its provider SDK on first use)."""
     module_name, function_name = PROGRAMS[backend_type].split(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    program: Program = getattr(importlib.import_module(module_name), function_name)
+    return program
 
 
 def machine_record(
@@ -51,7 +49,7 @@ def machine_record(
     """One entry of the ``machines`` output (plain JSON: it lives in the Pulumi state)."""
     return {
         "name": machine.name,
-        "roles": list(machine.roles),
+        "roles": [str(role) for role in machine.roles],
         "zookeeper_id": machine.zookeeper_id,
         "address": address,
         "private_ip": private_ip,
@@ -61,7 +59,7 @@ def machine_record(
 
 def role_tags(cluster: str, machine: PlannedMachine) -> dict[str, str]:
     """Tags/labels identifying a machine as part of this cluster (used for cleanup by hand)."""
-    return {"cluster": cluster, "role": machine.primary_role, "Name": machine.name}
+    return {"cluster": cluster, "role": str(machine.primary_role), "Name": machine.name}
 
 
 def cloud_init_user_data(ssh_user: str, public_key: str) -> str:

@@ -7,22 +7,24 @@ The security group opens the ZooKeeper and Mesos ports only to members of the gr
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from ..spec import ClusterSpec, PulumiAwsBackend
-from ..topology import AGENT, MASTER, ZOOKEEPER, PlannedMachine
-from . import CLUSTER_PORTS, MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
+from ..domain import PlannedMachine, Role
+from ..ports import CLUSTER_PORTS
+from ..spec import ClusterSpec, PulumiAwsBackend, PulumiProviderSpec
+from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
 
 
 def instance_type(backend: PulumiAwsBackend, machine: PlannedMachine) -> str:
     """The instance type of the machine's primary role (a master+zookeeper is a master)."""
     return {
-        MASTER: backend.master_instance_type,
-        AGENT: backend.agent_instance_type,
-        ZOOKEEPER: backend.zookeeper_instance_type,
+        Role.MASTER: backend.master_instance_type,
+        Role.AGENT: backend.agent_instance_type,
+        Role.ZOOKEEPER: backend.zookeeper_instance_type,
     }[machine.primary_role]
 
 
@@ -32,9 +34,13 @@ def subnet_cidr(vpc_cidr: str) -> str:
     return str(next(network.subnets(new_prefix=max(24, network.prefixlen))))
 
 
-def security_group_rules(ssh_cidr: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+IngressRules = list[aws.ec2.SecurityGroupIngressArgsDict]
+EgressRules = list[aws.ec2.SecurityGroupEgressArgsDict]
+
+
+def security_group_rules(ssh_cidr: str) -> tuple[IngressRules, EgressRules]:
     """(ingress, egress) rules: cluster ports inside the group, SSH from ssh_cidr, egress all."""
-    ingress: list[dict[str, Any]] = [
+    ingress: IngressRules = [
         {
             "description": f"cluster port {port} between cluster machines",
             "protocol": "tcp",
@@ -53,7 +59,7 @@ def security_group_rules(ssh_cidr: str) -> tuple[list[dict[str, Any]], list[dict
             "cidr_blocks": [ssh_cidr],
         }
     )
-    egress = [
+    egress: EgressRules = [
         {
             "description": "all outbound (packages, NTP)",
             "protocol": "-1",
@@ -105,11 +111,23 @@ def _network(
     return vpc.id, subnet.id
 
 
+def _record(machine: PlannedMachine) -> Callable[[list[Any]], dict[str, Any]]:
+    """An `apply` callback: the machine's record from its (private IP, public IP)."""
+
+    def record(ips: list[Any]) -> dict[str, Any]:
+        private_ip, public_ip = ips
+        return machine_record(
+            machine, public_ip or private_ip, private_ip=private_ip, public_ip=public_ip or None
+        )
+
+    return record
+
+
 def aws_program(
     spec: ClusterSpec, machines: list[PlannedMachine], public_key: str
 ) -> pulumi.Output[list[dict[str, Any]]]:
     """Declare the cluster's AWS resources and export the machine list."""
-    backend = spec.provider.backend
+    backend = spec.provider.backend if isinstance(spec.provider, PulumiProviderSpec) else None
     if not isinstance(backend, PulumiAwsBackend):
         raise TypeError("aws_program needs a pulumi provider with backend type aws")
     cluster = spec.name
@@ -154,11 +172,7 @@ def aws_program(
             opts=opts,
         )
         records.append(
-            pulumi.Output.all(instance.private_ip, instance.public_ip).apply(
-                lambda ips, machine=machine: machine_record(
-                    machine, ips[1] or ips[0], private_ip=ips[0], public_ip=ips[1] or None
-                )
-            )
+            pulumi.Output.all(instance.private_ip, instance.public_ip).apply(_record(machine))
         )
 
     exported = pulumi.Output.all(*records).apply(list)

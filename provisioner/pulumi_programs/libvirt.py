@@ -9,6 +9,7 @@ renumbers the others.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +17,8 @@ import pulumi
 import pulumi_libvirt as libvirt
 import yaml
 
-from ..spec import ClusterSpec, PulumiLibvirtBackend
-from ..topology import PlannedMachine
+from ..domain import PlannedMachine
+from ..spec import ClusterSpec, PulumiLibvirtBackend, PulumiProviderSpec
 from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record
 
 #: Offset of the first machine address from the network's first usable address (the gateway).
@@ -79,11 +80,16 @@ def meta_data(name: str) -> str:
     return yaml.safe_dump({"instance-id": name, "local-hostname": name}, sort_keys=False)
 
 
+def _constant(record: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+    """An `apply` callback that waits for its input and gives `record`."""
+    return lambda _resolved: record
+
+
 def libvirt_program(
     spec: ClusterSpec, machines: list[PlannedMachine], public_key: str
 ) -> pulumi.Output[list[dict[str, Any]]]:
     """Declare the cluster's libvirt resources and export the machine list."""
-    backend = spec.provider.backend
+    backend = spec.provider.backend if isinstance(spec.provider, PulumiProviderSpec) else None
     if not isinstance(backend, PulumiLibvirtBackend):
         raise TypeError("libvirt_program needs a pulumi provider with backend type libvirt")
     cluster = spec.name
@@ -152,7 +158,7 @@ def libvirt_program(
         )
         record = machine_record(machine, machine.address, machine.address)
         # Tie each record to its domain so the output only appears once the VM exists.
-        records.append(domain.id.apply(lambda _id, record=record: record))
+        records.append(domain.id.apply(_constant(record)))
 
     exported = pulumi.Output.all(*records).apply(list)
     pulumi.export(MACHINES_OUTPUT, exported)

@@ -16,7 +16,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from provisioner.providers.base import Machine
+from provisioner.domain import Machine
 from provisioner.providers.vagrant import VagrantProvider
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines

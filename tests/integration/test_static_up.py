@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from provisioner.ansible import control_path_dir
-from provisioner.providers.base import Machine
+from provisioner.domain import Machine
 
 from .cli_helpers import (
     LAB_MESOS_VERSION,

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provisioner.domain import Machine, Role
 from provisioner.health import CheckResult, HealthReport, check_cluster
 from provisioner.health.probes import DirectProbes, ProbeError
-from provisioner.providers.base import Machine
 from provisioner.spec import ClusterSpec
-from provisioner.topology import AGENT, MASTER, ZOOKEEPER, plan_machines
+from provisioner.topology import plan_machines
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -129,13 +129,13 @@ class FakeMesos:
     """Masters, agents and the /mesos znode, answering like Mesos 1.11 does."""
 
     def __init__(self, machines: list[Machine]) -> None:
-        masters = [m for m in machines if MASTER in m.roles]
+        masters = [m for m in machines if Role.MASTER in m.roles]
         quorum = str(len(masters) // 2 + 1)
         self.masters = {
             m.name: FakeMaster(m, f"master-uuid-{i}", quorum_flag=quorum)
             for i, m in enumerate(masters, 1)
         }
-        agents = [m for m in machines if AGENT in m.roles]
+        agents = [m for m in machines if Role.AGENT in m.roles]
         self.agents = {m.name: FakeAgent(m, f"master-uuid-1-S{i}") for i, m in enumerate(agents)}
         self.znodes: dict[str, bytes] = {"log_replicas": b""}
         self.zk_error: str | None = None
@@ -317,7 +317,7 @@ def demo_machines(spec: ClusterSpec) -> list[Machine]:
     """Masters at 10.0.3.11.., agents at 10.0.3.21.. (never dialled: endpoints remap them)."""
     machines, next_master, next_agent = [], 11, 21
     for planned in plan_machines(spec):
-        if MASTER in planned.roles or ZOOKEEPER in planned.roles:
+        if Role.MASTER in planned.roles or Role.ZOOKEEPER in planned.roles:
             address, next_master = f"10.0.3.{next_master}", next_master + 1
         else:
             address, next_agent = f"10.0.3.{next_agent}", next_agent + 1
@@ -346,7 +346,7 @@ class FakeCluster:
         ssh = self.ssh_listener.getsockname()
         self.zookeepers: dict[str, FourLetterServer] = {}
         endpoints: dict[tuple[str, int], tuple[str, int]] = {}
-        members = [m for m in self.machines if ZOOKEEPER in m.roles]
+        members = [m for m in self.machines if Role.ZOOKEEPER in m.roles]
         for index, member in enumerate(members):
             mode = "standalone" if len(members) == 1 else ("leader" if index == 0 else "follower")
             server = FourLetterServer(zk_answers(mode, size=len(members)))

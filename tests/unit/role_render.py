@@ -14,8 +14,8 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
 from ansible.template import Templar, trust_as_template
 
+from provisioner.domain import Machine
 from provisioner.inventory import build_inventory
-from provisioner.providers.base import Machine
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 

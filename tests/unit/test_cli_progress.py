@@ -16,6 +16,7 @@ from rich.console import Console
 from provisioner import operations
 from provisioner.ansible import control_path_dir, run_playbook
 from provisioner.cli_progress import ProgressView, phase_table
+from provisioner.cluster import open_cluster
 from provisioner.errors import AnsibleError
 from provisioner.phases import PhaseEvent, PhaseTiming, timed_phase
 from provisioner.plan import Plan
@@ -124,7 +125,7 @@ def test_live_view_on_a_terminal_shows_hosts_and_leaves_phase_lines() -> None:
 def test_cluster_phase_records_timings_also_for_a_failed_phase(tmp_path: Path) -> None:
     spec = tmp_path / "c.yaml"
     spec.write_text("name: c\nprovider: {kind: vagrant}\n")
-    cluster = operations.open_cluster(spec)
+    cluster = open_cluster(spec)
     events: list[PhaseEvent] = []
     cluster.on_phase = events.append
     with cluster.phase("machines", "creating c-master-1", ("c-master-1",)):

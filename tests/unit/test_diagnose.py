@@ -14,8 +14,8 @@ import paramiko
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import operations
 from provisioner.cli import app
+from provisioner.cluster import open_cluster
 from provisioner.diagnose import collect_bundle
 from provisioner.diagnose_host import items_for
 from provisioner.redact import excluded_reason, redact_data, redact_text
@@ -180,7 +180,7 @@ def test_bundle_holds_every_host_marks_what_is_missing_and_no_secret(
     monkeypatch.setenv("HOME", str(tmp_path))  # no real ~/.ssh/known_hosts
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", PASSPHRASE)
     spec, _state = write_cluster(tmp_path, server)
-    cluster = operations.open_cluster(spec)
+    cluster = open_cluster(spec)
     result = collect_bundle(cluster, spec_file=spec, output=tmp_path / "out" / "b.tar.gz")
 
     assert result.bundle == tmp_path / "out" / "b.tar.gz"

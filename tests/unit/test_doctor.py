@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from provisioner.doctor import DoctorReport, fingerprint, run_doctor
 from provisioner.doctor_checks import CHECKS
-from provisioner.providers.base import Machine
+from provisioner.domain import Machine
 from provisioner.spec import ClusterSpec
 
 from .fake_ssh_server import FakeHost, FakeSSHServer, Reply

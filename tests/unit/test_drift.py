@@ -93,8 +93,8 @@ def test_an_untrusted_host_stops_the_check_and_a_down_host_is_left_out(tmp_path,
     import pytest
 
     from provisioner import drift
+    from provisioner.domain import Machine
     from provisioner.errors import HostTrustError
-    from provisioner.providers.base import Machine
 
     from .fake_ssh_server import FakeHost, FakeSSHServer
 

@@ -9,10 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from provisioner.domain import Machine
 from provisioner.health.checks import make_probes
 from provisioner.health.probes import DirectProbes, ProbeError
 from provisioner.health.ssh import SshProbes
-from provisioner.providers.base import Machine
 
 from .health_fakes import FourLetterServer, zk_answers
 from .ssh_fakes import FakeSshServer, cached_key

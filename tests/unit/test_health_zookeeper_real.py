@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
+from provisioner.domain import Machine
 from provisioner.health.probes import DirectProbes, ProbeError
 from provisioner.health.ssh import SshProbes
 from provisioner.health.zookeeper import parse_srvr
-from provisioner.providers.base import Machine
 
 from .ssh_fakes import FakeSshServer
 

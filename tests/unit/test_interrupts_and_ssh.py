@@ -21,9 +21,10 @@ from typer.testing import CliRunner
 from provisioner import __main__ as entry
 from provisioner import ansible, operations
 from provisioner.cli import app
+from provisioner.cluster import open_cluster
 from provisioner.doctor import run_doctor
+from provisioner.domain import Machine
 from provisioner.health.ssh import SshProbes
-from provisioner.providers.base import Machine
 from provisioner.spec import ClusterSpec
 
 from .ssh_fakes import FakeSshServer
@@ -262,7 +263,7 @@ def test_status_via_ssh_uses_the_state_directorys_known_hosts(
 ) -> None:
     spec = tmp_path / "c.yaml"
     spec.write_text("name: p\nprovider: {kind: vagrant}\n")
-    cluster = operations.open_cluster(spec)
+    cluster = open_cluster(spec)
     state = cluster.store.load()
     state.machines["p-master-1"] = Machine("p-master-1", ("master",), "10.0.3.9", "vagrant")
     cluster.store.save(state)

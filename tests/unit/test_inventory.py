@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from provisioner.domain import Machine
 from provisioner.inventory import build_inventory, render_inventory, zk_url
-from provisioner.providers.base import Machine
 from provisioner.specfile import parse_spec
 from provisioner.topology import plan_machines
 

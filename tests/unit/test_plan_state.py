@@ -7,9 +7,9 @@ import multiprocessing
 
 import pytest
 
+from provisioner.domain import Machine
 from provisioner.errors import QuorumError, StateError, StateLockedError, UsageError
 from provisioner.plan import compute_plan, config_fingerprint
-from provisioner.providers.base import Machine
 from provisioner.specfile import parse_spec
 from provisioner.state import ClusterState, StateStore
 from provisioner.topology import plan_machines

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from provisioner import chaos, drift, repair
 from provisioner.cli import app
+from provisioner.domain import Machine
 from provisioner.errors import ProvisionError, QuorumError, RefusedError
 from provisioner.health import SshProbes
-from provisioner.providers.base import Machine
 
 from .fake_ssh_server import FakeHost, FakeSSHServer, Reply
 from .health_fakes import FakeCluster, run

@@ -9,12 +9,15 @@ from typing import ClassVar
 import pytest
 import yaml
 
+from provisioner import cluster as cluster_module
 from provisioner import operations, resize_run
 from provisioner.ansible import HostStats, PlaybookResult
+from provisioner.cluster import open_cluster
+from provisioner.domain import Machine
 from provisioner.errors import AnsibleError, QuorumError
 from provisioner.health import LAYERS, CheckResult, HealthReport
 from provisioner.plan import compute_plan, config_fingerprint
-from provisioner.providers.base import Machine, Provider
+from provisioner.providers.base import Provider
 from provisioner.resize import plan_resize, stages, step_inventory
 from provisioner.specfile import parse_spec
 from provisioner.state import ClusterState
@@ -263,7 +266,7 @@ class FakeProvider(Provider):
 def lab(tmp_path, monkeypatch):
     """An `up` with a fake provider, fake playbook runs and a fake health check."""
     FakeProvider.created, FakeProvider.destroyed = [], []
-    monkeypatch.setattr(operations, "provider_for", lambda spec, d, p: FakeProvider(spec, d, p))
+    monkeypatch.setattr(cluster_module, "provider_for", lambda spec, d, p: FakeProvider(spec, d, p))
     runs: list[dict] = []
     fail_at: dict[str, int] = {}
 
@@ -298,7 +301,7 @@ def lab(tmp_path, monkeypatch):
     lab.runs, lab.fail_at, lab.health, lab.unhealthy = runs, fail_at, health_calls, unhealthy
 
     def cluster():
-        return operations.open_cluster(path, state_dir=tmp_path / "state")
+        return open_cluster(path, state_dir=tmp_path / "state")
 
     def up(masters_count: int):
         path.write_text(spec_text(masters_count))

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from provisioner.domain import Machine
 from provisioner.inventory import build_inventory
-from provisioner.providers.base import Machine
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 

@@ -13,12 +13,11 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
+from provisioner.domain import Layer, Machine
 from provisioner.errors import CredentialsError
 from provisioner.health.checks import make_probes, run_checks
-from provisioner.health.report import SECURITY
 from provisioner.health.workload import WorkloadError, run_task
 from provisioner.inventory import render_inventory
-from provisioner.providers.base import Machine
 from provisioner.security import (
     ClusterCredentials,
     Credential,
@@ -392,7 +391,7 @@ def _security_checks(spec: ClusterSpec, probes: _FlagProbes) -> dict[tuple[str, 
     ]
     facts = MasterFacts(leader=machines[0])
     checks = check_security(ClusterView(spec, machines), probes, facts)  # type: ignore[arg-type]
-    assert all(c.layer == SECURITY for c in checks)
+    assert all(c.layer == Layer.SECURITY for c in checks)
     return {(c.name, c.host): c for c in checks}
 
 
@@ -445,9 +444,9 @@ def test_run_checks_adds_the_security_layer_only_on_request() -> None:
     spec = spec_of()
     probes = _FlagProbes(SECURE_MASTER, SECURE_AGENT, PROTECTED)
     report = run_checks(spec, [], probes, security=False)  # type: ignore[arg-type]
-    assert not report.layer_checks(SECURITY)
+    assert not report.layer_checks(Layer.SECURITY)
     report = run_checks(spec, [], probes, security=True)  # type: ignore[arg-type]
-    assert report.layer_checks(SECURITY)
+    assert report.layer_checks(Layer.SECURITY)
 
 
 def test_the_workload_runs_as_a_user_the_acl_allows() -> None:

@@ -12,9 +12,9 @@ import yaml
 from typer.testing import CliRunner
 
 from provisioner.cli import app
+from provisioner.domain import Machine
 from provisioner.errors import SpecError
 from provisioner.inventory import render_inventory
-from provisioner.providers.base import Machine
 from provisioner.specfile import load_spec, parse_spec
 
 from .role_render import cluster, render, role_vars

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from provisioner import operations
+from provisioner import operations, up_steps
 from provisioner.cli import app
+from provisioner.cluster import open_cluster
 from provisioner.errors import StateError
 from provisioner.state import STATE_VERSION, ClusterState, StateStore
 
@@ -108,7 +109,7 @@ def test_down_on_a_static_cluster_never_adopted_does_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ran: list[str] = []
-    monkeypatch.setattr(operations, "_run_playbook", lambda *a, **k: ran.append("playbook"))
+    monkeypatch.setattr(up_steps, "run_playbook", lambda *a, **k: ran.append("playbook"))
     spec = static_spec(tmp_path)
     for _ in range(2):
         result = runner.invoke(app, ["down", str(spec), "--yes", "--json"])
@@ -124,13 +125,13 @@ def test_down_on_an_adopted_static_cluster_resets_and_releases_it(
 ) -> None:
     ran: list[tuple[str, ...]] = []
     monkeypatch.setattr(
-        operations, "_run_playbook", lambda _c, action, *_a, **_k: ran.append(action.hosts)
+        up_steps, "run_playbook", lambda _c, action, *_a, **_k: ran.append(action.hosts)
     )
     spec = static_spec(tmp_path)
-    cluster = operations.open_cluster(spec)
+    cluster = open_cluster(spec)
     state = cluster.store.load()
     state.machines = {m.name: m for m in cluster.provider().list()}
     cluster.store.save(state)
     assert operations.down(cluster) == ["m1"]
     assert ran == [("m1",)]
-    assert operations.down(operations.open_cluster(spec)) == []
+    assert operations.down(open_cluster(spec)) == []

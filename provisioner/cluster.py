@@ -1,0 +1,109 @@
+"""A cluster as the operations see it: its spec, its state directory, its machines and where a
+run reports to. Queries only; the operations that change it are in operations.py."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import security
+from .domain import Machine, Role
+from .errors import ProvisionError
+from .paths import default_state_dir
+from .phases import PhaseListener, PhaseTiming, timed_phase
+from .providers import provider_for
+from .providers.base import Provider
+from .spec import ClusterSpec
+from .specfile import load_spec
+from .state import ClusterState, StateStore
+from .topology import plan_machines
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Cluster:
+    """A loaded spec and its state directory."""
+
+    spec: ClusterSpec
+    store: StateStore
+    progress: Progress = field(default=lambda _m: None)
+    on_ansible_event: Callable[[dict[str, Any]], None] | None = None
+    #: Every line of Ansible output as it is written to logs/ (the CLI's --verbose).
+    on_ansible_output: Callable[[str], None] | None = None
+    on_phase: PhaseListener | None = None
+    #: Phases of the current run, in order (`up` points it at its RunResult.phases).
+    phase_log: list[PhaseTiming] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.store.directory
+
+    @property
+    def known_hosts_file(self) -> str:
+        """The cluster's own known_hosts (where `doctor --accept-new-host-keys` records keys);
+        SSH probes read it besides ~/.ssh/known_hosts, and it may not exist."""
+        return str(self.state_dir / "known_hosts")
+
+    @contextlib.contextmanager
+    def phase(self, name: str, detail: str = "", hosts: tuple[str, ...] = ()) -> Iterator[None]:
+        """Time the body as one phase of the run (`with cluster.phase(RunPhase.HEALTH): ...`)."""
+        with timed_phase(self.phase_log, self.on_phase, name, detail, hosts):
+            yield
+
+    def provider(self) -> Provider:
+        return provider_for(self.spec, self.state_dir, self.progress)
+
+    def health_credential(self) -> security.Credential | None:
+        """What the health checks authenticate as (None while Mesos authentication is off)."""
+        if not self.spec.security.authentication:
+            return None
+        creds = security.load_credentials(self.spec, self.state_dir)
+        return creds.health if creds else None
+
+
+def open_cluster(
+    spec_path: Path | str, state_dir: Path | str | None = None, progress: Progress | None = None
+) -> Cluster:
+    """Load the spec; the state directory is `<state_dir>/<name>`, or next to the spec."""
+    spec = load_spec(spec_path)
+    directory = (
+        Path(state_dir).expanduser().resolve() / spec.name
+        if state_dir
+        else (default_state_dir(Path(spec_path), spec.name))
+    )
+    store = StateStore(directory, spec.name, spec.provider.kind)
+    return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
+
+
+def machines_in_order(spec: ClusterSpec, state: ClusterState) -> list[Machine]:
+    """The recorded machines in the spec's order, then any the spec no longer names."""
+    order = [m.name for m in plan_machines(spec, state.machines)]
+    known = [state.machines[n] for n in order if n in state.machines]
+    extra = [m for n, m in sorted(state.machines.items()) if n not in order]
+    return known + extra
+
+
+def recorded_machines(cluster: Cluster) -> list[Machine]:
+    state = cluster.store.load()
+    if not state.machines:
+        raise ProvisionError(
+            f"cluster {cluster.spec.name!r} has no machines recorded in {cluster.state_dir}",
+            hint="run `dcos-provision up` first (or pass the --state-dir it used)",
+        )
+    return machines_in_order(cluster.spec, state)
+
+
+def recorded_agents(cluster: Cluster) -> list[str]:
+    return sorted(n for n, m in cluster.store.load().machines.items() if Role.AGENT in m.roles)
+
+
+def known_machines(cluster: Cluster) -> list[Machine]:
+    """Static hosts are checked before adoption; other providers' machines once created."""
+    provider = cluster.provider()
+    if not provider.deletes_machines:
+        return provider.create(plan_machines(cluster.spec))
+    return recorded_machines(cluster)

@@ -1,0 +1,277 @@
+"""The steps of `up`: one function per kind of plan action, and what they share.
+
+`operations.up` makes the plan, then calls `STEPS[action.kind]` for each action in order;
+every step saves state.json when it changed something, so an interrupted run can re-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import resize_run
+from .cluster import Cluster, machines_in_order
+from .domain import Machine, PlannedMachine, is_core
+from .errors import StateError
+from .inventory import render_inventory
+from .phases import PhaseTiming, RunPhase
+from .plan import Action, ActionKind, Plan, config_fingerprint
+from .providers.base import Provider
+from .resize import ResizeStep, finish_if_done
+from .state import ClusterState
+
+if TYPE_CHECKING:
+    from . import ansible, health
+
+
+@dataclass
+class RunResult:
+    """What `up` (also through `scale` or `upgrade`) did, for the CLI's summary and `--json`."""
+
+    cluster: str
+    plan: Plan
+    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    destroyed: list[str] = field(default_factory=list)
+    health: health.HealthReport | None = None
+    seconds: float = 0.0
+    phases: list[PhaseTiming] = field(default_factory=list)
+    #: What the drift check found: host -> differences, and hosts it could not look at.
+    drift: dict[str, list[str]] = field(default_factory=dict)
+    unobserved: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cluster": self.cluster,
+            "plan": self.plan.to_dict(),
+            "playbooks": self.playbooks,
+            "destroyed": self.destroyed,
+            "drift": self.drift,
+            "unobserved": self.unobserved,
+            "healthy": self.health.healthy if self.health else None,
+            "health": self.health.to_dict() if self.health else None,
+            "seconds": round(self.seconds, 1),
+            "phases": [phase.to_dict() for phase in self.phases],
+        }
+
+
+def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
+    return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
+
+
+#: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
+PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
+    ActionKind.CONVERGE: RunPhase.CONVERGE,
+    ActionKind.REMOVE_AGENTS: RunPhase.DRAIN,
+    ActionKind.RESET: RunPhase.RESET,
+}
+
+
+def run_playbook(
+    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
+) -> ansible.PlaybookResult:
+    from . import ansible
+
+    inventory = _write_inventory(cluster, machines)
+    assert action.playbook
+    name = PLAYBOOK_PHASES.get(action.kind, action.kind)
+    with cluster.phase(name, action.playbook, tuple(action.hosts)):
+        outcome = ansible.run_playbook(
+            action.playbook,
+            inventory=inventory,
+            state_dir=cluster.state_dir,
+            limit=list(action.hosts),
+            on_event=cluster.on_ansible_event,
+            on_output=cluster.on_ansible_output,
+        )
+    result.playbooks.append(
+        {
+            "playbook": action.playbook,
+            "limit": list(action.hosts),
+            "changed": {h: s.changed for h, s in outcome.stats.items()},
+            "log": str(outcome.log_path),
+        }
+    )
+    return outcome
+
+
+@dataclass
+class UpRun:
+    """One `up` in progress: what its steps read and change."""
+
+    cluster: Cluster
+    state: ClusterState
+    plan: Plan
+    provider: Provider
+    result: RunResult
+    #: The machines of the spec, in order (planned before anything changed).
+    planned: list[PlannedMachine]
+    #: What a declarative provider is given: `planned`, plus leaving masters while a resize
+    #: still needs them (Pulumi deletes what it is not given).
+    keep: list[PlannedMachine]
+    #: Resize steps not run yet, in the order of the plan's `resize` actions.
+    resize_steps: list[ResizeStep]
+    verify: bool
+    workload: bool
+    wait_timeout: float
+
+    def save(self) -> None:
+        self.cluster.store.save(self.state)
+
+
+def _create(run: UpRun, action: Action) -> None:
+    # Only new machines: a recorded machine that is down is reported by the health checks,
+    # never silently restarted or recreated (a dead host needs a human).
+    wanted = (
+        run.keep if run.provider.declarative else [m for m in run.planned if m.name in action.hosts]
+    )
+    with run.cluster.phase(RunPhase.MACHINES, f"creating {', '.join(action.hosts)}", action.hosts):
+        created = run.provider.create(wanted)
+    for machine in created:
+        run.state.machines[machine.name] = machine
+    run.state.record("create", hosts=list(action.hosts))
+    run.save()
+
+
+def _check_drift_and_converge(run: UpRun, action: Action) -> None:
+    """The drift check, then site.yml on the hosts that drifted (none: nothing runs)."""
+    machines = _existing(run.state, run.planned)
+    drifted = _check_drift(run.cluster, run.state, machines, run.result)
+    if drifted:
+        reason = "drift on " + ", ".join(drifted)
+        _converge(run, Action(ActionKind.CONVERGE, drifted, "site.yml", reason))
+
+
+def _remove_agents(run: UpRun, action: Action) -> None:
+    machines = machines_in_order(run.cluster.spec, run.state)
+    run_playbook(run.cluster, action, machines, run.result)
+    run.state.record("remove_agents", hosts=list(action.hosts))
+    run.save()
+
+
+def _destroy(run: UpRun, action: Action) -> None:
+    with run.cluster.phase(
+        RunPhase.MACHINES, f"destroying {', '.join(action.hosts)}", action.hosts
+    ):
+        run.provider.destroy(list(action.hosts))
+    for name in action.hosts:
+        run.state.machines.pop(name, None)
+        run.state.converged.pop(name, None)
+        run.state.observed.pop(name, None)
+    run.result.destroyed.extend(action.hosts)
+    run.state.record("destroy", hosts=list(action.hosts))
+    if run.plan.resize is not None:
+        finish_if_done(run.state, len(run.plan.resize.steps), run.plan.resize.leaving)
+    run.save()
+
+
+def _resize_step(run: UpRun, action: Action) -> None:
+    resize = run.plan.resize
+    assert resize is not None, "a resize action comes with the plan's resize"
+    step = run.resize_steps.pop(0)
+    with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
+        outcome, hosts = resize_run.run_step(run.cluster, run.state, resize, step)
+    run.result.playbooks.append(resize_run.playbook_record(outcome, hosts))
+    _record_observed(run.cluster, run.state, hosts)
+    run.save()
+
+
+def _wait_healthy(run: UpRun, action: Action) -> None:
+    if not run.verify:
+        return
+    from . import health
+
+    cluster = run.cluster
+    machines = machines_in_order(cluster.spec, run.state)
+    with cluster.phase(RunPhase.HEALTH, "ZooKeeper, masters and agents"):
+        report = health.wait_healthy(
+            cluster.spec,
+            machines,
+            timeout_s=run.wait_timeout,
+            credential=cluster.health_credential(),
+        )
+    run.result.health = report
+    if run.workload:
+        run.result.health = _run_workload(cluster, machines, report)
+
+
+def _existing(state: ClusterState, planned: list[PlannedMachine]) -> list[Machine]:
+    """The recorded machines of the plan, in the plan's order."""
+    return [state.machines[m.name] for m in planned if m.name in state.machines]
+
+
+def _converge(run: UpRun, action: Action) -> None:
+    """Run a converge playbook, then record the configuration fingerprint and what the
+    drift check sees on the hosts it touched."""
+    cluster, state = run.cluster, run.state
+    machines = _existing(state, run.planned)
+    missing = [m.name for m in run.planned if m.name not in state.machines]
+    if missing:
+        raise StateError(f"machines missing after create: {', '.join(missing)}")
+    outcome = run_playbook(cluster, action, machines, run.result)
+    fingerprint = config_fingerprint(cluster.spec, [m for m in machines if is_core(m)])
+    touched = [host for host in outcome.stats if host in action.hosts]
+    for host in touched:
+        state.converged[host] = fingerprint
+    state.applied["mesos_version"] = cluster.spec.mesos.version
+    _record_observed(cluster, state, touched)
+    state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
+    run.save()
+
+
+#: What `up` does for each kind of action in its plan.
+STEPS: dict[ActionKind, Callable[[UpRun, Action], None]] = {
+    ActionKind.CREATE: _create,
+    ActionKind.DRIFT_CHECK: _check_drift_and_converge,
+    ActionKind.REMOVE_AGENTS: _remove_agents,
+    ActionKind.DESTROY: _destroy,
+    ActionKind.RESIZE: _resize_step,
+    ActionKind.CONVERGE: _converge,
+    ActionKind.WAIT_HEALTHY: _wait_healthy,
+}
+
+
+def _check_drift(
+    cluster: Cluster, state: ClusterState, machines: list[Machine], result: RunResult
+) -> tuple[str, ...]:
+    """Hosts whose managed files, links or services differ from their last converge."""
+    from . import drift
+
+    with cluster.phase(RunPhase.DRIFT, f"{len(machines)} host(s), one SSH round trip each"):
+        found = drift.check_drift(machines, state.observed, cluster.known_hosts_file)
+    for host in found:
+        if host.error:
+            result.unobserved[host.host] = host.error
+        elif host.drifted:
+            result.drift[host.host] = host.changes
+            cluster.progress(f"drift on {host.host}: {'; '.join(host.changes)}")
+    return tuple(h.host for h in found if h.drifted)
+
+
+def _record_observed(
+    cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]
+) -> None:
+    """Store what the drift check sees now on these hosts (right after they converged)."""
+    from . import drift
+
+    machines = [state.machines[h] for h in hosts if h in state.machines]
+    for host, outcome in drift.observe(machines, cluster.known_hosts_file).items():
+        if isinstance(outcome, Exception):
+            state.observed.pop(host, None)  # unknown: the next drift check converges it
+        else:
+            state.observed[host] = drift.parse_observation(outcome)[0]
+
+
+def _run_workload(
+    cluster: Cluster, machines: list[Machine], healthy: health.HealthReport
+) -> health.HealthReport:
+    from . import health
+
+    if (healthy.mesos or {}).get("kind") == "stand-in":
+        cluster.progress("workload: skipped, the Mesos test stand-in runs no tasks")
+        return healthy
+    with cluster.phase(RunPhase.WORKLOAD, "one task through the scheduler API"):
+        return health.check_cluster(
+            cluster.spec, machines, workload=True, credential=cluster.health_credential()
+        )

@@ -1,0 +1,59 @@
+"""Facts written both in Python and in the roles' variables must agree (read from the YAML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioner import ports
+from provisioner.spec_base import AGENT_OWNED_FLAGS, MASTER_OWNED_FLAGS
+
+ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+
+#: (role, variable of its defaults/main.yml) -> the Python constant that must equal it.
+PORT_VARIABLES = {
+    ("zookeeper", "zookeeper_client_port"): ports.ZOOKEEPER_CLIENT_PORT,
+    ("zookeeper", "zookeeper_peer_port"): ports.ZOOKEEPER_PEER_PORT,
+    ("zookeeper", "zookeeper_election_port"): ports.ZOOKEEPER_ELECTION_PORT,
+    ("mesos_master", "mesos_master_port"): ports.MESOS_MASTER_PORT,
+    ("mesos_agent", "mesos_agent_port"): ports.MESOS_AGENT_PORT,
+}
+
+
+def role_variables(role: str) -> dict[str, Any]:
+    """The role's defaults, then its vars (as Ansible layers them), without templating."""
+    merged: dict[str, Any] = {}
+    for part in ("defaults", "vars"):
+        path = ROLES / role / part / "main.yml"
+        if path.exists():
+            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
+
+
+@pytest.mark.parametrize(("role", "variable"), sorted(PORT_VARIABLES))
+def test_python_ports_are_the_role_defaults(role: str, variable: str) -> None:
+    defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
+    assert defaults[variable] == PORT_VARIABLES[(role, variable)], f"{role}: {variable}"
+
+
+def test_cluster_ports_are_the_per_role_ports() -> None:
+    assert sorted(ports.CLUSTER_PORTS) == sorted(PORT_VARIABLES.values())
+
+
+@pytest.mark.parametrize(
+    ("role", "refused"),
+    [("mesos_master", MASTER_OWNED_FLAGS), ("mesos_agent", AGENT_OWNED_FLAGS)],
+)
+def test_flags_the_spec_refuses_are_those_the_role_renders(
+    role: str, refused: frozenset[str]
+) -> None:
+    """The spec refuses in `mesos.*_flags` exactly the flags the role renders itself."""
+    found = {k: v for k, v in role_variables(role).items() if k.endswith("_owned_flags")}
+    assert len(found) == 1, f"{role}: expected one *_owned_flags variable, found {sorted(found)}"
+    [(name, owned)] = found.items()
+    if not isinstance(owned, list):
+        pytest.skip(f"{role}: {name} is a template ({owned!r}), not a list to compare")
+    assert set(owned) == set(refused), f"{role}: {name} vs spec_base"
