@@ -5,12 +5,9 @@ one four-letter-word probe (tasks/ask.yml)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import socket
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,8 @@ import yaml
 
 from provisioner.ansible import control_path_dir, run_playbook
 from provisioner.errors import AnsibleError
+
+from .health_fakes import FourLetterServer
 
 ORDER = """
 - name: Order the ZooKeeper members, leader last
@@ -67,37 +66,6 @@ GATE = """
 """
 
 
-class Member:
-    """A fake ZooKeeper member on `address`: answers each four-letter word from `answers`."""
-
-    def __init__(self, address: str, port: int, answers: dict[str, str]) -> None:
-        self.answers = answers
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((address, port))
-        self._sock.listen(16)
-        self._sock.settimeout(0.05)
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except (TimeoutError, OSError):
-                continue
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(1)
-                conn.sendall(self.answers.get(conn.recv(4).decode(), "").encode())
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sock.close()
-
-
 def srvr(mode: str) -> str:
     return f"Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.0/0\nMode: {mode}\nNode count: 5\n"
 
@@ -113,7 +81,7 @@ def mntr(state: str, synced: int | None = None) -> str:
 def members(request: pytest.FixtureRequest) -> Iterator[Any]:
     """start(modes) -> {host: address}: fake members z1, z2, ... on 127.0.0.2, .3, ... sharing
     one port (the role's zookeeper_client_port), each answering srvr and mntr in its mode."""
-    started: list[Member] = []
+    started: list[FourLetterServer] = []
 
     def start(modes: list[str], synced: int = 0) -> tuple[dict[str, str], int]:
         port = 0
@@ -121,7 +89,7 @@ def members(request: pytest.FixtureRequest) -> Iterator[Any]:
         for index, mode in enumerate(modes):
             address = f"127.0.0.{index + 2}"
             answers = {"srvr": srvr(mode), "mntr": mntr(mode, synced if mode == "leader" else None)}
-            member = Member(address, port, answers)
+            member = FourLetterServer(answers, address, port)
             port = member.port
             started.append(member)
             hosts[f"z{index + 1}"] = address
