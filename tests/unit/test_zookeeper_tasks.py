@@ -78,9 +78,10 @@ def mntr(state: str, synced: int | None = None) -> str:
 
 
 @pytest.fixture
-def members(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """start(modes) -> {host: address}: fake members z1, z2, ... on 127.0.0.2, .3, ... sharing
-    one port (the role's zookeeper_client_port), each answering srvr and mntr in its mode."""
+def members() -> Iterator[Any]:
+    """start(modes, synced) -> ({host: address}, port): fake members z1, z2, ... on 127.0.0.2,
+    .3, ... sharing one port (the role's zookeeper_client_port), each answering srvr and mntr
+    in its mode (a leader's mntr counts `synced` synced followers)."""
     started: list[FourLetterServer] = []
 
     def start(modes: list[str], synced: int = 0) -> tuple[dict[str, str], int]:
