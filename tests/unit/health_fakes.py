@@ -30,13 +30,15 @@ def fixture_text(name: str) -> str:
 
 
 class FourLetterServer:
-    """Answers ZooKeeper four-letter words from `answers`, one connection at a time."""
+    """Answers ZooKeeper four-letter words from `answers`, one connection at a time (on
+    127.0.0.1 and a free port unless told otherwise)."""
 
-    def __init__(self, answers: dict[str, str]) -> None:
+    def __init__(self, answers: dict[str, str], address: str = "127.0.0.1", port: int = 0) -> None:
         self.answers = answers
         self.commands: list[str] = []
+        self.address = address
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind((address, port))
         self._sock.listen(16)
         self._sock.settimeout(0.05)
         self.port = self._sock.getsockname()[1]
@@ -66,7 +68,7 @@ class FourLetterServer:
         if not self._stop.is_set():
             self._stop.set()
             with contextlib.suppress(OSError):  # wake the accept() at once
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((self.address, self.port), timeout=0.5).close()
             self._thread.join()
             self._sock.close()
 

@@ -1,7 +1,8 @@
 """Render role templates and variables the way Ansible does, from a generated inventory.
 
-Shared by the role tests: role defaults < inventory (group and host vars) < role vars, then
-ansible's own Templar (2.19 data tagging: variable files are loaded as trusted templates).
+Shared by the role tests: role defaults < inventory (group and host vars, with the playbooks'
+group_vars/all.yml above the inventory's `all` vars) < role vars, then ansible's own Templar
+(2.19 data tagging: variable files are loaded as trusted templates).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from provisioner.inventory import build_inventory
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 
-ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+ROLES = PLAYBOOKS / "roles"
 LOADER = DataLoader()
 init_plugin_loader()  # lookups in role variables (e.g. the secrets file) resolve as in a run
 
@@ -57,8 +59,9 @@ def groups_of(inventory: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def inventory_vars(inventory: dict[str, Any], host: str) -> dict[str, Any]:
-    """What Ansible gives `host`: all.vars < parent group vars < child group vars < host vars."""
-    layers: list[tuple[int, dict[str, Any]]] = []
+    """What Ansible gives `host`: all.vars < playbooks/group_vars/all.yml < parent group vars
+    < child group vars < host vars."""
+    layers: list[tuple[float, dict[str, Any]]] = [(0.5, load(PLAYBOOKS / "group_vars" / "all.yml"))]
 
     def walk(group: dict[str, Any], depth: int) -> bool:
         member = host in group.get("hosts", {})
@@ -90,6 +93,7 @@ def role_vars(role: str, inventory: dict[str, Any], host: str, **extra: Any) -> 
         {
             "inventory_hostname": host,
             "groups": groups_of(inventory),
+            "playbook_dir": str(PLAYBOOKS),
             "ansible_os_family": "Debian",
             "ansible_distribution_release": "bookworm",
             "ansible_managed": "Ansible managed",

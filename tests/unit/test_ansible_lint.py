@@ -4,6 +4,7 @@ lint cannot see (probes never report changes, restarts only in handlers)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,34 @@ def test_every_probe_reports_no_change_unless_it_acts() -> None:
                     offenders.append(f"{path.relative_to(REPO)}: {task['name']}")
     assert checked > 10
     assert offenders == []
+
+
+def test_read_only_probes_run_in_check_mode_too() -> None:
+    """A probe that never reports a change only reads: it runs in --check as well, so the
+    tasks that use its answer see a real one."""
+    offenders = []
+    for path in task_files("tasks") + sorted(PLAYBOOKS.glob("*.yml")):
+        for task in tasks_in(yaml.safe_load(path.read_text())):
+            read_only = PROBES & task.keys() and task.get("changed_when") is False
+            if read_only and task.get("check_mode") is not False:
+                offenders.append(f"{path.relative_to(REPO)}: {task['name']}")
+    assert offenders == []
+
+
+def test_service_ports_are_written_once() -> None:
+    """Each port is a literal once, in the defaults of the role that serves it; the rest of the
+    tree refers to the variable (playbooks/group_vars/all.yml reads them for the other roles)."""
+    owners = {"2181": "zookeeper", "2888": "zookeeper", "3888": "zookeeper"}
+    owners |= {"5050": "mesos_master", "5051": "mesos_agent"}
+    found: dict[str, list[str]] = {port: [] for port in owners}
+    for path in sorted(PLAYBOOKS.rglob("*")):
+        if path.is_file() and path.suffix in (".yml", ".j2", ".cfg"):
+            for line in path.read_text().splitlines():
+                code = line if path.suffix == ".j2" else line.split("#", 1)[0]
+                for port in owners:
+                    if re.search(rf"\b{port}\b", code):
+                        found[port].append(str(path.relative_to(PLAYBOOKS)))
+    assert found == {port: [f"roles/{role}/defaults/main.yml"] for port, role in owners.items()}
 
 
 def test_restarts_happen_only_in_handlers() -> None:
