@@ -110,6 +110,9 @@ def test_verify_chaos_restores_on_ctrl_c(spec: Path) -> None:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # SIGINT at its default in the child, even when the suite was started with SIGINT
+        # ignored (a background job inherits SIG_IGN): the test sends a real Ctrl-C.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert process.stderr is not None
     lines = []
