@@ -123,6 +123,12 @@ def check_spec_unchanged(spec: ClusterSpec, state: ClusterState) -> None:
 
 def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
     """Refuse on a machine that is gone or unreachable, and on lost quorum."""
+    check_reachable(report, machines)
+    check_quorum(report)
+
+
+def check_reachable(report: HealthReport, machines: list[Machine]) -> None:
+    """Refuse when a recorded machine is gone or unreachable (a human brings it back)."""
     roles = {m.name: m.roles for m in machines}
     unreachable = [c for c in report.failures() if c.layer == Layer.REACHABILITY and not c.skipped]
     if unreachable:
@@ -141,6 +147,10 @@ def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
             + "; ".join(f"{c.host}: {c.detail}" for c in unreachable),
             hint="; ".join(hints),
         )
+
+
+def check_quorum(report: HealthReport) -> None:
+    """Refuse when ZooKeeper or the Mesos masters lost their quorum."""
     for layer, what in ((Layer.ZOOKEEPER, "ZooKeeper"), (Layer.MESOS_MASTERS, "Mesos master")):
         lost = [c for c in report.layer_checks(layer) if c.name == "quorum" and not c.ok]
         if lost:
@@ -150,6 +160,44 @@ def check_repairable(report: HealthReport, machines: list[Machine]) -> None:
                 hint="find out why the members stopped (their logs), start a majority by hand, "
                 "then run `repair` for the rest",
             )
+
+
+#: How long `repair` checks again a cluster that looks leaderless before it refuses. Right
+#: after a leader stops, ZooKeeper elects a new one within seconds and the Mesos masters within
+#: about ten (`verify --chaos` measures both); meanwhile the quorum looks lost and the failures
+#: name no host.
+ELECTION_GRACE_S = 30.0
+
+
+def settled_health(
+    check: Callable[[], HealthReport],
+    machines: list[Machine],
+    progress: Callable[[str], None],
+    grace_s: float = ELECTION_GRACE_S,
+    poll_s: float = 2.0,
+) -> tuple[HealthReport, Targets]:
+    """The health report and what it asks to repair, once any election is over.
+
+    An unreachable machine is refused at once; lost quorum and failures that name no host are
+    checked again every `poll_s` for up to `grace_s`, then refused."""
+    deadline = time.monotonic() + grace_s
+    told = False
+    while True:
+        report = check()
+        check_reachable(report, machines)
+        try:
+            check_quorum(report)
+            return report, ({} if report.healthy else targets_from_health(report, machines))
+        except (QuorumError, RefusedError) as exc:
+            if time.monotonic() + poll_s > deadline:
+                raise
+            if not told:
+                progress(
+                    f"health: {exc.message.split(':')[0]}; checking again for up to "
+                    f"{grace_s:g}s in case an election is under way"
+                )
+                told = True
+            time.sleep(poll_s)
 
 
 def targets_from_health(report: HealthReport, machines: list[Machine]) -> Targets:
@@ -213,9 +261,9 @@ def find_targets(
     """Health plus the drift probe -> what to repair (raises RefusedError/QuorumError)."""
     from . import health
 
-    report = health.check_cluster(spec, machines, credential=credential)
-    check_repairable(report, machines)
-    targets = targets_from_health(report, machines) if not report.healthy else {}
+    report, targets = settled_health(
+        lambda: health.check_cluster(spec, machines, credential=credential), machines, progress
+    )
     drift, errors = probe_drift(machines, known_hosts)
     if errors:
         raise RefusedError(

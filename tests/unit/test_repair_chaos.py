@@ -66,6 +66,52 @@ def test_lost_quorum_and_unreachable_machines_are_refused(cluster):
         quorum.close()
 
 
+def test_repair_checks_again_while_an_election_is_under_way(cluster):
+    cluster.mesos.elect(None)  # the leader just stopped: no master elected yet
+    during = run(cluster)
+    cluster.mesos.elect("demo-master-2")
+    cluster.zookeepers["demo-master-3"].stop()  # what repair is asked to fix
+    after = run(cluster)
+    reports, told = [during, after], []
+    report, targets = repair.settled_health(
+        lambda: reports.pop(0), cluster.machines, told.append, grace_s=5, poll_s=0
+    )
+    assert report is after and reports == []
+    assert list(targets) == ["demo-master-3"]
+    assert len(told) == 1 and "election" in told[0]
+
+
+def _counting(report):
+    calls: list[int] = []
+
+    def check():
+        calls.append(1)
+        return report
+
+    return check, calls
+
+
+def test_lost_quorum_is_refused_once_the_grace_is_over():
+    quorum = FakeCluster(masters=3, agents=1)
+    try:
+        for name in ("demo-master-2", "demo-master-3"):
+            quorum.zookeepers[name].stop()
+        check, calls = _counting(run(quorum))
+        with pytest.raises(QuorumError, match="ZooKeeper quorum lost"):
+            repair.settled_health(check, quorum.machines, lambda _m: None, grace_s=0.2, poll_s=0.05)
+        assert len(calls) > 1  # checked again before refusing
+    finally:
+        quorum.close()
+
+
+def test_an_unreachable_machine_is_refused_without_waiting(cluster):
+    cluster.unreachable("demo-agent-2")
+    check, calls = _counting(run(cluster))
+    with pytest.raises(RefusedError, match="demo-agent-2"):
+        repair.settled_health(check, cluster.machines, lambda _m: None, grace_s=5, poll_s=0)
+    assert len(calls) == 1
+
+
 def test_failures_that_name_no_host_are_refused(cluster):
     cluster.mesos.elect(None)  # every master up, none elected: an election in progress
     report = run(cluster)
