@@ -35,6 +35,8 @@ LAB_SETUP_HINT = "prepare the local lab with `sudo scripts/lab-setup.sh`"
 #: Vagrant providers that bring machines up (and down) in parallel; VirtualBox cannot.
 PARALLEL_PROVIDERS = frozenset({"lxc", "libvirt"})
 PLUGINS = {"lxc": "vagrant-lxc", "libvirt": "vagrant-libvirt"}
+#: vagrant-lxc's error when a started container has no IPv4 address after its ~30 s of asking.
+ADDRESS_TIMEOUT = "There was an error executing lxc-info"
 
 
 class VagrantProvider(Provider):
@@ -206,17 +208,12 @@ class VagrantProvider(Provider):
         pending = [m.name for m in machines if states.get(m.name) != "running"]
         if pending:
             self.progress(f"vagrant up ({self.vagrant_provider}): {', '.join(pending)}")
-            parallel = (
-                "--parallel" if self.vagrant_provider in PARALLEL_PROVIDERS else "--no-parallel"
-            )
-            result = self._vagrant(
-                "up",
-                f"--provider={self.vagrant_provider}",
-                parallel,
-                "--no-color",
-                *pending,
-                stream=True,
-            )
+            result = self._up(pending)
+            if not result.ok and ADDRESS_TIMEOUT in result.stderr + result.stdout:
+                # The container runs but its DHCP lease came after vagrant-lxc stopped asking
+                # (about 30 s; a loaded host). `vagrant up` again only asks again.
+                self.progress(f"vagrant up: {ADDRESS_TIMEOUT} (no address yet); once more")
+                result = self._up(pending)
             if not result.ok:
                 raise ProviderError(
                     f"vagrant up failed for {', '.join(pending)} (exit {result.returncode}):\n"
@@ -225,6 +222,12 @@ class VagrantProvider(Provider):
                 )
         configs = self._ssh_configs([m.name for m in machines])
         return [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
+
+    def _up(self, names: list[str]) -> CommandResult:
+        parallel = "--parallel" if self.vagrant_provider in PARALLEL_PROVIDERS else "--no-parallel"
+        return self._vagrant(
+            "up", f"--provider={self.vagrant_provider}", parallel, "--no-color", *names, stream=True
+        )
 
     def destroy(self, names: list[str]) -> None:
         if not names:

@@ -224,6 +224,36 @@ def test_up_failure_names_machines_and_quotes_stderr(tmp_path: Path) -> None:
     assert "noise 29" in message and "noise 0\n" not in message  # only the tail is quoted
     assert caught.value.hint is not None
     assert "lxc-destroy -f -n demo-agent-1" in caught.value.hint
+    assert len(runner.commands("vagrant", "up")) == 1  # other failures are not retried
+
+
+LXC_INFO_ERROR = (
+    "An error occurred while executing the action on the 'demo-agent-1'\n"
+    "machine. Please handle this error then try again:\n\n"
+    "There was an error executing lxc-info\n"
+)
+
+
+def test_up_asks_once_more_when_a_container_got_its_address_late(tmp_path: Path) -> None:
+    answers = [failed(LXC_INFO_ERROR), ok()]
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], lambda _args: answers.pop(0))
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    machines = provider.create(plan_machines(provider.spec))
+    ups = runner.commands("vagrant", "up")
+    assert len(ups) == 2 and ups[0] == ups[1]
+    assert [m.name for m in machines] == ["demo-master-1", "demo-agent-1", "demo-agent-2"]
+    assert any("once more" in m for m in provider.messages)  # type: ignore[attr-defined]
+
+
+def test_up_gives_up_after_the_second_address_timeout(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], failed(LXC_INFO_ERROR))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError, match="error executing lxc-info"):
+        provider.create(plan_machines(provider.spec))
+    assert len(runner.commands("vagrant", "up")) == 2
 
 
 def test_ssh_config_failure_is_a_provider_error(tmp_path: Path) -> None:
