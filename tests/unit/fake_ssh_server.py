@@ -9,10 +9,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import paramiko
+
+from provisioner.domain import Machine
 
 
 @dataclass
@@ -117,3 +120,28 @@ class FakeSSHServer:
         for transport in self.transports:
             transport.close()
         self._thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def machine_on_fake_server(
+    tmp_path: Path, name: str, *, strict_host_keys: bool
+) -> Iterator[tuple[FakeHost, FakeSSHServer, Machine]]:
+    """A FakeSSHServer that accepts a fresh key (written to tmp_path/id), and a master +
+    ZooKeeper machine that logs in to it as `ops`; the server closes on exit."""
+    key = paramiko.ECDSAKey.generate()
+    key.write_private_key_file(str(tmp_path / "id"))
+    host = FakeHost(authorized_key=key)
+    server = FakeSSHServer(host, paramiko.ECDSAKey.generate())
+    machine = Machine(
+        name=name,
+        roles=("master", "zookeeper"),
+        address="127.0.0.1",
+        ssh_user="ops",
+        ssh_port=server.port,
+        ssh_private_key=str(tmp_path / "id"),
+        strict_host_keys=strict_host_keys,
+    )
+    try:
+        yield host, server, machine
+    finally:
+        server.close()

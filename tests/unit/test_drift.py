@@ -89,35 +89,19 @@ def test_an_untrusted_host_stops_the_check_and_a_down_host_is_left_out(tmp_path,
     """Unknown host key: `up` must refuse (no silent trust); a host that is down is skipped."""
     import dataclasses
 
-    import paramiko
     import pytest
 
     from provisioner import drift
-    from provisioner.domain import Machine
     from provisioner.errors import HostTrustError
 
-    from .fake_ssh_server import FakeHost, FakeSSHServer
+    from .fake_ssh_server import machine_on_fake_server
 
-    key = paramiko.ECDSAKey.generate()
-    key.write_private_key_file(str(tmp_path / "id"))
-    server = FakeSSHServer(FakeHost(authorized_key=key), paramiko.ECDSAKey.generate())
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/known_hosts knows the fake host
-    known = Machine(
-        name="metal-1",
-        roles=("master", "zookeeper"),
-        address="127.0.0.1",
-        ssh_user="ops",
-        ssh_port=server.port,
-        ssh_private_key=str(tmp_path / "id"),
-        strict_host_keys=True,
-    )
-    down = dataclasses.replace(known, name="metal-2", address="127.0.0.2", ssh_port=1)
-    try:
+    with machine_on_fake_server(tmp_path, "metal-1", strict_host_keys=True) as (_, _, known):
+        down = dataclasses.replace(known, name="metal-2", address="127.0.0.2", ssh_port=1)
         with pytest.raises(HostTrustError) as refused:
             drift.check_drift([known, down], {}, known_hosts=str(tmp_path / "known_hosts"))
         assert refused.value.message.startswith("Host key verification failed")
         assert "metal-1" in refused.value.message and "metal-2" not in refused.value.message
         [skipped] = drift.check_drift([down], {}, known_hosts=str(tmp_path / "known_hosts"))
         assert skipped.error and not skipped.drifted
-    finally:
-        server.close()

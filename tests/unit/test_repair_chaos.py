@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import paramiko
 import pytest
 from typer.testing import CliRunner
 
@@ -15,7 +14,7 @@ from provisioner.domain import Machine
 from provisioner.errors import ProvisionError, QuorumError, RefusedError
 from provisioner.health import SshProbes
 
-from .fake_ssh_server import FakeHost, FakeSSHServer, Reply
+from .fake_ssh_server import Reply, machine_on_fake_server
 from .health_fakes import FakeCluster, run
 from .test_plan_state import converged_state, spec_with
 
@@ -203,21 +202,8 @@ def test_repair_refuses_a_cluster_never_created(tmp_path):
 @pytest.fixture
 def ssh_host(tmp_path: Path):
     """A real SSH server (paramiko, in process) that records commands; and a machine on it."""
-    key = paramiko.ECDSAKey.generate()
-    key.write_private_key_file(str(tmp_path / "id"))
-    host = FakeHost(authorized_key=key)
-    server = FakeSSHServer(host, paramiko.ECDSAKey.generate())
-    machine = Machine(
-        name="node-1",
-        roles=("master", "zookeeper"),
-        address="127.0.0.1",
-        ssh_user="ops",
-        ssh_port=server.port,
-        ssh_private_key=str(tmp_path / "id"),
-        strict_host_keys=False,
-    )
-    yield host, machine
-    server.close()
+    with machine_on_fake_server(tmp_path, "node-1", strict_host_keys=False) as (host, _, machine):
+        yield host, machine
 
 
 def test_drift_probe_runs_over_ssh_and_names_the_missing_file(ssh_host):
