@@ -1,5 +1,5 @@
 #!/bin/sh
-# Prepare this host as the local lab (LXC + vagrant-lxc, see /work/shared/LOCAL-LAB.md).
+# Prepare this host as the local lab (LXC + vagrant-lxc; the lab recipe is shared/LOCAL-LAB.md beside the checkout).
 # Idempotent and fast when everything is present: every step checks before it changes anything.
 # Usage:  scripts/lab-setup.sh [--dev]     (as root, or as a user with sudo: it re-runs itself)
 #   --dev   install the package with its development extras (pytest, ruff, ansible-lint, ...)

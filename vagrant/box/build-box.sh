@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build the dcos-provision/debian12-lxc vagrant-lxc box (Debian 12 "bookworm") with debootstrap.
-# Recipe: /work/shared/LOCAL-LAB.md §3. Why debootstrap and not lxc-create: a clean rootfs without
+# Recipe: the local lab notes (shared/LOCAL-LAB.md §3, beside the checkout). Why debootstrap and not lxc-create: a clean rootfs without
 # /etc/hostname, so every container is named after its vagrant-lxc container_name.
 # Usage (as root):  sh vagrant/box/build-box.sh [OUTPUT.box]
 #   EXTRA_PKGS="a b"  sh build-box.sh     # override the package list (default: packages.txt)
@@ -79,6 +79,11 @@ chroot "$R" env DEBIAN_FRONTEND=noninteractive apt-get -y dist-upgrade
 rm -f "$R/etc/resolv.conf"; mv "$R/etc/resolv.conf.box" "$R/etc/resolv.conf" 2>/dev/null || true
 umount "$R/proc"
 rm -f "$R/usr/sbin/policy-rc.d"
+# --- services that a role starts stay off at boot: a container whose role does not run them
+# (ZooKeeper on an agent, Prometheus off the masters) starts no JVM or server it will not use.
+for svc in zookeeper prometheus prometheus-node-exporter; do
+  chroot "$R" systemctl disable "$svc" >/dev/null 2>&1 || true
+done
 # --- ssh host keys: generated on each container's first boot (not shared via the box)
 rm -f "$R"/etc/ssh/ssh_host_*
 mkdir -p "$R/etc/systemd/system/ssh.service.d"
