@@ -26,7 +26,7 @@ def lab_mesos_kind() -> str:
     """ "real" or "stand-in": what scripts/lab-setup.sh put in .lab/mesos.tar.gz."""
     assert LAB_MESOS.exists() and LAB_MESOS_KIND.exists(), (
         f"{LAB_MESOS} missing: run scripts/lab-setup.sh "
-        "(with DCOS_PROVISION_MESOS_TARBALL=... for real Mesos)"
+        "(it picks real Mesos from DCOS_PROVISION_MESOS_TARBALL or ../shared/mesos/)"
     )
     return LAB_MESOS_KIND.read_text().strip()
 
