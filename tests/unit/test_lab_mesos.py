@@ -130,3 +130,31 @@ def test_a_file_that_is_no_mesos_build_is_refused_with_its_name(
     assert not (checkout / ".lab" / "mesos.kind").exists()
     missing = sh('prepare_lab_mesos "$1" "$2"', checkout, str(tmp_path / "nope.tar.gz"))
     assert missing.returncode == 1 and "nope.tar.gz is not a regular file" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("mesos", "line"),
+    [
+        (
+            {"kind": "stand-in", "version": "1.12.0"},
+            "  runs the Mesos TEST STAND-IN, not Apache Mesos (reports 1.12.0)",
+        ),
+        ({"kind": "real", "version": "1.12.0"}, "  runs Apache Mesos 1.12.0"),
+    ],
+)
+def test_up_and_status_say_which_mesos_runs(monkeypatch, mesos: dict, line: str) -> None:
+    """The health summary `up` and `status` end with names the Mesos under the verdict."""
+    from rich.console import Console
+
+    from provisioner import cli
+    from provisioner.domain import Layer
+    from provisioner.health.report import CheckResult, HealthReport
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=out, width=200, color_system=None))
+    check = CheckResult(Layer.ZOOKEEPER, "ruok", "local-master-1", True, "imok")
+    cli._print_health(HealthReport("local", [check], leader="local-master-1", mesos=mesos))
+    assert out.getvalue().splitlines()[:2] == [
+        "cluster local: healthy, leader local-master-1",
+        line,
+    ]
