@@ -4,6 +4,7 @@ firewall rules, and the health checks and workload authenticating with the crede
 from __future__ import annotations
 
 import json
+import re
 import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -301,19 +302,30 @@ def test_agent_gets_its_credential_and_the_http_credentials(tmp_path: Path) -> N
     assert value("__mesos_agent_http_user", variables) == "dcos-health"
 
 
-def test_firewall_admits_the_cluster_and_the_operators_only() -> None:
+def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
+    """2181/5050: members and operators; 2888/3888: ZooKeeper members only; 5051: masters
+    and operators only (an agent or its task cannot reach another agent's API)."""
     inventory = cluster(
         agents={"count": 2}, security={"firewall": {"operator_cidrs": ["192.0.2.0/24"]}}
     )
     variables = role_vars("common", inventory, "demo-master-1")
     rules = render("common", "firewall.nft.j2", variables)
-    assert "elements = { 10.0.3.10, 10.0.3.11, 10.0.3.12 }" in rules
-    assert "elements = { 192.0.2.0/24 }" in rules
-    ports = "tcp dport { 2181, 2888, 3888, 5050, 5051 }"
-    assert f"{ports} ip saddr @cluster_members accept" in rules
-    assert f"{ports} ip saddr @operators accept" in rules
-    assert f"{ports} drop" in rules
-    assert "22" not in rules.split("chain input")[1]  # SSH is left alone
+    sets = dict(re.findall(r"set (\w+) \{[^}]*?(?:elements = \{ ([^}]*) \})?\s*\}", rules))
+    assert sets == {
+        "cluster_members": "10.0.3.10, 10.0.3.11, 10.0.3.12",
+        "masters": "10.0.3.10",
+        "zookeeper_members": "10.0.3.10",
+        "operators": "192.0.2.0/24",
+    }
+    chain = rules.split("chain input")[1]
+    assert "tcp dport { 2181, 5050 } ip saddr @cluster_members accept" in chain
+    assert "tcp dport { 2888, 3888 } ip saddr @zookeeper_members accept" in chain
+    assert "tcp dport 5051 ip saddr @masters accept" in chain
+    assert "tcp dport { 2181, 5050, 5051 } ip saddr @operators accept" in chain
+    assert chain.rstrip().endswith("tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n\t}\n}")
+    # No rule lets the cluster's members at large reach the agents' or the peer ports.
+    assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
+    assert "22" not in chain  # SSH is left alone
 
 
 def test_firewall_defaults_to_the_controllers_ssh_address() -> None:
