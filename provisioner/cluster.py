@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import security
+from . import pki, security
 from .domain import Machine, Role
 from .errors import ProvisionError
 from .paths import default_state_dir
@@ -63,6 +63,19 @@ class Cluster:
             return None
         creds = security.load_credentials(self.spec, self.state_dir)
         return creds.health if creds else None
+
+    def issue_certificates(self, machines: list[Machine]) -> None:
+        """Certificates for these machines from the cluster CA before a playbook hands them
+        out (`security.tls`); kept ones stay, so a second run changes nothing."""
+        tls = self.spec.security.tls
+        if not tls.enabled:
+            return
+        nodes = [pki.NodeIdentity(m.name, m.cluster_address) for m in machines]
+        written = pki.ensure_certificates(
+            self.state_dir, self.spec.name, nodes, tls.certificate_days
+        )
+        if written:
+            self.progress(f"tls: issued {len(written) // 2} certificate(s) from the cluster CA")
 
 
 def open_cluster(

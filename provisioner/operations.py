@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import resize_run, security, up_steps
+from . import pki, resize_run, security, up_steps
 from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
@@ -233,4 +233,5 @@ def down(cluster: Cluster) -> list[str]:
         store.save(state)
         store.remove_all()
         security.forget(store.directory)
+        pki.forget(store.directory)
         return ordered
