@@ -134,6 +134,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 "mesos_master_authorization": security.acls,
                                 "mesos_master_task_users": list(security.task_users),
                                 "mesos_master_zookeeper_acl": security.zookeeper_acl,
+                                "mesos_master_tls": security.tls.enabled,
                             },
                         },
                         "mesos_agents": {
@@ -147,6 +148,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 },
                                 "mesos_agent_authentication": security.authentication,
                                 "mesos_agent_readonly_authentication": security.readonly_auth,
+                                "mesos_agent_tls": security.tls.enabled,
                             },
                         },
                     },

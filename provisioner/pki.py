@@ -5,6 +5,8 @@ Made with `cryptography` on the controller, kept under `<state dir>/pki/` (keys 
 - `ca.key`, `ca.crt`: the cluster CA (10 years). Its key never leaves the state directory.
 - `<node>.key`, `<node>.crt`: each node's own identity, its cluster address (IP SAN) and
   host name (DNS SAN) named, `certificate_days` long. Masters and agents serve and dial with it.
+- `controller.key`, `controller.crt`: the client certificate our own clients (health checks,
+  workload, repair, chaos, diagnose) present on this machine.
 - `<node>-executor.key`, `<node>-executor.crt`: what executors on that node get. Task users
   can read it, so it is a separate key of its own (the node's key stays root-only); it names
   the same address because libprocess checks the peer's address (`VERIFY_IPADD`) and an
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
+import ssl
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -322,3 +325,28 @@ def forget(state_dir: Path, nodes: Iterable[str] | None = None) -> None:
             for path in _paths(state_dir, node, unit):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+
+
+CONTROLLER = NodeIdentity("dcos-provision-controller", "dcos-provision-controller")
+
+
+def client_context(state_dir: Path, cluster: str, days: int) -> ssl.SSLContext:
+    """The TLS context of our own clients: trusts only the cluster CA, checks that a server's
+    certificate names the address dialled, and presents the controller's certificate (issued
+    on first use; libprocess verifies a client's certificate against the CA only)."""
+    ca = ensure_ca(state_dir, cluster)
+    key_path, cert_path = _paths(state_dir, CONTROLLER.name, "client")
+    if not _still_good(ca, key_path, cert_path, CONTROLLER):
+        key, cert = ca.issue(CONTROLLER, "client", days)
+        _write(key_path, _key_pem(key), 0o600)
+        _write(cert_path, _cert_pem(cert), 0o644)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cadata=ca.pem)
+    try:
+        context.load_cert_chain(cert_path, key_path)
+    except (OSError, ssl.SSLError) as exc:
+        raise CredentialsError(
+            f"{cert_path}: cannot load the controller's certificate: {exc}"
+        ) from None
+    return context

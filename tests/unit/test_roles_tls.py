@@ -21,8 +21,10 @@ STRICT = {
 }
 
 
-def _env(role: str, host: str, **extra: object) -> dict[str, str]:
-    variables = role_vars(role, cluster(), host, **extra)
+def _env(role: str, host: str, tls: bool = True, **extra: object) -> dict[str, str]:
+    """The rendered environment file of `host` in a cluster whose spec sets security.tls."""
+    inventory = cluster(security={"tls": {"enabled": tls}})
+    variables = role_vars(role, inventory, host, **extra)
     return env_file(render(role, f"{role.replace('_', '-')}.env.j2", variables))
 
 
@@ -32,7 +34,7 @@ def _env(role: str, host: str, **extra: object) -> dict[str, str]:
 def test_tls_on_renders_strict_libprocess_settings_with_the_nodes_own_key(
     role: str, host: str
 ) -> None:
-    env = _env(role, host, **{f"{role}_tls": True})
+    env = _env(role, host)  # on by default
     assert {k: env[k] for k in STRICT} == STRICT
     assert env["LIBPROCESS_SSL_CERT_FILE"] == "/etc/dcos-provision/tls/node.crt"
     assert env["LIBPROCESS_SSL_KEY_FILE"] == "/etc/dcos-provision/tls/node.key"
@@ -46,26 +48,27 @@ def test_tls_on_renders_strict_libprocess_settings_with_the_nodes_own_key(
     ("role", "host"), [("mesos_master", "demo-master-1"), ("mesos_agent", "demo-agent-1")]
 )
 def test_tls_off_renders_no_libprocess_settings(role: str, host: str) -> None:
-    env = _env(role, host)
+    env = _env(role, host, tls=False)
     assert not [k for k in env if k.startswith("LIBPROCESS_")]
     assert "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES" not in env
 
 
 def test_the_downgrade_switch_reaches_the_environment() -> None:
-    env = _env(
-        "mesos_master", "demo-master-1", mesos_master_tls=True, mesos_tls_support_downgrade=True
-    )
+    inventory = cluster(security={"tls": {"support_downgrade": True}})
+    variables = role_vars("mesos_master", inventory, "demo-master-1")
+    env = env_file(render("mesos_master", "mesos-master.env.j2", variables))
     assert env["LIBPROCESS_SSL_SUPPORT_DOWNGRADE"] == "true"
 
 
 def test_executors_get_their_own_certificate_and_a_path_never_the_agents_key() -> None:
-    env = _env("mesos_agent", "demo-agent-1", mesos_agent_tls=True)
+    env = _env("mesos_agent", "demo-agent-1")
     executor = json.loads(env["MESOS_EXECUTOR_ENVIRONMENT_VARIABLES"])
     assert {k: executor[k] for k in STRICT} == STRICT
     assert executor["LIBPROCESS_SSL_CERT_FILE"] == "/etc/dcos-provision/tls/executor.crt"
     assert executor["LIBPROCESS_SSL_KEY_FILE"] == "/etc/dcos-provision/tls/executor.key"
     assert "node.key" not in env["MESOS_EXECUTOR_ENVIRONMENT_VARIABLES"]
     assert "/usr/bin" in executor["PATH"].split(":")
+    assert executor["LIBPROCESS_IP"] == env["MESOS_IP"]  # the agent's own address
 
 
 def test_an_odd_cipher_list_fails_the_render() -> None:
