@@ -9,7 +9,6 @@ leaks into the state directory, the logs or the inventory.
 
 from __future__ import annotations
 
-import http.client
 import json
 import shutil
 import socket
@@ -33,7 +32,9 @@ from .cli_helpers import (
     http_json,
     in_container,
     lab_mesos_kind,
+    mesos_connection,
     secrets_of,
+    tls_context,
     write_spec,
 )
 from .lab import containers, remove_stale_containers, require_lab
@@ -67,8 +68,9 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def request(
     address: str, port: int, method: str, path: str, body: Any = None, auth: str | None = None
 ) -> int:
-    """One HTTP request without any retry; returns the status."""
-    connection = http.client.HTTPConnection(address, port, timeout=10)
+    """One HTTP request without any retry (over TLS where the cluster runs it); returns the
+    status."""
+    connection = mesos_connection(address, port)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if auth:
         headers["Authorization"] = auth
@@ -125,9 +127,12 @@ def test_unauthenticated_clients_are_refused_by_mesos(spec: Path) -> None:
     # A framework of the operator's; the health principal may not tear it down, the
     # operator may (teardown_frameworks ACL).
     operator = Credential(**secrets["operator"])
+    context = tls_context(spec)
     session = SchedulerSession(
         master,
-        lambda a, p, t: socket.create_connection((a, p), timeout=t),
+        lambda a, p, t: context.wrap_socket(
+            socket.create_connection((a, p), timeout=t), server_hostname=a
+        ),
         credential=operator,
     )
     try:
