@@ -33,7 +33,7 @@ die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
 
 # --- 1. OS packages (only the missing ones)
 PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \
-sudo python3-venv zookeeper netcat-openbsd"
+sudo python3-venv zookeeper netcat-openbsd tcpdump"
 missing=""
 for pkg in $PACKAGES; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
