@@ -22,7 +22,8 @@ mesos_masters
     ``mesos_master_authorization``, ``mesos_master_task_users``, ``mesos_master_zookeeper_acl``.
 mesos_agents
     ``mesos_agent_resources``, ``mesos_agent_attributes``, ``mesos_agent_extra_flags``,
-    ``mesos_agent_authentication``, ``mesos_agent_readonly_authentication``.
+    ``mesos_agent_authentication``, ``mesos_agent_readonly_authentication``,
+    ``mesos_agent_authorization``, ``mesos_agent_task_users``.
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 },
                                 "mesos_agent_authentication": security.authentication,
                                 "mesos_agent_readonly_authentication": security.readonly_auth,
+                                "mesos_agent_authorization": security.acls,
+                                "mesos_agent_task_users": list(security.task_users),
                                 "mesos_agent_tls": security.tls.enabled,
                             },
                         },

@@ -251,20 +251,35 @@ def test_master_secret_files_hold_credentials_acls_and_the_zookeeper_url(tmp_pat
         for c in (creds.operator, creds.health, creds.agent)
     ]
     acls = json.loads(files["acls.json"])
-    assert acls["register_frameworks"][0]["principals"]["values"] == [
-        "dcos-operator",
-        "dcos-health",
-    ]
-    assert acls["register_frameworks"][1] == {
-        "principals": {"type": "ANY"},
-        "roles": {"type": "NONE"},
-    }
-    assert acls["teardown_frameworks"][0]["principals"]["values"] == ["dcos-operator"]
-    assert acls["register_agents"][0]["principals"]["values"] == ["dcos-agent"]
+    assert acls["permissive"] is False  # deny by default: only what is granted below
+    operator, health, agent = ["dcos-operator"], ["dcos-health"], ["dcos-agent"]
+
+    def granted(action: str) -> list[str]:
+        return sorted(p for rule in acls.get(action, []) for p in rule["principals"]["values"])
+
+    assert granted("register_frameworks") == sorted(operator + health)
     assert acls["run_tasks"] == [
-        {"principals": {"type": "ANY"}, "users": {"values": ["nobody"]}},
-        {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
+        {"principals": {"values": operator + health}, "users": {"values": ["nobody"]}}
     ]
+    assert granted("register_agents") == agent  # and nothing else for the agent principal
+    assert not [a for a in acls if a != "permissive" and a != "register_agents"
+                and "dcos-agent" in granted(a)]  # fmt: skip
+    for action in (
+        "teardown_frameworks", "drain_agents", "mark_agents_gone", "deactivate_agents",
+        "update_quotas", "update_weights", "update_maintenance_schedules",
+        "start_maintenances", "stop_maintenances", "set_log_level", "access_sandboxes",
+    ):  # fmt: skip
+        assert granted(action) == operator, action
+    for action in ("view_frameworks", "view_tasks", "view_flags", "get_maintenance_statuses"):
+        assert granted(action) == sorted(operator + health), action
+    # Health may read /metrics/snapshot only; the operator every endpoint (/logging/toggle).
+    assert {"principals": {"values": health}, "paths": {"values": ["/metrics/snapshot"]}} in [
+        {"principals": {"values": [p for p in r["principals"]["values"] if p in health]},
+         "paths": r["paths"]} for r in acls["get_endpoints"] if "dcos-health" in
+        r["principals"]["values"]
+    ]  # fmt: skip
+    # Every rule names its principals and one object (a typo'd object field fails Mesos).
+    assert all(len(rule) == 2 for a, rules in acls.items() if a != "permissive" for rule in rules)
     zk = creds.zookeeper
     assert files["zk"] == f"zk://{zk.principal}:{zk.secret}@10.0.3.10:2181/mesos"
     assert value("__mesos_master_http_user", variables) == "dcos-operator"
@@ -284,8 +299,23 @@ def test_agent_gets_its_credential_and_the_http_credentials(tmp_path: Path) -> N
         "principal": "dcos-agent",
         "secret": creds.agent.secret,
     }
+    # Only the health principal: the operator's secret goes nowhere near an agent.
     http = json.loads(files["http_credentials.json"])["credentials"]
-    assert [c["principal"] for c in http] == ["dcos-operator", "dcos-health"]
+    assert http == [{"principal": "dcos-health", "secret": creds.health.secret}]
+    assert not [name for name, text in files.items() if creds.operator.secret in text]
+    assert env["MESOS_ACLS"] == "file:///etc/dcos-provision/mesos-agent/acls.json"
+    acls = json.loads(files["acls.json"])
+    assert acls["permissive"] is False
+    granted = {a: [p for r in rules for p in r["principals"]["values"]]
+               for a, rules in acls.items() if a != "permissive"}  # fmt: skip
+    # Nothing that starts or enters a container, nothing for the agent principal; tasks
+    # only as the task users.
+    assert not {a for a in granted if "launch" in a or "attach" in a or "sandbox" in a}
+    assert "dcos-agent" not in {p for principals in granted.values() for p in principals}
+    principals = {"values": ["dcos-operator", "dcos-health"]}
+    assert acls["run_tasks"] == [{"principals": principals, "users": {"values": ["nobody"]}}]
+    # The registration wait on the agent itself authenticates as health, not as the operator.
+    assert value("__mesos_agent_http_user", variables) == "dcos-health"
 
 
 def test_firewall_admits_the_cluster_and_the_operators_only() -> None:
@@ -481,3 +511,19 @@ def test_the_workload_runs_as_a_user_the_acl_allows() -> None:
     task = fake.calls[0]["accept"]["operations"][0]["launch"]["task_infos"][0]
     assert task["command"]["user"] == "svc"
     assert fake.subscriptions[0][1]["subscribe"]["framework_info"]["user"] == "svc"
+
+
+@pytest.mark.parametrize(
+    ("role", "unit", "host"),
+    [
+        ("mesos_master", "mesos-master.service.j2", "demo-master-1"),
+        ("mesos_agent", "mesos-agent.service.j2", "demo-agent-1"),
+    ],
+)
+def test_every_mesos_unit_requires_the_peer_address_to_match(
+    role: str, unit: str, host: str
+) -> None:
+    """A libprocess message whose `From` names another host than the connection's source
+    (a forged master message) is refused with 400 (issue 20, attack 1)."""
+    text = render(role, unit, role_vars(role, cluster(), host))
+    assert "Environment=LIBPROCESS_REQUIRE_PEER_ADDRESS_IP_MATCH=true\n" in text
