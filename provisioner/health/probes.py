@@ -155,6 +155,20 @@ class StreamProbes:
         except Exception as exc:
             raise ProbeError(describe_error(exc, timeout_s)) from None
 
+    def certificate_expiry(self, address: str, port: int) -> float:
+        """When the certificate address:port presents expires (epoch seconds), checked
+        against the cluster CA in a TLS handshake. Needs `tls`."""
+        if self.tls is None:
+            raise ProbeError("no TLS context: security.tls is off or the cluster CA is missing")
+        stream = self._connect_http(address, port, self.timeout_s)
+        try:
+            certificate = stream.getpeercert()
+        finally:
+            stream.close()
+        if not certificate or "notAfter" not in certificate:
+            raise ProbeError("presented no certificate")
+        return float(ssl.cert_time_to_seconds(certificate["notAfter"]))
+
     def open_stream(self, address: str, port: int, timeout_s: float) -> Any:
         """A socket-like stream to address:port (for the workload's long-lived HTTP stream)."""
         return self._connect_http(address, port, timeout_s)

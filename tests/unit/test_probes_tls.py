@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -14,7 +15,12 @@ from typing import Any
 import pytest
 
 from provisioner import pki
+from provisioner.domain import Layer, Machine
 from provisioner.health.probes import DirectProbes, ProbeError, StreamProbes
+from provisioner.health.security import _tls_checks
+from provisioner.health.view import ClusterView, Results
+from provisioner.spec import ClusterSpec
+from provisioner.topology import plan_machines
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -127,3 +133,63 @@ def test_tls_over_a_stream_that_is_not_a_socket(node: tuple[Path, int]) -> None:
     for _ in range(3):  # each request its own stream, bridge and handshake
         status, _headers, _body = probes.http_get("127.0.0.1", port, "/master/health")
         assert status == 200
+
+
+def test_certificate_expiry_is_read_from_the_handshake(node: tuple[Path, int]) -> None:
+    state_dir, port = node
+    probes = DirectProbes()
+    probes.tls = pki.client_context(state_dir, "demo", 30)
+    days = (probes.certificate_expiry("127.0.0.1", port) - time.time()) / 86400
+    assert 29 < days <= 30
+
+
+class _ExpiryProbes:
+    """Probes whose nodes present certificates expiring in `days[address]` days."""
+
+    tls = ssl.create_default_context()
+
+    def __init__(self, days: dict[str, float]) -> None:
+        self.days = days
+
+    def certificate_expiry(self, address: str, port: int) -> float:
+        if address not in self.days:
+            raise ProbeError("TLS handshake failed (WRONG_VERSION_NUMBER)")
+        return time.time() + self.days[address] * 86400
+
+
+def _view(**tls: Any) -> ClusterView:
+    spec = ClusterSpec.model_validate(
+        {
+            "name": "demo",
+            "provider": {"kind": "vagrant"},
+            "agents": {"count": 2},
+            "security": {"tls": tls},
+        }
+    )
+    machines = [
+        Machine(name=p.name, roles=p.roles, address=f"10.0.3.{10 + i}", ssh_user="vagrant")
+        for i, p in enumerate(plan_machines(spec))
+    ]
+    return ClusterView(spec, machines)
+
+
+def test_status_warns_about_a_certificate_expiring_within_the_threshold() -> None:
+    view = _view(expiry_warning_days=10)
+    addresses = {m.name: m.address for m in view.machines}
+    master, agent_1, agent_2 = "demo-master-1", "demo-agent-1", "demo-agent-2"
+    probes = _ExpiryProbes(
+        {addresses[master]: 60, addresses[agent_1]: 3.5}  # agent_2 speaks no TLS
+    )
+    results = Results(Layer.SECURITY)
+    _tls_checks(results, view, probes)  # type: ignore[arg-type]
+    by_host = {c.host: c for c in results.checks}
+    assert by_host[master].ok and by_host[master].detail.startswith("on: port 5050")
+    assert by_host[agent_1].ok and by_host[agent_1].detail.startswith("WARNING: port 5051")
+    assert "rotate-credentials" in by_host[agent_1].detail
+    assert not by_host[agent_2].ok and "TLS handshake failed" in by_host[agent_2].detail
+
+
+def test_tls_off_in_the_spec_is_reported_as_off() -> None:
+    results = Results(Layer.SECURITY)
+    _tls_checks(results, _view(enabled=False), _ExpiryProbes({}))  # type: ignore[arg-type]
+    assert [(c.ok, c.detail) for c in results.checks] == [(True, "OFF (spec)")]
