@@ -84,8 +84,8 @@ class TlsSpec(StrictModel):
         90,
         ge=1,
         le=825,
-        description="Lifetime of node and executor certificates in days; renew them with "
-        "`dcos-provision rotate-credentials` before they expire.",
+        description="Lifetime of node and executor certificates in days; `status` warns "
+        "before they expire (see `expiry_warning_days`).",
     )
     expiry_warning_days: int = Field(
         14,

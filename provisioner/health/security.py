@@ -185,8 +185,8 @@ def _tls_checks(results: Results, view: ClusterView, probes: Probes) -> None:
                     node.name,
                     True,
                     f"WARNING: port {port}: the certificate expires in {days:.1f} days "
-                    f"(warning at {tls.expiry_warning_days}): run `dcos-provision "
-                    "rotate-credentials`",
+                    f"(warning at {tls.expiry_warning_days}): renew it (remove "
+                    f"pki/{node.name}.* from the state directory, then `up --converge`)",
                 )
             else:
                 results.add("tls", node.name, True, f"on: port {port}, expires in {days:.0f} days")

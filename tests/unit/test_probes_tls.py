@@ -185,7 +185,7 @@ def test_status_warns_about_a_certificate_expiring_within_the_threshold() -> Non
     by_host = {c.host: c for c in results.checks}
     assert by_host[master].ok and by_host[master].detail.startswith("on: port 5050")
     assert by_host[agent_1].ok and by_host[agent_1].detail.startswith("WARNING: port 5051")
-    assert "rotate-credentials" in by_host[agent_1].detail
+    assert "pki/demo-agent-1.* " in by_host[agent_1].detail
     assert not by_host[agent_2].ok and "TLS handshake failed" in by_host[agent_2].detail
 
 
