@@ -376,7 +376,7 @@ def test_a_framework_from_outside_runs_a_task_over_tls(spec: Path) -> None:
             ["lxc-attach", "-n", MASTER, "--", "runuser", "-u", "nobody", "--", "env",
              *[f"{k}={v}" for k, v in env.items()],
              "timeout", "120", "/opt/mesos/bin/mesos-execute", f"--master={master}:5050",
-             "--name=e2e-tls-framework", "--resources=cpus=0.1;mem=32",
+             "--name=e2e-tls-framework", "--resources=cpus:0.1;mem:32",
              f"--principal={operator['principal']}", f"--secret={operator['secret']}",
              '--command=test "$(id -un)" = nobody'],
             capture_output=True, text=True, timeout=180, check=False,

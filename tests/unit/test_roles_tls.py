@@ -79,3 +79,12 @@ def test_an_odd_cipher_list_fails_the_render() -> None:
             mesos_master_tls=True,
             mesos_master_tls_ciphers="A\nB=C",
         )
+
+
+def test_agents_authenticate_executors_with_a_root_only_key() -> None:
+    env = _env("mesos_agent", "demo-agent-1")
+    assert env["MESOS_AUTHENTICATE_HTTP_EXECUTORS"] == "true"
+    assert env["MESOS_JWT_SECRET_KEY"] == "/etc/dcos-provision/tls/executor-jwt.key"
+    executor = json.loads(env["MESOS_EXECUTOR_ENVIRONMENT_VARIABLES"])
+    assert "executor-jwt" not in json.dumps(executor)  # the key itself stays the agent's
+    assert "MESOS_AUTHENTICATE_HTTP_EXECUTORS" not in _env("mesos_agent", "demo-agent-1", tls=False)
