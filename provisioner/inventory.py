@@ -6,7 +6,8 @@ Variables the roles read (documented in each role's ``defaults/main.yml``):
 all hosts
     ``dcos_node_address`` / ``dcos_node_hostname``: the address and name services bind to and
     advertise (Mesos ``--ip``/``--advertise_ip``/``--hostname``, ZooKeeper server lines);
-    ``common_cluster_hosts``: ``[{name, address}]`` written to ``/etc/hosts``;
+    ``common_cluster_hosts``: ``[{name, address, roles}]`` written to ``/etc/hosts`` (the
+    roles select each port's allow-list in the firewall);
     ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules.
 zookeeper
     ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
@@ -103,7 +104,12 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "dcos_cluster_name": spec.name,
                 "common_cluster_hosts": [
-                    {"name": m.name, "address": m.cluster_address} for m in by_name
+                    {
+                        "name": m.name,
+                        "address": m.cluster_address,
+                        "roles": [str(r) for r in m.roles],
+                    }
+                    for m in by_name
                 ],
                 "common_firewall_enabled": security.firewall.enabled,
                 "common_firewall_operator_cidrs": list(security.firewall.operator_cidrs),

@@ -174,24 +174,22 @@ def status(
 
     machines = recorded_machines(cluster)
     credential = cluster.health_credential()
-    if not via_ssh:
-        return health.check_cluster(
-            cluster.spec, machines, workload=workload, credential=credential, security=True
-        )
-    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
-    probes = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
-    probes.http_auth = credential.basic_auth() if credential else None
+    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory. The
+    # SSH sessions also read each host's live firewall for the security layer.
+    ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
+    ssh.http_auth = credential.basic_auth() if credential else None
     try:
         return health.check_cluster(
             cluster.spec,
             machines,
-            probes=probes,
+            probes=ssh if via_ssh else None,
             workload=workload,
             credential=credential,
             security=True,
+            hosts=ssh,
         )
     finally:
-        probes.close()
+        ssh.close()
 
 
 def down(cluster: Cluster) -> list[str]:

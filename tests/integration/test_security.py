@@ -92,7 +92,10 @@ def test_up_converged_every_protection_and_status_says_so(spec: Path) -> None:
     assert security[("mesos_acls", MASTER)]["detail"] == "on"
     assert security[("agent_authentication", AGENT)]["detail"] == "on"
     assert security[("zookeeper_acl", None)]["detail"].startswith("on: /mesos ACL world:anyone:1")
-    assert security[("firewall", None)]["detail"].startswith("on (spec)")
+    assert security[("agent_acls", AGENT)]["detail"] == "on"
+    # The firewall as each host has it loaded (read over SSH), not as the spec says.
+    for host in (MASTER, AGENT):
+        assert security[("firewall", host)]["detail"].startswith("on: table"), security
     [task] = [c for c in report["checks"] if c["layer"] == "workload"]
     if lab_mesos_kind() == "real":
         assert task["ok"] and "as nobody" in task["detail"], task
@@ -562,3 +565,18 @@ def test_anonymous_clients_cannot_create_znodes_at_the_root(spec: Path) -> None:
             client.delete(name)
         client.stop()
         client.close()
+
+
+def test_status_fails_naming_a_host_whose_firewall_was_flushed(spec: Path) -> None:
+    """Attack 6: `nft flush ruleset` on one host went unnoticed; now `status` reads every
+    host's live rules over SSH and fails naming that host (the rules are loaded again after)."""
+    in_container(AGENT, "nft", "flush", "ruleset")
+    try:
+        result = cli("status", str(spec), "--json")
+        report = json.loads(result.stdout)
+        assert result.returncode != 0
+        failed = [(c["layer"], c["name"], c["host"]) for c in report["checks"] if not c["ok"]]
+        assert failed == [("security", "firewall", AGENT)], failed
+    finally:
+        in_container(AGENT, "systemctl", "restart", "dcos-provision-firewall.service")
+    assert cli_json("status", str(spec))["healthy"] is True
