@@ -41,7 +41,12 @@ say "unit, stand-in and lint tests (not e2e)"
 run_pytest -m "not e2e" -p no:cacheprovider "$@"
 
 if [ "${SKIP_E2E:-0}" != 1 ]; then
-  say "end-to-end tests on LXC containers (marker e2e)"
+  if [ "$(cat .lab/mesos.kind 2>/dev/null)" = real ]; then
+    mesos="real Apache Mesos"
+  else
+    mesos="the Mesos TEST STAND-IN, not Apache Mesos (see the lab set-up above)"
+  fi
+  say "end-to-end tests on LXC containers (marker e2e), on $mesos"
   run_pytest -m e2e -p no:cacheprovider --timeout=2400 -v "$@"
 fi
 say "all tests passed"
