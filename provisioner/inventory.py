@@ -10,7 +10,8 @@ all hosts
     roles select each port's allow-list in the firewall);
     ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules.
 zookeeper
-    ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
+    ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``,
+    ``zookeeper_acl``, ``zookeeper_secrets_file``.
 mesos (all Mesos hosts)
     ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
     ``mesos_install_local_path``, ``mesos_install_runtime_packages``,
@@ -123,6 +124,10 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                             {"id": m.zookeeper_id, "name": m.name, "address": m.cluster_address}
                             for m in zookeepers
                         ],
+                        "zookeeper_acl": security.zookeeper_acl,
+                        "zookeeper_secrets_file": (
+                            SECRETS_FILE_VAR if security.zookeeper_acl else ""
+                        ),
                     },
                 },
                 "mesos": {

@@ -512,16 +512,22 @@ def test_agent_and_health_principals_may_not_operate_the_master(spec: Path) -> N
     master = container_ip(MASTER)
     secrets = secrets_of(spec)
     bogus = {"value": f"bogus-{uuid.uuid4()}"}
+    # Non-empty objects: Mesos authorizes each quota config and each scheduled machine.
+    schedule = {"windows": [{
+        "machine_ids": [{"hostname": "intruder.invalid", "ip": "192.0.2.1"}],
+        "unavailability": {"start": {"nanoseconds": 1}},
+    }]}  # fmt: skip
     calls = [
         ("/api/v1", {"type": "DRAIN_AGENT", "drain_agent": {"agent_id": bogus}}),
         ("/api/v1", {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": bogus}}),
         ("/api/v1", {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": bogus}}),
-        ("/api/v1", {"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": []}}),
+        ("/api/v1", {"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+            {"role": "intruder", "limits": {"cpus": {"value": 1}}}]}}),
         ("/api/v1", {"type": "UPDATE_MAINTENANCE_SCHEDULE",
-                     "update_maintenance_schedule": {"schedule": {"windows": []}}}),
+                     "update_maintenance_schedule": {"schedule": schedule}}),
         ("/api/v1", {"type": "SET_LOGGING_LEVEL",
                      "set_logging_level": {"level": 0, "duration": {"nanoseconds": 1}}}),
-        ("/master/maintenance/schedule", {"windows": []}),
+        ("/master/maintenance/schedule", schedule),
     ]  # fmt: skip
     answers = {
         (who, path, body.get("type", path)): request(
