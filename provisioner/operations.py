@@ -177,7 +177,8 @@ def status(
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory. The
     # SSH sessions also read each host's live firewall for the security layer.
     ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
-    ssh.http_auth = credential.basic_auth() if credential else None
+    ssh.http_auth = credential.basic_auth() if credential and credential.principal else None
+    ssh.tls = credential.tls if credential else None
     try:
         return health.check_cluster(
             cluster.spec,

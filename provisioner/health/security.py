@@ -222,8 +222,17 @@ def _tls_checks(results: Results, view: ClusterView, probes: Probes) -> None:
         results.add("tls", None, True, "OFF (spec)")
         return
     reader = getattr(probes, "certificate_expiry", None)
-    if reader is None or getattr(probes, "tls", None) is None:
+    if reader is None:
         results.add("tls", None, True, "on (spec); not observable through these probes")
+        return
+    if getattr(probes, "tls", None) is None:
+        results.add(
+            "tls",
+            None,
+            False,
+            "the spec turns it on, but the cluster has no CA in the state directory yet "
+            "(built before TLS): run `up --converge`",
+        )
         return
     for role, port in ((Role.MASTER, MESOS_MASTER_PORT), (Role.AGENT, MESOS_AGENT_PORT)):
         for node in view.members(role):

@@ -193,3 +193,12 @@ def test_tls_off_in_the_spec_is_reported_as_off() -> None:
     results = Results(Layer.SECURITY)
     _tls_checks(results, _view(enabled=False), _ExpiryProbes({}))  # type: ignore[arg-type]
     assert [(c.ok, c.detail) for c in results.checks] == [(True, "OFF (spec)")]
+
+
+def test_tls_on_in_the_spec_without_a_cluster_ca_fails() -> None:
+    probes = _ExpiryProbes({})
+    probes.tls = None  # type: ignore[assignment]
+    results = Results(Layer.SECURITY)
+    _tls_checks(results, _view(), probes)  # type: ignore[arg-type]
+    [check] = results.checks
+    assert not check.ok and "no CA" in check.detail

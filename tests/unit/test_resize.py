@@ -370,4 +370,3 @@ def test_shrinking_destroys_the_leaving_masters_after_the_last_step(lab):
     assert set(state.machines) == {"p-master-1", "p-agent-1"}
     assert "resize_to" not in state.applied
     assert kinds(compute_plan(cluster.spec, state))[0] == ("drift_check", "site.yml")
-
