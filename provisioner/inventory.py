@@ -8,7 +8,8 @@ all hosts
     advertise (Mesos ``--ip``/``--advertise_ip``/``--hostname``, ZooKeeper server lines);
     ``common_cluster_hosts``: ``[{name, address, roles}]`` written to ``/etc/hosts`` (the
     roles select each port's allow-list in the firewall);
-    ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules.
+    ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules;
+    ``monitoring_*``: the spec's `monitoring:` section and the expected agent count.
 zookeeper
     ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``,
     ``zookeeper_acl``, ``zookeeper_secrets_file``.
@@ -114,6 +115,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 ],
                 "common_firewall_enabled": security.firewall.enabled,
                 "common_firewall_operator_cidrs": list(security.firewall.operator_cidrs),
+                **monitoring_vars(spec),
             },
             "hosts": {m.name: _host_vars(m) for m in by_name},
             "children": {
@@ -170,6 +172,21 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 },
             },
         }
+    }
+
+
+def monitoring_vars(spec: ClusterSpec) -> dict[str, Any]:
+    """The `monitoring` role's settings (every host: node exporter runs everywhere)."""
+    monitoring = spec.monitoring
+    return {
+        "monitoring_enabled": monitoring.enabled,
+        "monitoring_retention_days": monitoring.retention_days,
+        "monitoring_scrape_interval_s": monitoring.scrape_interval_s,
+        "monitoring_alert_for_s": monitoring.alert_for_s,
+        "monitoring_leader_changes_max": monitoring.leader_changes_max,
+        "monitoring_disk_full_percent": monitoring.disk_full_percent,
+        "monitoring_memory_full_percent": monitoring.memory_full_percent,
+        "monitoring_agents_expected": spec.agents.count,
     }
 
 

@@ -26,6 +26,7 @@ from .up_steps import STEPS, RunResult, UpRun
 
 if TYPE_CHECKING:
     from . import health
+    from .metrics import Figures
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
@@ -191,6 +192,19 @@ def status(
         )
     finally:
         ssh.close()
+
+
+def metrics(cluster: Cluster) -> Figures:
+    """The figures an operator checks first, from Prometheus when it runs, else the endpoints."""
+    from .health.checks import make_probes
+    from .metrics import cluster_figures
+
+    machines = recorded_machines(cluster)
+    probes = make_probes(machines, via_ssh=False, credential=cluster.health_credential())
+    try:
+        return cluster_figures(cluster.spec, machines, probes)
+    finally:
+        probes.close()
 
 
 def down(cluster: Cluster) -> list[str]:
