@@ -4,12 +4,13 @@ run reports to. Queries only; the operations that change it are in operations.py
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import security
+from . import pki, security
 from .domain import Machine, Role
 from .errors import ProvisionError
 from .paths import default_state_dir
@@ -58,11 +59,35 @@ class Cluster:
         return provider_for(self.spec, self.state_dir, self.progress)
 
     def health_credential(self) -> security.Credential | None:
-        """What the health checks authenticate as (None while Mesos authentication is off)."""
-        if not self.spec.security.authentication:
-            return None
-        creds = security.load_credentials(self.spec, self.state_dir)
-        return creds.health if creds else None
+        """What the health checks authenticate as: the health principal (Mesos authentication
+        on) and the controller's TLS certificate (`security.tls` on); None when neither."""
+        tls_spec = self.spec.security.tls
+        tls = (
+            pki.client_context(self.state_dir, self.spec.name, tls_spec.certificate_days)
+            if tls_spec.enabled and pki.pki_dir(self.state_dir).joinpath("ca.crt").exists()
+            else None
+        )
+        creds = (
+            security.load_credentials(self.spec, self.state_dir)
+            if self.spec.security.authentication
+            else None
+        )
+        if creds is not None:
+            return dataclasses.replace(creds.health, tls=tls)
+        return security.Credential("", "", tls=tls) if tls is not None else None
+
+    def issue_certificates(self, machines: list[Machine]) -> None:
+        """Certificates for these machines from the cluster CA before a playbook hands them
+        out (`security.tls`); kept ones stay, so a second run changes nothing."""
+        tls = self.spec.security.tls
+        if not tls.enabled:
+            return
+        nodes = [pki.NodeIdentity(m.name, m.cluster_address) for m in machines]
+        written = pki.ensure_certificates(
+            self.state_dir, self.spec.name, nodes, tls.certificate_days
+        )
+        if written:
+            self.progress(f"tls: issued {len(written) // 2} certificate(s) from the cluster CA")
 
 
 def open_cluster(

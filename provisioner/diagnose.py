@@ -126,7 +126,8 @@ def collect_bundle(
     password = spec.ssh.password.get_secret_value() if spec.ssh.password else None
     known_hosts = cluster.state_dir / "known_hosts"
     credential = cluster.health_credential()  # the endpoints ask for it when auth is on
-    http_auth = credential.basic_auth() if credential else None
+    http_auth = credential.basic_auth() if credential and credential.principal else None
+    tls = credential.tls if credential else None
     with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(machines)))) as pool:
         result.hosts = list(
             pool.map(
@@ -137,6 +138,7 @@ def collect_bundle(
                     known_hosts=known_hosts,
                     known_secrets=secrets,
                     http_auth=http_auth,
+                    tls=tls,
                 ),
                 machines,
             )

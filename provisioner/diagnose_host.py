@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -215,6 +216,7 @@ def collect_host(
     known_hosts: Path | None = None,
     known_secrets: tuple[str, ...] = (),
     http_auth: str | None = None,
+    tls: ssl.SSLContext | None = None,
     connector: Callable[..., paramiko.SSHClient] = connect,
 ) -> HostCollection:
     """Collect every item; never raises for a host problem (it is recorded instead)."""
@@ -227,6 +229,7 @@ def collect_host(
         return result
     probes = SessionProbes(client, ENDPOINT_TIMEOUT_S)  # one SSH session for everything
     probes.http_auth = http_auth
+    probes.tls = tls
     as_root = machine.ssh_user != "root"
     try:
         for item in items:

@@ -43,6 +43,8 @@ from .topology import mesos_quorum
 
 #: Where the roles find the secrets: next to the inventory, in the cluster's state directory.
 SECRETS_FILE_VAR = "{{ inventory_dir }}/secrets.json"
+#: The cluster CA and the issued certificates (pki.py), read by the roles on the controller.
+PKI_DIR_VAR = "{{ inventory_dir }}/pki"
 INSECURE_SSH_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
 
 
@@ -95,6 +97,9 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
         "mesos_install_yum_baseurl": install.yum_baseurl,
         "mesos_zk_url": zk_url(machines),
         "mesos_secrets_file": SECRETS_FILE_VAR if security.needs_credentials else "",
+        "mesos_tls_enabled": security.tls.enabled,
+        "mesos_tls_support_downgrade": security.tls.support_downgrade,
+        "mesos_pki_dir": PKI_DIR_VAR if security.tls.enabled else "",
     }
     return {
         "all": {
@@ -145,6 +150,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 "mesos_master_authorization": security.acls,
                                 "mesos_master_task_users": list(security.task_users),
                                 "mesos_master_zookeeper_acl": security.zookeeper_acl,
+                                "mesos_master_tls": security.tls.enabled,
                             },
                         },
                         "mesos_agents": {
@@ -160,6 +166,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 "mesos_agent_readonly_authentication": security.readonly_auth,
                                 "mesos_agent_authorization": security.acls,
                                 "mesos_agent_task_users": list(security.task_users),
+                                "mesos_agent_tls": security.tls.enabled,
                             },
                         },
                     },

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import resize_run, security, up_steps
+from . import pki, resize_run, security, up_steps
 from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
@@ -178,7 +178,8 @@ def status(
     # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory. The
     # SSH sessions also read each host's live firewall for the security layer.
     ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
-    ssh.http_auth = credential.basic_auth() if credential else None
+    ssh.http_auth = credential.basic_auth() if credential and credential.principal else None
+    ssh.tls = credential.tls if credential else None
     try:
         return health.check_cluster(
             cluster.spec,
@@ -245,4 +246,5 @@ def down(cluster: Cluster) -> list[str]:
         store.save(state)
         store.remove_all()
         security.forget(store.directory)
+        pki.forget(store.directory)
         return ordered

@@ -286,6 +286,7 @@ def run_repair_playbook(
     from . import ansible
     from .inventory import render_inventory
 
+    cluster.issue_certificates(machines)
     inventory = cluster.store.write_inventory(render_inventory(cluster.spec, machines))
     cluster.progress(
         f"ansible: {PLAYBOOK} on " + "; ".join(f"{h} ({', '.join(r)})" for h, r in targets.items())

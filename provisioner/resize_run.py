@@ -115,6 +115,7 @@ def run_step(
             hint="run `up` again: it creates missing machines before the resize continues",
         )
     inventory = step_inventory(spec, step, state.machines, final)
+    cluster.issue_certificates(list(state.machines.values()))
     path = cluster.store.write_inventory(
         yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
     )

@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import secrets
+import ssl
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +42,13 @@ _SECRET = re.compile(r"^[A-Za-z0-9_.~+=-]{12,256}$")
 
 @dataclass(frozen=True)
 class Credential:
-    """A principal and its secret (the secret never shows in repr or logs)."""
+    """A principal and its secret (the secret never shows in repr or logs), and the TLS
+    client context our own clients present when `security.tls` is on. An empty principal
+    means no HTTP Basic credential (Mesos authentication off)."""
 
     principal: str
     secret: str = field(repr=False)
+    tls: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
     def basic_auth(self) -> str:
         """The HTTP `Authorization` header value."""

@@ -1,4 +1,4 @@
-"""The spec's `security:` section: authentication, authorisation, ZooKeeper ACLs, firewall.
+"""The spec's `security:` section: authentication, authorisation, ZooKeeper ACLs, firewall, TLS.
 
 Everything is on by default (as kubespray does): an open Mesos lets anyone who reaches port
 5050 run tasks. Each part can be turned off explicitly; `SecuritySpec.warnings()` names what
@@ -61,6 +61,54 @@ class FirewallSpec(StrictModel):
         return value
 
 
+class TlsSpec(StrictModel):
+    """TLS between every Mesos component, with certificates from a cluster CA the tool makes.
+
+    The CA key stays in the state directory (0600) and never reaches a node. Each node gets
+    its own key and a certificate naming its address and host name; executors get a
+    separate, lower-privilege certificate (see the security docs for what a task can do
+    with it).
+    """
+
+    enabled: bool = Field(
+        True,
+        description="Mutual TLS for masters, agents and executors (`LIBPROCESS_SSL_*`: "
+        "certificates required and verified against the cluster CA, TLS 1.2 and 1.3 only, "
+        "modern ciphers). Needs a Mesos build with SSL support.",
+    )
+    support_downgrade: bool = Field(
+        False,
+        description="Also accept plain-text connections (`LIBPROCESS_SSL_SUPPORT_DOWNGRADE`), "
+        "only for migrating frameworks that cannot speak TLS yet. Off by default; `up` and "
+        "`status` warn while it is on: a plain client's credentials cross the network readable.",
+    )
+    certificate_days: int = Field(
+        90,
+        ge=1,
+        le=825,
+        description="Lifetime of node and executor certificates in days; `status` warns "
+        "before they expire (see `expiry_warning_days`).",
+    )
+    expiry_warning_days: int = Field(
+        14,
+        ge=0,
+        description="`status` warns (security layer) when a node certificate expires within "
+        "this many days.",
+    )
+
+    @model_validator(mode="after")
+    def _warning_within_lifetime(self) -> TlsSpec:
+        if self.expiry_warning_days >= self.certificate_days:
+            raise ValueError(
+                at(
+                    "expiry_warning_days",
+                    f"must be less than certificate_days ({self.certificate_days}): got "
+                    f"{self.expiry_warning_days}, so every certificate would warn at once",
+                )
+            )
+        return self
+
+
 class SecuritySpec(StrictModel):
     """Who may use the cluster: Mesos authentication and ACLs, ZooKeeper ACLs, firewall.
 
@@ -106,6 +154,11 @@ class SecuritySpec(StrictModel):
     )
     firewall: FirewallSpec = Field(
         default_factory=FirewallSpec, description="Host firewall (nftables)."
+    )
+    tls: TlsSpec = Field(
+        default_factory=TlsSpec,
+        description="TLS between masters, agents, executors and our own clients, with a "
+        "cluster CA.",
     )
     credentials_file: str | None = Field(
         None,
@@ -158,6 +211,8 @@ class SecuritySpec(StrictModel):
             "mesos ACLs": self.acls,
             "zookeeper ACL": self.zookeeper_acl,
             "firewall": self.firewall.enabled,
+            "tls": self.tls.enabled,
+            "tls without plain-text downgrade": self.tls.enabled and not self.tls.support_downgrade,
         }
 
     def warnings(self) -> list[str]:

@@ -60,6 +60,7 @@ class RunResult:
 
 
 def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
+    cluster.issue_certificates(machines)
     return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
 
 

@@ -57,7 +57,8 @@ def make_probes(
         probes = SshProbes(machines)
     else:
         probes = DirectProbes()
-    probes.http_auth = credential.basic_auth() if credential else None
+    probes.http_auth = credential.basic_auth() if credential and credential.principal else None
+    probes.tls = credential.tls if credential else None
     return probes
 
 

@@ -12,6 +12,7 @@ import http.client
 import json
 import logging
 import socket
+import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
@@ -114,6 +115,9 @@ class StreamProbes:
     #: `Authorization` header value sent with every HTTP request (HTTP Basic with the
     #: cluster's health credential when Mesos authentication is on); None sends none.
     http_auth: str | None = None
+    #: TLS client context (the cluster CA, the controller's certificate) for the Mesos HTTP
+    #: endpoints when `security.tls` is on; None speaks plain HTTP. ZooKeeper stays plain.
+    tls: ssl.SSLContext | None = None
 
     def __init__(
         self, timeout_s: float = DEFAULT_TIMEOUT_S, zookeeper_port: int = ZOOKEEPER_CLIENT_PORT
@@ -136,9 +140,38 @@ class StreamProbes:
     def tcp(self, address: str, port: int) -> None:
         self._connect(address, port).close()
 
+    def _connect_http(self, address: str, port: int, timeout_s: float) -> Any:
+        """A stream for HTTP to address:port, in TLS when `tls` is set (the server's
+        certificate must be the cluster CA's and name `address`)."""
+        stream = self._connect(address, port, timeout_s)
+        if self.tls is None:
+            return stream
+        from .tlsstream import wrap
+
+        try:
+            return wrap(stream, self.tls, address, timeout_s)
+        except ssl.SSLError as exc:
+            raise ProbeError(f"TLS handshake failed ({exc.reason or exc})") from None
+        except Exception as exc:
+            raise ProbeError(describe_error(exc, timeout_s)) from None
+
+    def certificate_expiry(self, address: str, port: int) -> float:
+        """When the certificate address:port presents expires (epoch seconds), checked
+        against the cluster CA in a TLS handshake. Needs `tls`."""
+        if self.tls is None:
+            raise ProbeError("no TLS context: security.tls is off or the cluster CA is missing")
+        stream = self._connect_http(address, port, self.timeout_s)
+        try:
+            certificate = stream.getpeercert()
+        finally:
+            stream.close()
+        if not certificate or "notAfter" not in certificate:
+            raise ProbeError("presented no certificate")
+        return float(ssl.cert_time_to_seconds(certificate["notAfter"]))
+
     def open_stream(self, address: str, port: int, timeout_s: float) -> Any:
         """A socket-like stream to address:port (for the workload's long-lived HTTP stream)."""
-        return self._connect(address, port, timeout_s)
+        return self._connect_http(address, port, timeout_s)
 
     def four_letter(self, address: str, command: str) -> str:
         stream = self._connect(address, self.zookeeper_port)
@@ -160,7 +193,7 @@ class StreamProbes:
     def http_get(self, address: str, port: int, path: str) -> HttpAnswer:
         timeout = METRICS_TIMEOUT_S if "timeout=" in path else self.timeout_s
         connection = StreamHTTPConnection(
-            address, port, lambda: self._connect(address, port, timeout), timeout
+            address, port, lambda: self._connect_http(address, port, timeout), timeout
         )
         try:
             headers = {"Accept": "application/json"}

@@ -10,6 +10,7 @@ off passes with "OFF (spec)" in its detail.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Protocol
 
 from ..domain import MESOS_ZNODE, Layer, Machine, Role
@@ -113,6 +114,7 @@ def check_security(
             [] if flags.get("acls") or not security.acls else ["--acls"],
         )
     _zookeeper_check(results, view, probes, security.zookeeper_acl)
+    _tls_checks(results, view, probes)
     firewall = security.firewall
     if not firewall.enabled:
         results.add("firewall", None, True, "OFF (spec)")
@@ -210,3 +212,46 @@ def _zookeeper_check(results: Results, view: ClusterView, probes: Probes, wanted
         )
     else:
         results.add("zookeeper_acl", None, True, f"on: {MESOS_ZNODE} ACL {shown}")
+
+
+def _tls_checks(results: Results, view: ClusterView, probes: Probes) -> None:
+    """Each Mesos node answers in TLS with a certificate of the cluster CA; one expiring within
+    `security.tls.expiry_warning_days` is a warning (the check still passes)."""
+    tls = view.spec.security.tls
+    if not tls.enabled:
+        results.add("tls", None, True, "OFF (spec)")
+        return
+    reader = getattr(probes, "certificate_expiry", None)
+    if reader is None:
+        results.add("tls", None, True, "on (spec); not observable through these probes")
+        return
+    if getattr(probes, "tls", None) is None:
+        results.add(
+            "tls",
+            None,
+            False,
+            "the spec turns it on, but the cluster has no CA in the state directory yet "
+            "(built before TLS): run `up --converge`",
+        )
+        return
+    for role, port in ((Role.MASTER, MESOS_MASTER_PORT), (Role.AGENT, MESOS_AGENT_PORT)):
+        for node in view.members(role):
+            try:
+                expires = reader(node.address, port)
+            except ProbeError as exc:
+                results.add("tls", node.name, False, f"port {port}: {exc}")
+                continue
+            days = (expires - time.time()) / 86400
+            if days <= 0:
+                results.add("tls", node.name, False, f"port {port}: the certificate has expired")
+            elif days <= tls.expiry_warning_days:
+                results.add(
+                    "tls",
+                    node.name,
+                    True,
+                    f"WARNING: port {port}: the certificate expires in {days:.1f} days "
+                    f"(warning at {tls.expiry_warning_days}): renew it (remove "
+                    f"pki/{node.name}.* from the state directory, then `up --converge`)",
+                )
+            else:
+                results.add("tls", node.name, True, f"on: port {port}, expires in {days:.0f} days")

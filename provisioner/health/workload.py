@@ -156,7 +156,7 @@ class SchedulerSession:
 
     def _headers(self, **extra: str) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json", **extra}
-        if self.credential is not None:
+        if self.credential is not None and self.credential.principal:
             headers["Authorization"] = self.credential.basic_auth()
         return headers
 
@@ -167,7 +167,7 @@ class SchedulerSession:
             # Gone as soon as the stream closes: nothing lingers when we stop early.
             "failover_timeout": 0,
         }
-        if self.credential is not None:
+        if self.credential is not None and self.credential.principal:
             framework_info["principal"] = self.credential.principal
         body = {"type": "SUBSCRIBE", "subscribe": {"framework_info": framework_info}}
         # Reads wait up to the whole budget: a half-read chunk cannot be resumed after a

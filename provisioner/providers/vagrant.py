@@ -26,6 +26,7 @@ from .vagrant_cli import (
     Runner,
     SshConfig,
     assign_addresses,
+    parse_machine_errors,
     parse_machine_states,
     parse_ssh_config,
     run_command,
@@ -215,13 +216,30 @@ class VagrantProvider(Provider):
                 self.progress(f"vagrant up: {ADDRESS_TIMEOUT} (no address yet); once more")
                 result = self._up(pending)
             if not result.ok:
-                raise ProviderError(
-                    f"vagrant up failed for {', '.join(pending)} (exit {result.returncode}):\n"
-                    f"{result.tail()}",
-                    hint=self._up_hint(result),
-                )
+                raise ProviderError(self._up_failure(result, pending), hint=self._up_hint(result))
         configs = self._ssh_configs([m.name for m in machines])
         return [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
+
+    def _up_failure(self, result: CommandResult, pending: builtins.list[str]) -> str:
+        """Name the machines that did not come up, each with its own error where vagrant gave
+        one (a parallel run brings the others up regardless), then quote the output's tail."""
+        errors = parse_machine_errors(result.stderr + "\n" + result.stdout)
+        failed = [name for name in pending if name in errors]
+        if not failed:
+            try:
+                states = self._states()
+            except ProviderError:
+                states = {}
+            failed = [name for name in pending if states.get(name) != "running"] or pending
+        came_up = [name for name in pending if name not in failed]
+        lines = [
+            f"vagrant up failed for {', '.join(failed)} (exit {result.returncode})"
+            + (f"; {', '.join(came_up)} came up" if came_up else "")
+            + ":"
+        ]
+        lines += [f"  {name}: {errors[name]}" for name in failed if name in errors]
+        lines.append(result.tail())
+        return "\n".join(lines)
 
     def _up(self, names: list[str]) -> CommandResult:
         parallel = "--parallel" if self.vagrant_provider in PARALLEL_PROVIDERS else "--no-parallel"

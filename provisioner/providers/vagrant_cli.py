@@ -7,6 +7,7 @@ subprocess runner; the provider takes the runner as a parameter so unit tests in
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 import subprocess
 import threading
@@ -153,6 +154,26 @@ def parse_ssh_config(output: str) -> dict[str, SshConfig]:
             identity_file=facts.get("identityfile"),
         )
     return configs
+
+
+#: How vagrant introduces each machine's error after a parallel action (2.3.4, wrapped).
+_PARALLEL_ERROR = re.compile(
+    r"An error occurred while executing the action on the '([^']+)'\s+machine\. "
+    r"Please handle this error then try again:\s*\n(.*?)(?=\n\s*\n|\nAn error occurred|\Z)",
+    re.DOTALL,
+)
+
+
+def parse_machine_errors(output: str) -> dict[str, str]:
+    """The machines a parallel `vagrant up` names as failed -> the first paragraph of its error.
+
+    Machines not named there (a serial run prints the bare error) are not in the result.
+    """
+    errors: dict[str, str] = {}
+    for match in _PARALLEL_ERROR.finditer(output):
+        reason = " ".join(line.strip() for line in match.group(2).splitlines() if line.strip())
+        errors.setdefault(match.group(1), reason)
+    return errors
 
 
 def assign_addresses(

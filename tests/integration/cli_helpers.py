@@ -274,13 +274,54 @@ def four_letter(address: str, command: str) -> str:
     return b"".join(chunks).decode()
 
 
-def http_json(address: str, port: int, path: str, auth: str | None = None) -> tuple[int, Any]:
-    """GET a Mesos endpoint. Clusters are secure by default: a 401 is retried with the
-    operator credentials of the clusters the CLI was run on (or with `auth` alone)."""
-    import http.client
+def state_dir_of(spec: Path, state_dir: Path | None = None) -> Path:
+    """`<state dir>/<name>` of a spec (the default state dir is next to the spec)."""
+    import yaml
 
+    name = yaml.safe_load(spec.read_text())["name"]
+    return (state_dir or spec.parent / ".dcos-provision") / name
+
+
+def tls_context(spec: Path, state_dir: Path | None = None) -> Any:
+    """The client TLS context our own tools use for this cluster (its CA, the controller's
+    certificate), or None while the cluster has no CA (TLS off)."""
+    from provisioner import pki
+
+    directory = state_dir_of(spec, state_dir)
+    if not (pki.pki_dir(directory) / "ca.crt").exists():
+        return None
+    return pki.client_context(directory, directory.name, 90)
+
+
+def mesos_connection(address: str, port: int, timeout: float = 10) -> Any:
+    """An HTTP connection to a Mesos node: HTTPS with the CA and controller certificate of
+    the cluster (of those the CLI was run on) whose CA signed the node's certificate; plain
+    HTTP when none did (TLS off)."""
+    import http.client
+    import ssl
+
+    for spec, state_dir in sorted(_SPECS, key=str):
+        try:
+            context = tls_context(spec, state_dir)
+        except (OSError, ValueError):
+            continue
+        if context is None:
+            continue
+        connection = http.client.HTTPSConnection(address, port, timeout=timeout, context=context)
+        try:
+            connection.connect()  # verifies the server's certificate against this CA
+            return connection
+        except (ssl.SSLError, OSError):
+            connection.close()
+    return http.client.HTTPConnection(address, port, timeout=timeout)
+
+
+def http_json(address: str, port: int, path: str, auth: str | None = None) -> tuple[int, Any]:
+    """GET a Mesos endpoint (over TLS where the cluster runs it). Clusters are secure by
+    default: a 401 is retried with the operator credentials of the clusters the CLI was run
+    on (or with `auth` alone)."""
     for attempt in [auth] if auth else [None, *_operator_auths()]:
-        connection = http.client.HTTPConnection(address, port, timeout=10)
+        connection = mesos_connection(address, port)
         try:
             connection.request("GET", path, headers={"Authorization": attempt} if attempt else {})
             response = connection.getresponse()

@@ -2,7 +2,10 @@
 as an unprivileged user: no Mesos bindings there, so the protobuf wire format is written by
 hand and posted with a plain HTTP client.
 
-    python3 forge_runtask.py <agent ip> <agent id> <leader ip> <marker file>
+    python3 forge_runtask.py <agent ip> <agent id> <leader ip> <marker file> [<ca> <cert> <key>]
+
+With a CA file, certificate and key it speaks TLS (as a task that read the executors'
+certificate could), else plain HTTP.
 
 The task's command would create <marker file> as root. Prints the HTTP status (or the
 connection error) on stdout.
@@ -11,6 +14,7 @@ connection error) on stdout.
 from __future__ import annotations
 
 import http.client
+import ssl
 import struct
 import sys
 import uuid
@@ -70,7 +74,16 @@ def main() -> None:
     body = run_task_message(
         agent_id, f"forged-{uuid.uuid4()}", f"forged-{uuid.uuid4()}", f"id > {marker}"
     )
-    connection = http.client.HTTPConnection(agent_ip, 5051, timeout=10)
+    if len(sys.argv) > 7:
+        ca, cert, key = sys.argv[5:8]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(ca)
+        context.load_cert_chain(cert, key)
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            agent_ip, 5051, timeout=10, context=context
+        )
+    else:
+        connection = http.client.HTTPConnection(agent_ip, 5051, timeout=10)
     try:
         connection.request(
             "POST",

@@ -10,10 +10,10 @@ leaks into the state directory, the logs or the inventory.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -35,7 +35,9 @@ from .cli_helpers import (
     http_json,
     in_container,
     lab_mesos_kind,
+    mesos_connection,
     secrets_of,
+    tls_context,
     write_spec,
 )
 from .lab import containers, remove_stale_containers, require_lab
@@ -69,8 +71,9 @@ def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def request(
     address: str, port: int, method: str, path: str, body: Any = None, auth: str | None = None
 ) -> int:
-    """One HTTP request without any retry; returns the status."""
-    connection = http.client.HTTPConnection(address, port, timeout=10)
+    """One HTTP request without any retry (over TLS where the cluster runs it); returns the
+    status."""
+    connection = mesos_connection(address, port)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if auth:
         headers["Authorization"] = auth
@@ -130,9 +133,12 @@ def test_unauthenticated_clients_are_refused_by_mesos(spec: Path) -> None:
     # A framework of the operator's; the health principal may not tear it down, the
     # operator may (teardown_frameworks ACL).
     operator = Credential(**secrets["operator"])
+    context = tls_context(spec)
     session = SchedulerSession(
         master,
-        lambda a, p, t: socket.create_connection((a, p), timeout=t),
+        lambda a, p, t: context.wrap_socket(
+            socket.create_connection((a, p), timeout=t), server_hostname=a
+        ),
         credential=operator,
     )
     try:
@@ -252,6 +258,183 @@ def test_no_secret_outside_the_secrets_file(spec: Path) -> None:
     assert found.strip() == "", found
 
 
+# --------------------------------------------------------------------------- TLS (issue #26)
+
+
+def _tls_answer(address: str, port: int, context: ssl.SSLContext | None) -> str:
+    """What a client gets for GET /health: "HTTP <status>", or how the connection ended."""
+    raw = socket.create_connection((address, port), timeout=10)
+    try:
+        stream: Any = context.wrap_socket(raw, server_hostname=address) if context else raw
+        stream.sendall(f"GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n".encode())
+        first = stream.recv(64)
+        return first.split(b"\r\n")[0].decode(errors="replace") if first else "closed"
+    except (ssl.SSLError, ConnectionError) as exc:
+        return f"refused: {type(exc).__name__}: {exc}"
+    finally:
+        raw.close()
+
+
+def _foreign_context(tmp_path: Path, ca: Path) -> ssl.SSLContext:
+    """A client context trusting the cluster CA but presenting a certificate another CA
+    signed (issued for the controller's bridge address)."""
+    from provisioner import pki
+
+    pki.ensure_certificates(tmp_path, "foreign", [pki.NodeIdentity("intruder", "10.0.3.1")], 1)
+    directory = pki.pki_dir(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(ca)
+    context.load_cert_chain(directory / "intruder.crt", directory / "intruder.key")
+    return context
+
+
+def _state(spec: Path) -> Path:
+    return spec.parent / ".dcos-provision" / CLUSTER
+
+
+def test_mesos_speaks_only_mutual_tls_with_the_cluster_ca(spec: Path, tmp_path: Path) -> None:
+    from provisioner import pki
+
+    master, agent = container_ip(MASTER), container_ip(AGENT)
+    ca = pki.pki_dir(_state(spec)) / "ca.crt"
+    no_certificate = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    no_certificate.load_verify_locations(ca)
+    for address, port in ((master, 5050), (agent, 5051)):
+        # Plain HTTP gets no HTTP answer at all.
+        assert not _tls_answer(address, port, None).startswith("HTTP/"), (address, port)
+        # TLS with the CA but no client certificate: refused in the handshake.
+        assert _tls_answer(address, port, no_certificate).startswith("refused"), (address, port)
+        # A certificate from another CA: refused.
+        assert _tls_answer(address, port, _foreign_context(tmp_path, ca)).startswith("refused")
+        # The CA and the controller's certificate: answered.
+        assert _tls_answer(address, port, tls_context(spec)) == "HTTP/1.1 200 OK"
+    # With the operator credential as well, /master/state answers.
+    operator = basic_auth(secrets_of(spec)["operator"])
+    assert request(master, 5050, "GET", "/master/state", auth=operator) == 200
+    env = in_container(MASTER, "cat", "/etc/default/mesos-master")
+    for line in (
+        "LIBPROCESS_SSL_ENABLED=true",
+        "LIBPROCESS_SSL_SUPPORT_DOWNGRADE=false",
+        "LIBPROCESS_SSL_REQUIRE_CLIENT_CERT=true",
+        "LIBPROCESS_SSL_VERIFY_SERVER_CERT=true",
+        "LIBPROCESS_SSL_VERIFY_IPADD=true",
+        "LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME=openssl",
+    ):
+        assert line in env.splitlines(), line
+    # The node's key is root's; the executors' own pair is what task users can read.
+    modes = in_container(AGENT, "stat", "-c", "%n %a %U", *[
+        f"/etc/dcos-provision/tls/{n}" for n in ("node.key", "executor.key")])  # fmt: skip
+    assert modes.split("\n")[:2] == [
+        "/etc/dcos-provision/tls/node.key 600 root",
+        "/etc/dcos-provision/tls/executor.key 644 root",
+    ], modes
+
+
+def test_a_framework_from_outside_runs_a_task_over_tls(spec: Path) -> None:
+    """mesos-execute from the build, inside the master's container, given the CA, a client
+    certificate of its own and the operator's --principal/--secret, runs a task as nobody."""
+    if lab_mesos_kind() != "real":
+        pytest.fail("needs the real Mesos SSL build in the lab (scripts/lab-setup.sh)")
+    from provisioner import pki
+
+    master = container_ip(MASTER)
+    state = _state(spec)
+    ca = pki.ensure_ca(state, CLUSTER)
+    key, cert = ca.issue(pki.NodeIdentity("framework", master), "framework", 1)
+    from cryptography.hazmat.primitives import serialization
+
+    files = {
+        "ca.crt": ca.pem,
+        "framework.crt": cert.public_bytes(serialization.Encoding.PEM).decode(),
+        "framework.key": key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+    }
+    directory = "/tmp/e2e-framework"
+    in_container(MASTER, "install", "-d", "-o", "nobody", "-m", "0700", directory)
+    for name, text in files.items():
+        subprocess.run(
+            ["lxc-attach", "-n", MASTER, "--", "runuser", "-u", "nobody", "--",
+             "sh", "-c", f"umask 077; cat > {directory}/{name}"],
+            input=text, text=True, check=True, timeout=30,
+        )  # fmt: skip
+    operator = secrets_of(spec)["operator"]
+    env = {
+        "LIBPROCESS_IP": master,
+        "LIBPROCESS_SSL_ENABLED": "true",
+        "LIBPROCESS_SSL_SUPPORT_DOWNGRADE": "false",
+        "LIBPROCESS_SSL_CERT_FILE": f"{directory}/framework.crt",
+        "LIBPROCESS_SSL_KEY_FILE": f"{directory}/framework.key",
+        "LIBPROCESS_SSL_CA_FILE": f"{directory}/ca.crt",
+        "LIBPROCESS_SSL_VERIFY_SERVER_CERT": "true",
+        "LIBPROCESS_SSL_REQUIRE_CLIENT_CERT": "true",
+        "LIBPROCESS_SSL_VERIFY_IPADD": "true",
+        "LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME": "openssl",
+        "LIBPROCESS_SSL_ENABLE_TLS_V1_3": "true",
+    }
+    try:
+        result = subprocess.run(
+            ["lxc-attach", "-n", MASTER, "--", "runuser", "-u", "nobody", "--", "env",
+             *[f"{k}={v}" for k, v in env.items()],
+             "timeout", "120", "/opt/mesos/bin/mesos-execute", f"--master={master}:5050",
+             "--name=e2e-tls-framework", "--resources=cpus:0.1;mem:32",
+             f"--principal={operator['principal']}", f"--secret={operator['secret']}",
+             '--command=test "$(id -un)" = nobody'],
+            capture_output=True, text=True, timeout=180, check=False,
+        )  # fmt: skip
+        output = result.stdout + result.stderr
+        assert "TASK_FINISHED" in output, output[-3000:]
+    finally:
+        in_container(MASTER, "rm", "-rf", directory, check=False)
+
+
+def test_no_credential_crosses_the_network_in_clear(spec: Path, tmp_path: Path) -> None:
+    """A capture on the lab bridge of the Mesos traffic of the master and the agent (each
+    other, and the controller's checks) while the agent re-registers and `status` runs."""
+    if not shutil.which("tcpdump"):
+        pytest.fail("tcpdump is missing on the host: run scripts/lab-setup.sh")
+    master, agent = container_ip(MASTER), container_ip(AGENT)
+    capture = tmp_path / "mesos.pcap"
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", "lxcbr0", "-U", "-s", "0", "-w", str(capture),
+         f"(host {master} or host {agent}) and tcp and (port 5050 or port 5051)"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(2)
+        in_container(AGENT, "systemctl", "restart", "mesos-agent")
+        deadline = time.monotonic() + 120
+        while True:
+            report = cli_json("status", str(spec))
+            if report["healthy"] or time.monotonic() > deadline:
+                break
+            time.sleep(5)
+        assert report["healthy"], report
+    finally:
+        dump.send_signal(2)
+        dump.wait(timeout=30)
+    data = capture.read_bytes()
+    assert len(data) > 10_000, "the capture saw (almost) no Mesos traffic"
+    secrets = secrets_of(spec)
+    import base64
+
+    words = {
+        entry[key]
+        for name in ("operator", "health", "agent")
+        for entry in [secrets[name]]
+        for key in ("principal", "secret")
+    }
+    words |= {
+        base64.b64encode(f"{e['principal']}:{e['secret']}".encode()).decode()
+        for e in secrets.values()
+    }
+    seen = sorted(w for w in words if w.encode() in data)
+    assert not seen, f"in clear on the wire: {seen}"
+    assert b"HTTP/1.1" not in data and b"Libprocess-From" not in data
+
+
 # ---- Issue 20: attacks by a task or a local account on an agent (strict security I) ----
 
 FORGER = Path(__file__).with_name("forge_runtask.py")
@@ -303,16 +486,24 @@ def test_forged_run_task_message_from_nobody_on_an_agent_runs_nothing(spec: Path
         ["lxc-attach", "-n", AGENT, "--", "sh", "-c", f"cat > {script} && chmod 0644 {script}"],
         input=FORGER.read_text(), text=True, check=True, timeout=60,
     )  # fmt: skip
+    # Plain HTTP first; then over TLS with the executors' certificate, which task users can
+    # read (TLS does not tell a task from its agent: the peer-address check still must).
+    executor_tls = [f"/etc/dcos-provision/tls/{n}" for n in ("ca.crt", "executor.crt",
+                                                             "executor.key")]  # fmt: skip
+    answers = []
     try:
-        answer = in_container(
-            AGENT, "runuser", "-u", "nobody", "--",
-            "python3", script, agent, agent_id, master, marker,
-        ).strip()  # fmt: skip
+        for extra in ([], executor_tls):
+            answers.append(in_container(
+                AGENT, "runuser", "-u", "nobody", "--",
+                "python3", script, agent, agent_id, master, marker, *extra,
+            ).strip())  # fmt: skip
         time.sleep(5)
         ran = _marker_exists(AGENT, marker)
     finally:
         in_container(AGENT, "rm", "-f", script, check=False)
-    assert (answer, ran) == ("400", False), (answer, ran)
+    plain, over_tls = answers
+    assert plain.startswith("error"), plain  # TLS only: no HTTP answer to plain text
+    assert (over_tls, ran) == ("400", False), (over_tls, ran)
 
 
 def test_agent_and_health_principals_may_not_operate_the_master(spec: Path) -> None:

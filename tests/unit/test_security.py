@@ -54,6 +54,7 @@ def test_each_part_can_be_turned_off_with_a_warning() -> None:
             "authentication": False,
             "zookeeper_acl": False,
             "firewall": {"enabled": False},
+            "tls": {"enabled": False},
         }
     ).security
     assert not security.needs_credentials
@@ -64,7 +65,17 @@ def test_each_part_can_be_turned_off_with_a_warning() -> None:
         "security: mesos ACLs is OFF in the spec",
         "security: zookeeper ACL is OFF in the spec",
         "security: firewall is OFF in the spec",
+        "security: tls is OFF in the spec",
+        "security: tls without plain-text downgrade is OFF in the spec",
     ]
+
+
+def test_tls_is_on_by_default_and_a_downgrade_warns() -> None:
+    tls = spec_of().security.tls
+    assert tls.enabled and not tls.support_downgrade
+    assert (tls.certificate_days, tls.expiry_warning_days) == (90, 14)
+    security = spec_of(security={"tls": {"support_downgrade": True}}).security
+    assert security.warnings() == ["security: tls without plain-text downgrade is OFF in the spec"]
 
 
 @pytest.mark.parametrize(
@@ -76,6 +87,12 @@ def test_each_part_can_be_turned_off_with_a_warning() -> None:
         ({"firewall": {"operator_cidrs": ["10.0.0.0/33"]}}, "not IPv4 networks"),
         ({"firewall": {"operator_cidrs": ["fd00::/8"]}}, "not IPv4 networks"),
         ({"firewal": {}}, "Extra inputs are not permitted"),
+        ({"tls": {"certificate_days": 0}}, "greater than or equal to 1"),
+        (
+            {"tls": {"certificate_days": 30, "expiry_warning_days": 30}},
+            "less than certificate_days",
+        ),
+        ({"tls": {"downgrade": True}}, "Extra inputs are not permitted"),
     ],
 )
 def test_bad_security_settings_are_refused(security: dict[str, Any], message: str) -> None:
@@ -384,7 +401,7 @@ def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
     assert "tcp dport { 2888, 3888 } ip saddr @zookeeper_members accept" in chain
     assert "tcp dport 5051 ip saddr @masters accept" in chain
     assert "tcp dport { 2181, 5050, 5051 } ip saddr @operators accept" in chain
-    assert chain.rstrip().endswith("tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n\t}\n}")
+    assert "tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n" in chain
     # No rule lets the cluster's members at large reach the agents' or the peer ports.
     assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
     assert "22" not in chain  # SSH is left alone

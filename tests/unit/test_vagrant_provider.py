@@ -256,6 +256,54 @@ def test_up_gives_up_after_the_second_address_timeout(tmp_path: Path) -> None:
     assert len(runner.commands("vagrant", "up")) == 2
 
 
+# vagrant 2.3.4 after `up --parallel` when two of three machines failed (the third came up).
+PARALLEL_FAILURE = (
+    "An error occurred while executing multiple actions in parallel.\n"
+    "Any errors that occurred are shown below.\n\n"
+    "An error occurred while executing the action on the 'demo-agent-1'\n"
+    "machine. Please handle this error then try again:\n\n"
+    "There was an error executing lxc-start\n"
+    "For more information on the failure, enable detailed logging.\n\n"
+    "An error occurred while executing the action on the 'demo-agent-2'\n"
+    "machine. Please handle this error then try again:\n\n"
+    "Timed out while waiting for the machine to boot.\n"
+)
+
+
+def test_parallel_up_failure_names_only_the_machines_that_failed(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(""))
+    runner.on(["vagrant", "up"], failed(PARALLEL_FAILURE))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError) as caught:
+        provider.create(plan_machines(provider.spec))
+    first, *rest = str(caught.value).splitlines()
+    assert first == (
+        "vagrant up failed for demo-agent-1, demo-agent-2 (exit 1); demo-master-1 came up:"
+    )
+    assert rest[:2] == [
+        "  demo-agent-1: There was an error executing lxc-start For more information on the "
+        "failure, enable detailed logging.",
+        "  demo-agent-2: Timed out while waiting for the machine to boot.",
+    ]
+
+
+def test_up_failure_without_named_machines_asks_vagrant_which_are_running(
+    tmp_path: Path,
+) -> None:
+    """A serial run prints the bare error: `vagrant status` tells which machines are not up."""
+    before = STATUS_OUTPUT.replace("demo-agent-1,state,not_created", "x,y,z")
+    after = STATUS_OUTPUT.replace("demo-agent-2,state,stopped", "demo-agent-2,state,running")
+    statuses = [ok(before), ok(after)]
+    runner = FakeRunner().on(["vagrant", "status"], lambda _args: statuses.pop(0))
+    runner.on(["vagrant", "up"], failed("Timed out while waiting for the machine to boot."))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError) as caught:
+        provider.create(plan_machines(provider.spec))
+    assert str(caught.value).splitlines()[0] == (
+        "vagrant up failed for demo-agent-1 (exit 1); demo-agent-2 came up:"
+    )
+
+
 def test_ssh_config_failure_is_a_provider_error(tmp_path: Path) -> None:
     runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT.replace("not_created", "x")))
     runner.on(["vagrant", "up"], ok())

@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import json
+import os
+import ssl
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -131,6 +134,43 @@ class _RequestHandler(BaseHTTPRequestHandler):
         return
 
 
+def _on(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() in ("1", "true")
+
+
+def tls_enabled() -> bool:
+    """libprocess' switch: `LIBPROCESS_SSL_ENABLED=true` makes every socket speak TLS."""
+    return _on("LIBPROCESS_SSL_ENABLED")
+
+
+def tls_context(server: bool) -> ssl.SSLContext:
+    """A context from the LIBPROCESS_SSL_* variables, as libprocess reads them: the
+    certificate and key, the CA, client certificates required and verified, the protocols.
+    Server hostname checks are left to the client side, as with the `openssl` scheme."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if not _on("LIBPROCESS_SSL_ENABLE_TLS_V1_3"):
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(
+        os.environ["LIBPROCESS_SSL_CERT_FILE"], os.environ["LIBPROCESS_SSL_KEY_FILE"]
+    )
+    ca_file = os.environ.get("LIBPROCESS_SSL_CA_FILE")
+    if ca_file:
+        context.load_verify_locations(ca_file)
+    if os.environ.get("LIBPROCESS_SSL_CIPHERS"):
+        context.set_ciphers(os.environ["LIBPROCESS_SSL_CIPHERS"])
+    verify = _on("LIBPROCESS_SSL_REQUIRE_CLIENT_CERT") or _on("LIBPROCESS_SSL_VERIFY_SERVER_CERT")
+    if server:
+        context.verify_mode = (
+            ssl.CERT_REQUIRED if _on("LIBPROCESS_SSL_REQUIRE_CLIENT_CERT") else ssl.CERT_NONE
+        )
+    else:
+        context.check_hostname = verify
+        context.verify_mode = ssl.CERT_REQUIRED if verify else ssl.CERT_NONE
+    return context
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -138,6 +178,22 @@ class Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], router: Router) -> None:
         super().__init__(address, _RequestHandler)
         self.router = router
+        # TLS only, as libprocess without LIBPROCESS_SSL_SUPPORT_DOWNGRADE.
+        self.tls = tls_context(server=True) if tls_enabled() else None
+
+    def get_request(self) -> tuple[Any, Any]:
+        connection, client = super().get_request()
+        if self.tls is not None:  # the handshake runs in the request's thread
+            connection = self.tls.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, client
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A refused handshake (plain HTTP, no or a foreign certificate) is not an error."""
+        if isinstance(sys.exc_info()[1], OSError):  # ssl.SSLError and resets are OSErrors
+            return
+        super().handle_error(request, client_address)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
@@ -149,7 +205,11 @@ def call(
     method: str, host: str, port: int, path: str, payload: Any = None, timeout: float = 2.0
 ) -> tuple[int, Any]:
     """One request between stand-in processes; returns (status, decoded JSON or text)."""
-    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    connection = (
+        http.client.HTTPSConnection(host, port, timeout=timeout, context=tls_context(server=False))
+        if tls_enabled()
+        else http.client.HTTPConnection(host, port, timeout=timeout)
+    )
     try:
         body = None if payload is None else json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"} if body is not None else {}

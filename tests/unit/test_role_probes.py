@@ -1,0 +1,70 @@
+"""The cheap probes that replaced package_facts, run for real on localhost in check mode."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from provisioner.ansible import control_path_dir, run_playbook
+
+APT_PLAYBOOK = """
+- name: Install what is missing
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Run the apt tasks of common
+      ansible.builtin.include_role:
+        name: common
+        tasks_from: apt
+        apply:
+          ignore_errors: true
+"""
+
+
+def run_apt_tasks(tmp_path: Path, request: pytest.FixtureRequest, packages: list[str]) -> dict:
+    """Run common's tasks/apt.yml with `packages` (--check); the task events by task name."""
+    if shutil.which("dpkg-query") is None:
+        pytest.skip("dpkg-query is not installed (not a Debian-family machine)")
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"testhost": local}}}))
+    (tmp_path / "apt.yml").write_text(APT_PLAYBOOK)
+    events: list[dict[str, Any]] = []
+    state = tmp_path / "state"
+    request.addfinalizer(lambda: shutil.rmtree(control_path_dir(state), ignore_errors=True))
+    run_playbook(
+        str(tmp_path / "apt.yml"),
+        inventory=tmp_path / "inv.yml",
+        state_dir=state,
+        extravars={"common_apt_packages": packages},
+        check=True,
+        on_event=events.append,
+    )
+    return {e["task"]: e for e in events if e["event"].startswith("host_")}
+
+
+@pytest.mark.timeout(120)
+def test_installed_packages_need_no_apt_run(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Everything installed: one dpkg-query, and apt (with its package-list refresh) is skipped."""
+    by_task = run_apt_tasks(tmp_path, request, ["dpkg", "coreutils"])
+    probe = by_task["Find the packages that are not installed"]
+    assert probe["event"] == "host_ok"
+    assert probe["raw"]["event_data"]["res"]["cmd"][:2] == ["dpkg-query", "--show"]
+    assert by_task["Install the missing packages (apt)"]["event"] == "host_skipped"
+
+
+@pytest.mark.timeout(120)
+def test_only_missing_packages_go_to_apt(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """A name dpkg does not know is missing (dpkg-query exits 1: not a failure); apt gets only
+    that name, with a refresh of the package lists first."""
+    missing = "dcos-provision-no-such-package"
+    by_task = run_apt_tasks(tmp_path, request, ["dpkg", missing, "coreutils"])
+    assert by_task["Find the packages that are not installed"]["event"] == "host_ok"
+    install = by_task["Install the missing packages (apt)"]
+    assert install["event"] != "host_skipped"
+    args = install["raw"]["event_data"]["res"]["invocation"]["module_args"]
+    assert (args["name"], args["update_cache"]) == ([missing], True)
