@@ -178,12 +178,15 @@ def basic_auth(credential: dict[str, str]) -> str:
 
 
 def _operator_auths() -> list[str]:
+    """The operator credentials, then the health ones: agents hold only the health principal
+    (the operator's secret never goes to an agent)."""
     auths = []
-    for spec, state_dir in sorted(_SPECS, key=str):
-        try:
-            auths.append(basic_auth(secrets_of(spec, state_dir)["operator"]))
-        except (OSError, KeyError, ValueError):
-            continue  # not created yet, or security off
+    for name in ("operator", "health"):
+        for spec, state_dir in sorted(_SPECS, key=str):
+            try:
+                auths.append(basic_auth(secrets_of(spec, state_dir)[name]))
+            except (OSError, KeyError, ValueError):
+                continue  # not created yet, or security off
     return auths
 
 
