@@ -137,6 +137,7 @@ def quick_start_cluster(state_root: Path) -> Iterator[tuple[Path, str]]:
                 "with the DCOS_PROVISION_MESOS_TARBALL that scripts/lab-setup.sh was given"
             )
             assert result.returncode == 0, output[-3000:]
+            _SPECS.add((spec, state_root))  # http_json: its CA and credentials (TLS, auth)
             yield spec, output
         finally:
             cli("down", "--yes", str(spec))
