@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,12 @@ class Provider(ABC):
     @abstractmethod
     def list(self) -> list[Machine]:
         """The machines of this cluster that exist now."""
+
+    def vanished(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Of these recorded machines, those that no longer exist at all (deleted outside this
+        tool), as opposed to stopped or unreachable; `up` recreates them. Default: none (the
+        backend cannot tell, so nothing is ever recreated behind the operator's back)."""
+        return []
 
     def preflight(self) -> None:  # noqa: B027 - optional hook
         """Raise ToolMissingError when a tool the backend needs is absent (cheap, no changes)."""

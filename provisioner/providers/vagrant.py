@@ -259,6 +259,14 @@ class VagrantProvider(Provider):
             if not remaining:  # vagrant's per-cluster state is empty now; leave no clutter
                 shutil.rmtree(self.dotfile_dir, ignore_errors=True)
 
+    def vanished(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Machines `vagrant status` reports as not created (their container was deleted)."""
+        if not names or not self.machines_file.exists():
+            return []
+        self._check_names(names)
+        states = self._states()
+        return [n for n in names if states.get(n, "not_created") == "not_created"]
+
     def list(self) -> list[Machine]:
         entries = self._read_machines_file()
         if not entries:
