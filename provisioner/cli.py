@@ -255,7 +255,7 @@ def validate(spec: SpecArg, as_json: JsonOpt = False) -> None:
 @app.command()
 def schema(
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="The README's spec reference instead.")
+        bool, typer.Option("--markdown", help="The spec reference of docs/spec.md instead.")
     ] = False,
 ) -> None:
     """Print the JSON Schema of the cluster spec (with every field's description)."""

@@ -136,8 +136,8 @@ def ensure_credentials(spec: ClusterSpec, state_dir: Path) -> ClusterCredentials
         if not source.is_file():
             raise CredentialsError(
                 f"security.credentials_file: {source} does not exist",
-                hint="create it (see README: bring your own credentials) or drop the setting "
-                "to have credentials generated",
+                hint="create it (see docs/security.md: bring your own credentials) or drop the "
+                "setting to have credentials generated",
             )
         creds = ClusterCredentials.from_dict(_read(source, "the credentials file"), str(source))
     elif target.exists():

@@ -1,6 +1,6 @@
 """The cluster spec: strict pydantic models for one YAML file describing one cluster.
 
-Every field has a description (it becomes the JSON Schema and the README's reference).
+Every field has a description (it becomes the JSON Schema and the reference in docs/spec.md).
 Cross-field rules live in model validators; a message may start with ``@sub.path@`` to point
 at a sub-field, which ``specfile.py`` folds into the reported field path. Provider models live
 in ``spec_providers.py`` and are re-exported here.

@@ -1,6 +1,6 @@
-"""The spec reference in Markdown, generated from the JSON Schema (the README embeds it).
+"""The spec reference in Markdown, generated from the JSON Schema (docs/spec.md embeds it).
 
-A unit test regenerates it and compares with the README, so the docs cannot drift from the
+A unit test regenerates it and compares with docs/spec.md, so the docs cannot drift from the
 models. Regenerate with `dcos-provision schema --markdown`.
 """
 
@@ -72,7 +72,7 @@ def spec_reference_markdown() -> str:
 
 
 def embed(readme: str) -> str:
-    """The README text with the generated reference between the markers."""
+    """The page text with the generated reference between the markers."""
     head, _, rest = readme.partition(START)
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n\n{spec_reference_markdown()}\n{END}{tail}"

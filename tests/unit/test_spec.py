@@ -236,9 +236,9 @@ def test_set_agent_count_keeps_comments_and_validates(tmp_path):
     assert load_spec(absent).agents.count == 4
 
 
-def test_readme_spec_reference_is_generated_from_the_schema():
+def test_docs_spec_reference_is_generated_from_the_schema():
     from provisioner.specdoc import embed
 
-    readme = (REPO / "README.md").read_text()
-    assert embed(readme) == readme, "run: dcos-provision schema --markdown (README section)"
-    assert "| `count` | integer | `1` | Number of masters: 1, 3, 5 or 7" in readme
+    page = (REPO / "docs" / "spec.md").read_text()
+    assert embed(page) == page, "run: dcos-provision schema --markdown (docs/spec.md section)"
+    assert "| `count` | integer | `1` | Number of masters: 1, 3, 5 or 7" in page
