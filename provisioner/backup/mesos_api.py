@@ -63,8 +63,10 @@ def find_leader(addresses: list[str], auth: str | None) -> Leader:
     seen = []
     for address in addresses:
         leader = Leader(address, auth)
-        try:
-            status, _ = leader.request("POST", "/api/v1", {"type": "GET_MAINTENANCE_SCHEDULE"})
+        try:  # a short timeout: on a broken cluster (`down`) dead masters only cost seconds
+            status, _ = Leader(address, auth, timeout_s=5).request(
+                "POST", "/api/v1", {"type": "GET_MAINTENANCE_SCHEDULE"}
+            )
         except MesosApiError as exc:
             seen.append(str(exc))
             continue

@@ -21,7 +21,7 @@ from ..errors import CredentialsError, ProvisionError, RefusedError
 from ..ports import ZOOKEEPER_CLIENT_PORT
 from . import mesos_api, zktree
 from .archive import Archive, check_identity, read_archive, write_archive
-from .sealed import seal, unseal
+from .sealed import PASSPHRASE_ENV, seal, unseal
 
 #: Automatic backups kept per cluster (the oldest beyond this are deleted).
 KEEP = 5
@@ -241,7 +241,7 @@ def restore(
             raise CredentialsError(
                 f"{secrets_file}: the cluster's credentials are missing and the archive's "
                 "sealed copy needs its passphrase",
-                hint=f"pass --passphrase-file (or set {'DCOS_PROVISION_BACKUP_PASSPHRASE'})",
+                hint=f"pass --passphrase-file (or set {PASSPHRASE_ENV})",
             )
         security.ClusterCredentials.from_dict(json.loads(secrets), f"{path}:{SECRETS_MEMBER}")
         from ..fileutil import atomic_write

@@ -116,13 +116,14 @@ def test_masters_and_zookeepers_own_subtrees_are_left_out(client):
     assert not [n.path for n in nodes if n.path.startswith(("/zookeeper", "/mesos"))]
 
 
-def _cluster_on_local_zookeeper(tmp_path, zookeeper):
+def _cluster_on_local_zookeeper(tmp_path, zookeeper, secure=False):
     """A recorded cluster whose only master/ZooKeeper host is the test ZooKeeper's address
     (no Mesos there: the backup of a broken cluster)."""
     host = zookeeper.rpartition(":")[0]
     spec = tmp_path / "c.yaml"
+    security = "" if secure else "security: {authentication: false, zookeeper_acl: false}\n"
     spec.write_text(
-        "name: lab\nssh: {user: ops}\nsecurity: {authentication: false, zookeeper_acl: false}\n"
+        f"name: lab\nssh: {{user: ops}}\n{security}"
         "provider:\n  kind: static\n  hosts:\n"
         f"    - {{name: m1, address: {host}, roles: [master, zookeeper]}}\n"
     )
@@ -178,3 +179,29 @@ def test_automatic_backups_keep_the_newest(tmp_path, zookeeper, monkeypatch):
         before(cluster, "down", AutoBackup(), partial_ok=True)
     kept = [p.name for p in run.automatic_backups(cluster)]
     assert kept == [f"lab-pre-down-20260101T0000{n:02d}Z.tar.gz" for n in (2, 3, 4)]
+
+
+def test_restore_refuses_a_cluster_without_masters_and_changes_nothing(tmp_path, zookeeper):
+    from provisioner.backup import restore
+    from provisioner.errors import RefusedError
+
+    cluster = _cluster_on_local_zookeeper(tmp_path, zookeeper)
+    result = before(cluster, "down", AutoBackup(), partial_ok=True)
+    assert result is not None
+    state_before = cluster.store.state_file.read_bytes()
+    with pytest.raises(RefusedError, match="not healthy enough to restore onto") as caught:
+        restore(cluster, result.path, passphrase=None)
+    assert "mesos_masters" in caught.value.message
+    assert "`dcos-provision up`" in (caught.value.hint or "")
+    assert cluster.store.state_file.read_bytes() == state_before
+
+
+def test_restore_without_credentials_or_passphrase_names_the_missing_file(tmp_path, zookeeper):
+    from provisioner.backup import restore
+    from provisioner.errors import CredentialsError
+
+    cluster = _cluster_on_local_zookeeper(tmp_path, zookeeper, secure=True)
+    archive = before(cluster, "down", AutoBackup(), partial_ok=True)
+    assert archive is not None
+    with pytest.raises(CredentialsError, match=r"secrets\.json: the cluster's credentials are"):
+        restore(cluster, archive.path, passphrase=None)
