@@ -33,7 +33,7 @@ def forget_vanished(
     answers: Callable[[Machine], bool] = ssh_port_answers,
 ) -> list[str]:
     """Drop recorded machines the provider no longer has from `state`; their names."""
-    if not provider.deletes_machines or provider.declarative or not state.machines:
+    if not provider.detects_vanished or provider.declarative or not state.machines:
         return []
     silent = [name for name, machine in sorted(state.machines.items()) if not answers(machine)]
     gone = provider.vanished(silent) if silent else []

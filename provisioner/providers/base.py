@@ -25,6 +25,8 @@ class Provider(ABC):
     #: True when `create` must be given every machine of the cluster (a Pulumi program
     #: declares the whole desired set); otherwise it is given only the machines to create.
     declarative: bool = False
+    #: True when `vanished` can tell a deleted machine from a stopped one (vagrant).
+    detects_vanished: bool = False
 
     def __init__(
         self, spec: ClusterSpec, state_dir: Path, progress: ProgressCallback | None = None

@@ -42,6 +42,8 @@ ADDRESS_TIMEOUT = "There was an error executing lxc-info"
 class VagrantProvider(Provider):
     """Creates, lists and destroys a cluster's machines through one shared Vagrantfile."""
 
+    detects_vanished = True
+
     #: Where the lxc bridge shows up; a class attribute so tests can point it elsewhere.
     bridge_path = Path("/sys/class/net/lxcbr0")
 

@@ -18,7 +18,7 @@ class RecordingProvider(Provider):
     def __init__(self, spec, tmp_path, gone, deletes=True):
         super().__init__(spec, tmp_path)
         self.gone, self.asked = set(gone), []
-        self.deletes_machines = deletes
+        self.deletes_machines = self.detects_vanished = deletes
 
     def create(self, machines):
         raise AssertionError("not called")
