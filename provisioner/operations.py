@@ -30,9 +30,13 @@ if TYPE_CHECKING:
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
-    """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies)."""
-    cluster.provider().preflight()
-    return compute_plan(cluster.spec, cluster.store.load(), converge=converge)
+    """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies).
+    Machines that vanished are planned for creation, as `up` would (state is not changed)."""
+    provider = cluster.provider()
+    provider.preflight()
+    state = cluster.store.load()
+    forget_vanished(state, provider)  # in memory only
+    return compute_plan(cluster.spec, state, converge=converge)
 
 
 @contextlib.contextmanager

@@ -38,9 +38,9 @@ def converged_state():
     state = ClusterState(cluster="demo", provider="vagrant")
     state.machines = {
         "demo-master-1": Machine(
-            "demo-master-1", ("master", "zookeeper"), "10.0.3.11", "vagrant", zookeeper_id=1
+            "demo-master-1", ("master", "zookeeper"), "192.0.2.11", "vagrant", zookeeper_id=1
         ),
-        "demo-agent-1": Machine("demo-agent-1", ("agent",), "10.0.3.21", "vagrant"),
+        "demo-agent-1": Machine("demo-agent-1", ("agent",), "192.0.2.21", "vagrant"),
     }
     state.converged = {n: "fp" for n in state.machines}
     state.observed = {n: {"x": "y"} for n in state.machines}
@@ -95,3 +95,21 @@ def test_the_cluster_identity_is_kept_in_state_json():
     again = ClusterState.from_dict(state.to_dict())
     assert again.cluster_id == ident
     assert "cluster_id" not in ClusterState(cluster="d", provider="vagrant").to_dict()
+
+
+def test_plan_shows_the_vanished_master_without_changing_state(tmp_path, monkeypatch):
+    from provisioner import operations
+    from provisioner.cluster import Cluster, open_cluster
+
+    spec_file = tmp_path / "c.yaml"
+    spec_file.write_text(SPEC)
+    cluster = open_cluster(spec_file, tmp_path / "state")
+    cluster.store.save(converged_state())
+    saved = cluster.store.state_file.read_bytes()
+    provider = RecordingProvider(cluster.spec, tmp_path, gone={"demo-master-1"})
+    monkeypatch.setattr(Cluster, "provider", lambda self: provider)
+    # Both recorded addresses are documentation-range addresses nobody answers on.
+    monkeypatch.setattr("provisioner.vanished.CONNECT_TIMEOUT_S", 0.2)
+    plan = operations.plan(cluster)
+    assert plan.of_kind(ActionKind.CREATE)[0].hosts == ("demo-master-1",)
+    assert cluster.store.state_file.read_bytes() == saved
