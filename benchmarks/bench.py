@@ -1,7 +1,7 @@
 """Time the operations operators wait for, on the local LXC lab; print a table, write JSON.
 
-Usage (as root, after `scripts/lab-setup.sh`; real Mesos when the lab was given
-DCOS_PROVISION_MESOS_TARBALL, else the test stand-in):
+Usage (as root, after `scripts/lab-setup.sh`; real Mesos when it found a build, from
+DCOS_PROVISION_MESOS_TARBALL or ../shared/mesos/, else the test stand-in):
     .venv/bin/python benchmarks/bench.py [--quick] [--json benchmarks/results.json]
 
 Scenarios: time to healthy for 1+1 and 3+5 (masters+agents), a no-op `up`, +1 agent at N=1

@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import AnsibleError
+from .errors import AnsibleError, StateError
 from .paths import playbooks_dir
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -305,12 +306,37 @@ def error_for(result: PlaybookResult) -> AnsibleError:
 
 
 def control_path_dir(state_dir: Path) -> Path:
-    """`<state_dir>/cp`, or a short per-cluster dir in /tmp when that path is too long for ssh."""
+    """`<state_dir>/cp`, or, when that path is too long for ssh, a short per-cluster dir in
+    the user's private `$XDG_RUNTIME_DIR` (else the temp dir; `private_dir` checks it)."""
     preferred = Path(state_dir) / "cp"
     if len(str(preferred)) <= _MAX_CONTROL_DIR:
         return preferred
     digest = hashlib.sha1(str(Path(state_dir).resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"dcos-provision-cp-{digest}"
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    base = Path(runtime) if runtime and len(runtime) < _MAX_CONTROL_DIR - 30 else None
+    return (base or Path(tempfile.gettempdir())) / f"dcos-provision-cp-{digest}"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (mode 0700) or accept an existing one only when it is a real directory
+    of this user that nobody else may enter: SSH control sockets in a shared temp dir must
+    not be planted or hijacked by another local user."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700, parents=True)
+    info = path.lstat()
+    problems = []
+    if not stat.S_ISDIR(info.st_mode):
+        problems.append("not a directory (a link or a file)")
+    if info.st_uid != os.getuid():
+        problems.append(f"owned by uid {info.st_uid}, not by this user ({os.getuid()})")
+    if info.st_mode & 0o077:
+        problems.append(f"mode {stat.S_IMODE(info.st_mode):04o}, others may enter it")
+    if problems:
+        raise StateError(
+            f"{path}: refusing it for SSH control sockets: {'; '.join(problems)}",
+            hint=f"remove {path} (someone else may have created it), then run again",
+        )
+    return path
 
 
 def runner_env(state_dir: Path) -> dict[str, str]:
@@ -377,8 +403,9 @@ def run_playbook(
     name = Path(playbook).stem
     logs = state_dir / "logs"
     private = state_dir / "ansible"
-    for directory in (logs, private, state_dir / "facts", control_path_dir(state_dir)):
+    for directory in (logs, private, state_dir / "facts"):
         directory.mkdir(parents=True, exist_ok=True)
+    private_dir(control_path_dir(state_dir))
     log_path = logs / f"{stamp}-{name}.log"
     # ansible-runner reads env/{envvars,extravars,cmdline} left by an earlier run before (and
     # over) its arguments; this run's settings must be the only ones.

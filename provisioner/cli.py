@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .diagnose import DiagnoseResult
     from .doctor import DoctorReport
     from .health import CheckResult, HealthReport
+    from .metrics import Figures
 
 app = typer.Typer(
     name="dcos-provision",
@@ -362,6 +363,41 @@ def status(
         _print_health(report, verbose)
     if not report.healthy:
         raise typer.Exit(1)
+
+
+@app.command()
+def metrics(spec: SpecArg, as_json: JsonOpt = False, state_dir: StateDirOpt = None) -> None:
+    """The figures to check first: leader uptime, agents, tasks, offers, ZooKeeper latency.
+
+    From Prometheus on a master when it runs (monitoring), else from the endpoints; exit 1
+    when no master reports itself elected.
+    """
+    figures = _run(lambda: operations.metrics(_open(spec, state_dir)), as_json)
+    if as_json:
+        _emit_json(figures.to_dict())
+    else:
+        _print_figures(figures)
+    if figures.leader is None:
+        raise typer.Exit(1)
+
+
+def _print_figures(figures: Figures) -> None:
+    def shown(value: float | None, unit: str = "") -> str:
+        return "unknown" if value is None else f"{value:g}{unit}"
+
+    err.print(f"metrics from {figures.source}", markup=False)
+    table = Table(show_header=False)
+    table.add_row("leader", figures.leader or "[red]none elected[/]")
+    table.add_row("leader uptime", shown(figures.leader_uptime_s, " s"))
+    agents = f"{shown(figures.agents_active)} of {figures.agents_expected} expected"
+    below = figures.agents_active is None or figures.agents_active < figures.agents_expected
+    table.add_row("agents active", f"[red]{agents}[/]" if below else agents)
+    table.add_row("tasks running", shown(figures.tasks_running))
+    table.add_row("offers outstanding", shown(figures.offers_outstanding))
+    table.add_row(
+        "zookeeper latency", shown(figures.zookeeper_latency_ms, " ms (avg, worst member)")
+    )
+    err.print(table)
 
 
 @app.command()

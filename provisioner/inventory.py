@@ -6,10 +6,13 @@ Variables the roles read (documented in each role's ``defaults/main.yml``):
 all hosts
     ``dcos_node_address`` / ``dcos_node_hostname``: the address and name services bind to and
     advertise (Mesos ``--ip``/``--advertise_ip``/``--hostname``, ZooKeeper server lines);
-    ``common_cluster_hosts``: ``[{name, address}]`` written to ``/etc/hosts``;
-    ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules.
+    ``common_cluster_hosts``: ``[{name, address, roles}]`` written to ``/etc/hosts`` (the
+    roles select each port's allow-list in the firewall);
+    ``common_firewall_enabled``, ``common_firewall_operator_cidrs``: the nftables rules;
+    ``monitoring_*``: the spec's `monitoring:` section and the expected agent count.
 zookeeper
-    ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``.
+    ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``,
+    ``zookeeper_acl``, ``zookeeper_secrets_file``.
 mesos (all Mesos hosts)
     ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
     ``mesos_install_local_path``, ``mesos_install_runtime_packages``,
@@ -22,7 +25,8 @@ mesos_masters
     ``mesos_master_authorization``, ``mesos_master_task_users``, ``mesos_master_zookeeper_acl``.
 mesos_agents
     ``mesos_agent_resources``, ``mesos_agent_attributes``, ``mesos_agent_extra_flags``,
-    ``mesos_agent_authentication``, ``mesos_agent_readonly_authentication``.
+    ``mesos_agent_authentication``, ``mesos_agent_readonly_authentication``,
+    ``mesos_agent_authorization``, ``mesos_agent_task_users``.
 """
 
 from __future__ import annotations
@@ -97,10 +101,16 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "dcos_cluster_name": spec.name,
                 "common_cluster_hosts": [
-                    {"name": m.name, "address": m.cluster_address} for m in by_name
+                    {
+                        "name": m.name,
+                        "address": m.cluster_address,
+                        "roles": [str(r) for r in m.roles],
+                    }
+                    for m in by_name
                 ],
                 "common_firewall_enabled": security.firewall.enabled,
                 "common_firewall_operator_cidrs": list(security.firewall.operator_cidrs),
+                **monitoring_vars(spec),
             },
             "hosts": {m.name: _host_vars(m) for m in by_name},
             "children": {
@@ -111,6 +121,10 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                             {"id": m.zookeeper_id, "name": m.name, "address": m.cluster_address}
                             for m in zookeepers
                         ],
+                        "zookeeper_acl": security.zookeeper_acl,
+                        "zookeeper_secrets_file": (
+                            SECRETS_FILE_VAR if security.zookeeper_acl else ""
+                        ),
                     },
                 },
                 "mesos": {
@@ -142,6 +156,8 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                                 },
                                 "mesos_agent_authentication": security.authentication,
                                 "mesos_agent_readonly_authentication": security.readonly_auth,
+                                "mesos_agent_authorization": security.acls,
+                                "mesos_agent_task_users": list(security.task_users),
                             },
                         },
                     },
@@ -149,6 +165,21 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                 },
             },
         }
+    }
+
+
+def monitoring_vars(spec: ClusterSpec) -> dict[str, Any]:
+    """The `monitoring` role's settings (every host: node exporter runs everywhere)."""
+    monitoring = spec.monitoring
+    return {
+        "monitoring_enabled": monitoring.enabled,
+        "monitoring_retention_days": monitoring.retention_days,
+        "monitoring_scrape_interval_s": monitoring.scrape_interval_s,
+        "monitoring_alert_for_s": monitoring.alert_for_s,
+        "monitoring_leader_changes_max": monitoring.leader_changes_max,
+        "monitoring_disk_full_percent": monitoring.disk_full_percent,
+        "monitoring_memory_full_percent": monitoring.memory_full_percent,
+        "monitoring_agents_expected": spec.agents.count,
     }
 
 

@@ -27,6 +27,7 @@ from .vanished import forget_vanished
 
 if TYPE_CHECKING:
     from . import health
+    from .metrics import Figures
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
@@ -197,22 +198,33 @@ def status(
 
     machines = recorded_machines(cluster)
     credential = cluster.health_credential()
-    if not via_ssh:
-        return health.check_cluster(
-            cluster.spec, machines, workload=workload, credential=credential, security=True
-        )
-    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory.
-    probes = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
-    probes.http_auth = credential.basic_auth() if credential else None
+    # Host keys accepted by `doctor --accept-new-host-keys` live in the state directory. The
+    # SSH sessions also read each host's live firewall for the security layer.
+    ssh = health.SshProbes(machines, known_hosts_file=cluster.known_hosts_file)
+    ssh.http_auth = credential.basic_auth() if credential else None
     try:
         return health.check_cluster(
             cluster.spec,
             machines,
-            probes=probes,
+            probes=ssh if via_ssh else None,
             workload=workload,
             credential=credential,
             security=True,
+            hosts=ssh,
         )
+    finally:
+        ssh.close()
+
+
+def metrics(cluster: Cluster) -> Figures:
+    """The figures an operator checks first, from Prometheus when it runs, else the endpoints."""
+    from .health.checks import make_probes
+    from .metrics import cluster_figures
+
+    machines = recorded_machines(cluster)
+    probes = make_probes(machines, via_ssh=False, credential=cluster.health_credential())
+    try:
+        return cluster_figures(cluster.spec, machines, probes)
     finally:
         probes.close()
 

@@ -43,6 +43,8 @@ class ActionKind(StrEnum):
     DRIFT_CHECK = "drift_check"
     RESIZE = "resize"
     WAIT_HEALTHY = "wait_healthy"
+    #: Rewrite the remaining hosts' firewall rules after machines left (firewall.yml).
+    FIREWALL = "firewall"
     #: `down` on adopted hosts (reset.yml); never part of a plan.
     RESET = "reset"
 
@@ -168,6 +170,17 @@ def compute_plan(
         actions.append(
             Action(ActionKind.DESTROY, tuple(removed_agents), reason="no longer in the spec")
         )
+        remaining = tuple(n for n in planned_names if n in existing)
+        if spec.security.firewall.enabled and remaining:
+            actions.append(
+                Action(
+                    ActionKind.FIREWALL,
+                    remaining,
+                    "firewall.yml",
+                    "drop the removed hosts from every remaining host's firewall allow-lists "
+                    "(the rules file only)",
+                )
+            )
     if resize is not None:
         actions.extend(_resize_actions(resize, existing))
     else:

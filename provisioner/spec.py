@@ -37,6 +37,7 @@ from .spec_base import (
     odd_count,
     shown,
 )
+from .spec_monitoring import MonitoringSpec
 from .spec_providers import (
     ProviderSpec,
     PulumiAwsBackend,
@@ -60,6 +61,7 @@ __all__ = [
     "InstallSpec",
     "MasterGroup",
     "MesosSpec",
+    "MonitoringSpec",
     "ProviderSpec",
     "PulumiAwsBackend",
     "PulumiBackend",
@@ -396,6 +398,10 @@ class ClusterSpec(StrictModel):
     security: SecuritySpec = Field(
         default_factory=SecuritySpec,
         description="Authentication, ACLs and firewall; all on by default.",
+    )
+    monitoring: MonitoringSpec = Field(
+        default_factory=MonitoringSpec,
+        description="Node exporter, Mesos metrics, Prometheus and alert rules; on by default.",
     )
 
     _source: Path | None = PrivateAttr(default=None)

@@ -30,8 +30,10 @@ class FirewallSpec(StrictModel):
 
     enabled: bool = Field(
         True,
-        description=f"Render nftables rules so that ports {_ports_text()} "
-        "accept only the cluster's machines and `operator_cidrs` (SSH stays open).",
+        description=f"Render nftables rules for ports {_ports_text()}: ZooKeeper clients "
+        "(2181) and the masters (5050) accept the cluster's machines and `operator_cidrs`, "
+        "ZooKeeper's peer ports (2888, 3888) only the ensemble members, the agents (5051) "
+        "only the masters and `operator_cidrs` (SSH stays open).",
     )
     operator_cidrs: list[str] = Field(
         default_factory=list,
@@ -82,10 +84,11 @@ class SecuritySpec(StrictModel):
     )
     authorization: bool = Field(
         True,
-        description="Mesos ACLs (`--acls`): only the operator (and the health check) "
-        "principal may register frameworks, only the operator may tear them down, only the "
-        "agent principal may register agents, and tasks may run only as `task_users`. "
-        "Needs `authentication`.",
+        description="Mesos ACLs (`--acls` on masters and agents), denying by default "
+        "(`permissive: false`): the operator principal may do everything, the health "
+        "principal may read and run its workload task, the agent principal may only register "
+        "agents; tasks run only as `task_users`, and no principal may launch or enter "
+        "containers through an agent's API. Needs `authentication`.",
     )
     task_users: list[str] = Field(
         default_factory=lambda: ["nobody"],
@@ -97,7 +100,9 @@ class SecuritySpec(StrictModel):
         True,
         description="Masters use ZooKeeper digest authentication (`zk://user:pass@...`, "
         "passed as a file), so the /mesos znodes are readable by anyone but writable "
-        "only by the masters.",
+        "only by the masters; the root znode is made read-only for everyone else and /mesos "
+        "is created with that ACL before any master starts (an existing /mesos with another "
+        "ACL is refused).",
     )
     firewall: FirewallSpec = Field(
         default_factory=FirewallSpec, description="Host firewall (nftables)."

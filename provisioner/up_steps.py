@@ -22,6 +22,9 @@ from .providers.base import Provider
 from .resize import ResizeStep, finish_if_done
 from .state import ClusterState
 
+#: The rules file of the host firewall (the common role's `common_firewall_rules_file`).
+FIREWALL_RULES_FILE = "/etc/dcos-provision/firewall.nft"
+
 if TYPE_CHECKING:
     from . import ansible, health
 
@@ -64,6 +67,7 @@ def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
 PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
     ActionKind.CONVERGE: RunPhase.CONVERGE,
     ActionKind.REMOVE_AGENTS: RunPhase.DRAIN,
+    ActionKind.FIREWALL: RunPhase.CONVERGE,
     ActionKind.RESET: RunPhase.RESET,
 }
 
@@ -166,6 +170,36 @@ def _destroy(run: UpRun, action: Action) -> None:
     run.save()
 
 
+def _firewall(run: UpRun, action: Action) -> None:
+    """firewall.yml on the hosts that stay: only their rules file changes, so only its entry
+    in what the drift check recorded is refreshed (other drift stays visible)."""
+    machines = _existing(run.state, run.planned)
+    outcome = run_playbook(run.cluster, action, machines, run.result)
+    _refresh_firewall_record(
+        run.cluster, run.state, [h for h in outcome.stats if h in action.hosts]
+    )
+    run.state.record("firewall", hosts=list(action.hosts))
+    run.save()
+
+
+def _refresh_firewall_record(cluster: Cluster, state: ClusterState, hosts: list[str]) -> None:
+    """Record the firewall rules file as it is now on these hosts (scale.yml and firewall.yml
+    rewrite it on hosts they do not converge), leaving every other recorded entry alone."""
+    from . import drift
+
+    if not cluster.spec.security.firewall.enabled:
+        return
+    key = f"file {FIREWALL_RULES_FILE}"
+    machines = [state.machines[h] for h in hosts if h in state.observed]
+    for host, outcome in drift.observe(machines, cluster.known_hosts_file).items():
+        if isinstance(outcome, Exception):
+            state.observed.pop(host, None)  # unknown: the next drift check converges it
+        else:
+            seen = drift.parse_observation(outcome)[0]
+            if key in seen:
+                state.observed[host][key] = seen[key]
+
+
 def _resize_step(run: UpRun, action: Action) -> None:
     resize = run.plan.resize
     assert resize is not None, "a resize action comes with the plan's resize"
@@ -216,6 +250,10 @@ def _converge(run: UpRun, action: Action) -> None:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version
     _record_observed(cluster, state, touched)
+    if action.playbook == "scale.yml":  # it rewrote the other hosts' firewall rules
+        _refresh_firewall_record(
+            cluster, state, [m.name for m in machines if m.name not in touched]
+        )
     state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
     run.save()
 
@@ -225,6 +263,7 @@ STEPS: dict[ActionKind, Callable[[UpRun, Action], None]] = {
     ActionKind.CREATE: _create,
     ActionKind.DRIFT_CHECK: _check_drift_and_converge,
     ActionKind.REMOVE_AGENTS: _remove_agents,
+    ActionKind.FIREWALL: _firewall,
     ActionKind.DESTROY: _destroy,
     ActionKind.RESIZE: _resize_step,
     ActionKind.CONVERGE: _converge,

@@ -4,7 +4,7 @@
 # Usage:  scripts/lab-setup.sh [--dev]     (as root, or as a user with sudo: it re-runs itself)
 #   --dev   install the package with its development extras (pytest, ruff, ansible-lint, ...)
 # Env: DCOS_PROVISION_MESOS_TARBALL=PATH  a real Mesos prefix-tree tarball for the lab (else the
-#        Mesos test stand-in is built); either way it lands in .lab/mesos.tar.gz for the examples
+#        newest build in ../shared/mesos/, else the Mesos test stand-in): it lands in .lab/mesos.tar.gz
 #      BOX_NAME (default dcos-provision/debian12-lxc), STAMP_DIR (default /var/lib/dcos-provision),
 #      FORCE_BOX=1 rebuilds the box even when its recipe did not change.
 set -eu
@@ -34,6 +34,8 @@ die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
 # --- 1. OS packages (only the missing ones)
 PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \
 sudo python3-venv zookeeper netcat-openbsd"
+# --dev: headless Chromium for the e2e test that opens the Mesos and Prometheus UIs.
+[ "$DEV" = 1 ] && PACKAGES="$PACKAGES chromium"
 missing=""
 for pkg in $PACKAGES; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -122,14 +124,12 @@ else
   rm -f "$out"
 fi
 
-# --- 5. Mesos for the lab: .lab/mesos.tar.gz, real Mesos when given, else the test stand-in.
-# examples/local.yaml installs whatever is there; .lab/mesos.kind says which ("real" | "stand-in").
+# --- 5. Mesos for the lab: .lab/mesos.tar.gz, real Mesos when there is a build (the one named by
+# DCOS_PROVISION_MESOS_TARBALL, else the newest in ../shared/mesos/: scripts/lib/lab-mesos.sh),
+# else the test stand-in. examples/local.yaml installs whatever is there; .lab/mesos.kind says
+# which ("real" | "stand-in").
 LAB="$REPO/.lab"
 mkdir -p "$LAB"
-lab_copy() {  # copy $1 to .lab/mesos.tar.gz unless it is there already (atomic)
-  cmp -s "$1" "$LAB/mesos.tar.gz" 2>/dev/null && return 0
-  cp "$1" "$LAB/mesos.tar.gz.tmp" && mv "$LAB/mesos.tar.gz.tmp" "$LAB/mesos.tar.gz"
-}
 if [ -f "$REPO/tests/mesos_standin/build.sh" ]; then
   say "building the Mesos test stand-in tarballs"
   (cd "$REPO" && sh tests/mesos_standin/build.sh >/dev/null) || die "tests/mesos_standin/build.sh failed"
@@ -137,24 +137,7 @@ if [ -f "$REPO/tests/mesos_standin/build.sh" ]; then
   (cd "$REPO" && VERSION=1.12.0 DIST="$LAB/standin" sh tests/mesos_standin/build.sh >/dev/null) ||
     die "tests/mesos_standin/build.sh failed"
 fi
-if [ -n "${DCOS_PROVISION_MESOS_TARBALL:-}" ]; then
-  src=$DCOS_PROVISION_MESOS_TARBALL
-  [ -f "$src" ] || die "DCOS_PROVISION_MESOS_TARBALL=$src is not a regular file"
-  tar -tzf "$src" 2>/dev/null | grep -Eq '^(\./)?s?bin/mesos-master$' ||
-    die "DCOS_PROVISION_MESOS_TARBALL=$src has no sbin/mesos-master or bin/mesos-master at its root"
-  lab_copy "$src"
-  version=$(tar -tzf "$src" | sed -n 's|^\(\./\)\{0,1\}lib/libmesos-\([0-9][0-9.]*\)\.so$|\2|p' | head -n1)
-  echo real > "$LAB/mesos.kind"
-  say "lab Mesos: real Apache Mesos ${version:-of unknown version} from $src"
-  if [ -n "$version" ] && [ "$version" != 1.12.0 ]; then
-    say "note: examples/local.yaml says mesos.version 1.12.0; set it to $version for this build"
-  fi
-elif [ -f "$LAB/standin/mesos-standin-1.12.0.tar.gz" ]; then
-  lab_copy "$LAB/standin/mesos-standin-1.12.0.tar.gz"
-  echo stand-in > "$LAB/mesos.kind"
-  say "lab Mesos: the Mesos TEST STAND-IN (not Apache Mesos; set DCOS_PROVISION_MESOS_TARBALL for real Mesos)"
-else
-  die "no Mesos for the lab: set DCOS_PROVISION_MESOS_TARBALL or keep tests/mesos_standin/"
-fi
+. "$REPO/scripts/lib/lab-mesos.sh"
+prepare_lab_mesos "$REPO" "$LAB" || exit 1
 
 say "done"

@@ -9,7 +9,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in -h|--help) sed -n '2,6p' "$0"; exit 0 ;; esac
 . "$REPO/scripts/lib/as-root.sh"
 ensure_root test.sh \
-  "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_TEST_ZOOKEEPER,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
+  "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_TEST_ZOOKEEPER,DCOS_TEST_ARTIFACTS,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
 cd "$REPO"
 say() { printf '\n== %s\n' "$*"; }
 
@@ -41,7 +41,15 @@ say "unit, stand-in and lint tests (not e2e)"
 run_pytest -m "not e2e" -p no:cacheprovider "$@"
 
 if [ "${SKIP_E2E:-0}" != 1 ]; then
-  say "end-to-end tests on LXC containers (marker e2e)"
+  if [ "$(cat .lab/mesos.kind 2>/dev/null)" = real ]; then
+    mesos="real Apache Mesos"
+  else
+    mesos="the Mesos TEST STAND-IN, not Apache Mesos (see the lab set-up above)"
+  fi
+  say "end-to-end tests on LXC containers (marker e2e), on $mesos"
+  DCOS_TEST_ARTIFACTS=${DCOS_TEST_ARTIFACTS:-$REPO/.artifacts}
+  export DCOS_TEST_ARTIFACTS
+  echo "browser screenshots and page dumps of the e2e tests: $DCOS_TEST_ARTIFACTS"
   run_pytest -m e2e -p no:cacheprovider --timeout=2400 -v "$@"
 fi
 say "all tests passed"

@@ -16,6 +16,7 @@ from ..ports import MESOS_AGENT_PORT
 from .masters import MasterFacts
 from .probes import METRICS_PATH, ProbeError, Probes, get_json
 from .report import CheckResult
+from .versions import check_version
 from .view import ClusterView, Results, fmt, number, pid_address
 
 LAYER = Layer.MESOS_AGENTS
@@ -44,6 +45,7 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
         _check_registered(results, agent, entry, agent.name in recovered, leader)
         _check_agent_state(results, probes, agent, entry)
         _check_agent_metrics(results, probes, agent)
+        check_version(results, probes, agent, MESOS_AGENT_PORT, view.spec.mesos.version, "agent")
         _check_resources(results, view, agent, entry)
     return results.checks
 

@@ -19,7 +19,7 @@ from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
 from .probes import DirectProbes, ProbeError, Probes, StreamProbes
 from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
-from .security import check_security
+from .security import HostCommands, check_security
 from .view import ClusterView, Results
 from .workload import TASK_USER, check_workload
 from .zookeeper import check_zookeeper
@@ -70,15 +70,23 @@ def check_cluster(
     workload: bool = False,
     credential: Credential | None = None,
     security: bool = False,
+    hosts: HostCommands | None = None,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
     `workload` adds the workload layer (a real task through the scheduler API), `security`
-    the security layer; `credential` authenticates the HTTP requests and the task."""
+    the security layer (`hosts` reads each host's firewall over SSH); `credential`
+    authenticates the HTTP requests and the task."""
     own_probes = probes is None
     active = probes if probes is not None else make_probes(machines, via_ssh, credential)
     try:
         return run_checks(
-            spec, machines, active, workload=workload, credential=credential, security=security
+            spec,
+            machines,
+            active,
+            workload=workload,
+            credential=credential,
+            security=security,
+            hosts=hosts,
         )
     finally:
         if own_probes:
@@ -93,6 +101,7 @@ def run_checks(
     workload: bool = False,
     credential: Credential | None = None,
     security: bool = False,
+    hosts: HostCommands | None = None,
 ) -> HealthReport:
     view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
@@ -121,7 +130,7 @@ def run_checks(
         Layer.MESOS_MASTERS: masters_layer,
         Layer.MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
         Layer.WORKLOAD: workload_layer,
-        Layer.SECURITY: lambda: check_security(view, probes, facts),
+        Layer.SECURITY: lambda: check_security(view, probes, facts, hosts),
     }
     layers = (
         LAYERS + ((Layer.WORKLOAD,) if workload else ()) + ((Layer.SECURITY,) if security else ())

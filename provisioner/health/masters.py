@@ -23,6 +23,7 @@ from .probes import (
     header,
 )
 from .report import CheckResult
+from .versions import check_version
 from .view import ClusterView, Results, fmt, number
 
 LAYER = Layer.MESOS_MASTERS
@@ -126,6 +127,7 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
     metrics: dict[str, dict[str, Any]] = {}
     for master in running:
         metrics[master.name] = _master_metrics(results, probes, master)
+        check_version(results, probes, master, MESOS_MASTER_PORT, view.spec.mesos.version, "master")
         _check_quorum_flag(results, probes, master, quorum, count)
 
     if len(running) >= quorum:

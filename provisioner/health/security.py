@@ -1,17 +1,18 @@
 """Security layer (`status`): which protections the cluster runs with, as observed.
 
-Mesos from the flags the leader and each agent report (`/master/flags`, `/flags`), the
-ZooKeeper ACL of /mesos as ZooKeeper stores it. A check fails when the cluster runs with
-less than the spec asks for (e.g. not converged since security was turned on); a protection
-the spec turns off passes with "OFF (spec)" in its detail. The firewall cannot be seen from
-an address it lets in, so its check reports what the spec configures.
+Mesos from the flags every master and every agent reports (`/master/flags`, `/flags`), the
+ZooKeeper ACL of /mesos as ZooKeeper stores it, the firewall from the live nftables table of
+each host, read over SSH (it cannot be seen from an address it lets in). A check fails,
+naming the host, when the cluster runs with less than the spec asks for (e.g. not converged
+since security was turned on, or `nft flush ruleset` on a host); a protection the spec turns
+off passes with "OFF (spec)" in its detail.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
-from ..domain import MESOS_ZNODE, Layer, Role
+from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import CLUSTER_PORTS, MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .masters import MasterFacts
 from .probes import ProbeError, Probes, get_json
@@ -28,6 +29,20 @@ MASTER_AUTH_FLAGS = (
     "authenticate_http_readwrite",
 )
 AGENT_AUTH_FLAGS = ("authenticate_http_readwrite",)
+#: The nftables table the common role loads, listed as root (sudo when the SSH user is not).
+FIREWALL_TABLE = "inet dcos_provision"
+LIST_FIREWALL = (
+    f'if [ "$(id -u)" = 0 ]; then nft list table {FIREWALL_TABLE}; '
+    f"else sudo -n nft list table {FIREWALL_TABLE}; fi"
+)
+
+
+class HostCommands(Protocol):
+    """Runs a command on a machine over SSH: (exit code, stdout, stderr)."""
+
+    def run(
+        self, machine: Machine, command: str, stdin: str = "", timeout_s: float = 60.0
+    ) -> tuple[int, str, str]: ...
 
 
 def _flags(probes: Probes, address: str, port: int, paths: tuple[str, ...]) -> dict[str, Any]:
@@ -56,19 +71,23 @@ def _judge(results: Results, name: str, host: str | None, wanted: bool, seen: li
         results.add(name, host, True, "on")
 
 
-def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> list[CheckResult]:
+def check_security(
+    view: ClusterView, probes: Probes, facts: MasterFacts, hosts: HostCommands | None = None
+) -> list[CheckResult]:
+    """The security layer; `hosts` reads each host's firewall over SSH (None: the firewall
+    check reports only what the spec configures)."""
     results = Results(LAYER)
     security = view.spec.security
-    leader = facts.leader
-    if leader is None:
+    masters = view.members(Role.MASTER)
+    if facts.leader is None and not masters:
         results.add("mesos_authentication", None, False, "no leading master to ask")
-    else:
+    for master in masters:
         try:
-            flags = _flags(probes, leader.address, MESOS_MASTER_PORT, ("/master/flags",))
+            flags = _flags(probes, master.address, MESOS_MASTER_PORT, ("/master/flags",))
         except ProbeError as exc:
-            results.add("mesos_authentication", leader.name, False, f"/master/flags: {exc}")
+            results.add("mesos_authentication", master.name, False, f"/master/flags: {exc}")
         else:
-            _master_checks(results, leader.name, flags, security)
+            _master_checks(results, master.name, flags, security)
     for agent in view.members(Role.AGENT):
         try:
             flags = _flags(probes, agent.address, MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"))
@@ -86,9 +105,18 @@ def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> lis
             security.authentication,
             off if security.authentication else [],
         )
+        _judge(
+            results,
+            "agent_acls",
+            agent.name,
+            security.acls,
+            [] if flags.get("acls") or not security.acls else ["--acls"],
+        )
     _zookeeper_check(results, view, probes, security.zookeeper_acl)
     firewall = security.firewall
-    if firewall.enabled:
+    if not firewall.enabled:
+        results.add("firewall", None, True, "OFF (spec)")
+    elif hosts is None:
         allowed = ", ".join(firewall.operator_cidrs) or "the controller's address"
         ports = ", ".join(str(port) for port in CLUSTER_PORTS)
         results.add(
@@ -96,11 +124,39 @@ def check_security(view: ClusterView, probes: Probes, facts: MasterFacts) -> lis
             None,
             True,
             f"on (spec): ports {ports} accept the cluster's machines and {allowed} only "
-            "(not observable from an allowed address)",
+            "(not observed: no SSH)",
         )
     else:
-        results.add("firewall", None, True, "OFF (spec)")
+        for machine in view.machines:
+            _firewall_check(results, hosts, machine)
     return results.checks
+
+
+def _firewall_check(results: Results, hosts: HostCommands, machine: Machine) -> None:
+    """The host's live nftables table must exist and end in the drop of the cluster ports."""
+    try:
+        code, out, err = hosts.run(machine, LIST_FIREWALL, timeout_s=30)
+    except ProbeError as exc:
+        results.add("firewall", machine.name, False, f"cannot read its nftables rules: {exc}")
+        return
+    ports = ", ".join(str(port) for port in CLUSTER_PORTS)
+    if code != 0:
+        why = (err or out).strip().splitlines()[-1:] or [f"exit {code}"]
+        results.add(
+            "firewall",
+            machine.name,
+            False,
+            f"the spec turns it on, but table {FIREWALL_TABLE} is not loaded ({why[0]})",
+        )
+    elif f"tcp dport {{ {ports} }} drop" not in out:
+        results.add(
+            "firewall",
+            machine.name,
+            False,
+            f"the spec turns it on, but table {FIREWALL_TABLE} does not drop ports {ports}",
+        )
+    else:
+        results.add("firewall", machine.name, True, f"on: table {FIREWALL_TABLE} loaded")
 
 
 def _master_checks(results: Results, host: str, flags: dict[str, Any], security: Any) -> None:

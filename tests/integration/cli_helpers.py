@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "dcos-provision")
@@ -23,7 +26,7 @@ def lab_mesos_kind() -> str:
     """ "real" or "stand-in": what scripts/lab-setup.sh put in .lab/mesos.tar.gz."""
     assert LAB_MESOS.exists() and LAB_MESOS_KIND.exists(), (
         f"{LAB_MESOS} missing: run scripts/lab-setup.sh "
-        "(with DCOS_PROVISION_MESOS_TARBALL=... for real Mesos)"
+        "(it picks real Mesos from DCOS_PROVISION_MESOS_TARBALL or ../shared/mesos/)"
     )
     return LAB_MESOS_KIND.read_text().strip()
 
@@ -97,6 +100,56 @@ def running_cluster(directory: Path, name: str, masters: int, agents: int) -> It
     assert not {c for c in containers() if c.startswith(prefix)}
 
 
+def readme_quick_start() -> str:
+    """The README's quick-start command line: the first `sh` block of its "Quick start"."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Quick start\n", 1)[1]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    [line] = [line for line in block.splitlines() if line.strip()]
+    return line
+
+
+@contextlib.contextmanager
+def quick_start_cluster(state_root: Path) -> Iterator[tuple[Path, str]]:
+    """The README's quick start run verbatim from the checkout (lab set-up, then `up` of
+    examples/local.yaml), with its state under state_root; yields the spec and the output.
+    Stale `local-*` containers go first; `down` and a sweep of them run even when a test fails.
+    A quick-start cluster of this checkout's own (state next to the example) is never touched."""
+    from .lab import containers, remove_stale_containers, require_lab
+
+    require_lab()
+    spec = REPO / "examples" / "local.yaml"
+    prefix = f"{yaml_name(spec)}-"
+    own = spec.parent / ".dcos-provision" / yaml_name(spec) / "state.json"
+    assert not own.exists(), f"bring your own quick-start cluster down first ({own} exists)"
+    kind = lab_mesos_kind()
+    remove_stale_containers(prefix)
+    line = readme_quick_start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DCOS_PROVISION_STATE_DIR", str(state_root))
+        try:
+            result = subprocess.run(["sh", "-c", line], cwd=REPO, capture_output=True,
+                                    text=True, timeout=2400, check=False)  # fmt: skip
+            output = result.stdout + result.stderr
+            sys.stderr.write(f"$ {line} -> {result.returncode}\n{output[-6000:]}")
+            assert lab_mesos_kind() == kind, (
+                "the quick start's lab set-up picked another Mesos than the suite's: run pytest "
+                "with the DCOS_PROVISION_MESOS_TARBALL that scripts/lab-setup.sh was given"
+            )
+            assert result.returncode == 0, output[-3000:]
+            yield spec, output
+        finally:
+            cli("down", "--yes", str(spec))
+            remove_stale_containers(prefix)
+    assert not {c for c in containers() if c.startswith(prefix)}
+
+
+def yaml_name(spec: Path) -> str:
+    import yaml
+
+    return str(yaml.safe_load(spec.read_text())["name"])
+
+
 def healthy(rc: int, report: dict[str, Any]) -> bool:
     """A `wait_status` predicate: `status` exits 0 and says healthy."""
     return rc == 0 and report["healthy"]
@@ -108,11 +161,12 @@ _SPECS: set[tuple[Path, Path | None]] = set()
 
 def secrets_of(spec: Path, state_dir: Path | None = None) -> dict[str, dict[str, str]]:
     """The cluster's generated credentials (`<state dir>/<name>/secrets.json`; the default
-    state dir is `.dcos-provision/` next to the spec)."""
+    state dir is $DCOS_PROVISION_STATE_DIR, else `.dcos-provision/` next to the spec)."""
     import yaml
 
     name = yaml.safe_load(spec.read_text())["name"]
-    root = state_dir or spec.parent / ".dcos-provision"
+    override = os.environ.get("DCOS_PROVISION_STATE_DIR")
+    root = state_dir or (Path(override) if override else spec.parent / ".dcos-provision")
     return json.loads((root / name / "secrets.json").read_text())
 
 

@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from .cli_helpers import cli, cli_json, container_ip, http_json, recap_hosts, status, write_spec
+from .cli_helpers import (
+    cli,
+    cli_json,
+    container_ip,
+    http_json,
+    in_container,
+    recap_hosts,
+    status,
+    write_spec,
+)
 from .lab import containers, remove_stale_containers, require_lab
 
 CLUSTER = "e2e-small"
@@ -75,6 +84,7 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         active = {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]}
         assert active == {agent1, *new}
 
+        removed_addresses = [container_ip(name) for name in new]
         shrunk = cli_json("scale", str(spec), "--agents", "1", "--yes")
         assert shrunk["playbooks"][0]["playbook"] == "remove_agents.yml"
         assert sorted(shrunk["destroyed"]) == new
@@ -82,6 +92,16 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         state = leader_state(master)
         assert {s["hostname"] for s in state["slaves"] if s["active"]} == {agent1}
         assert not set(new) & set(containers())
+        # The removed addresses are in no remaining host's live firewall rules (issue 20) ...
+        assert [(p["playbook"], p["limit"]) for p in shrunk["playbooks"]][1] == (
+            "firewall.yml", [master, agent1]
+        )  # fmt: skip
+        for host in (master, agent1):
+            rules = in_container(host, "nft", "list", "table", "inet", "dcos_provision")
+            assert not [a for a in removed_addresses if a in rules], (host, rules)
+        # ... and the next up still changes nothing (the rewritten rules file was recorded).
+        again = cli_json("up", str(spec))
+        assert again["drift"] == {} and again["playbooks"] == [], again
 
         # A dead agent does not stop a scale-up: the new agent is added, the dead one named.
         subprocess.run(["lxc-stop", "-n", agent1], check=True, timeout=120)

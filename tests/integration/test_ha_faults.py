@@ -1,18 +1,24 @@
-"""A 3-master/2-agent cluster on real containers, and the faults `status` must name.
+"""The README's quick start (a 3-master/2-agent cluster on real containers), and the faults
+`status` must name.
 
-One cluster for the module; every fault test restores the cluster before it ends, so tests
-do not leak into each other. Teardown runs even when a test fails.
+One cluster for the module, brought up by the README's quick-start command verbatim
+(`examples/local.yaml`, cluster `local`); every fault test restores the cluster before it
+ends, so tests do not leak into each other. Teardown runs even when a test fails.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from provisioner.specfile import load_spec
+
 from .cli_helpers import (
+    REPO,
     cli,
     cli_json,
     container_ip,
@@ -24,12 +30,13 @@ from .cli_helpers import (
     in_container,
     lab_mesos_kind,
     layer_ok,
-    running_cluster,
+    quick_start_cluster,
     status,
     wait_status,
+    yaml_name,
 )
 
-CLUSTER = "e2e-ha"
+CLUSTER = "local"  # examples/local.yaml
 MASTERS = [f"{CLUSTER}-master-{i}" for i in (1, 2, 3)]
 AGENTS = [f"{CLUSTER}-agent-{i}" for i in (1, 2)]
 
@@ -37,9 +44,44 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with running_cluster(tmp_path_factory.mktemp("ha"), CLUSTER, 3, 2) as path:
-        yield path
+def quick_start(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """(examples/local.yaml, the output of the README's quick-start command)."""
+    with quick_start_cluster(tmp_path_factory.mktemp("quick-start")) as (path, output):
+        yield path, output
+
+
+@pytest.fixture(scope="module")
+def spec(quick_start: tuple[Path, str]) -> Path:
+    return quick_start[0]
+
+
+def test_the_readme_quick_start_ends_with_the_lab_mesos_and_its_task(
+    quick_start: tuple[Path, str],
+) -> None:
+    spec, output = quick_start
+    assert yaml_name(spec) == CLUSTER
+    kind = lab_mesos_kind()
+    shared = sorted((REPO.parent / "shared" / "mesos").glob("mesos-[0-9]*.tar.gz"))
+    if shared and not os.environ.get("DCOS_PROVISION_MESOS_TARBALL"):
+        assert kind == "real", f"a build is beside the checkout ({shared[-1]}), yet {kind}"
+    lines = output.splitlines()
+    verdict = next(i for i, line in enumerate(lines) if line.startswith(f"cluster {CLUSTER}: "))
+    assert lines[verdict].startswith(f"cluster {CLUSTER}: healthy, leader "), lines[verdict]
+    runs, layers = lines[verdict + 1], [line.split() for line in lines[verdict + 2 :]]
+    if kind == "real":
+        assert "lab-setup: lab Mesos: real Apache Mesos 1.12.0 from " in output
+        assert runs == "  runs Apache Mesos 1.12.0"
+        assert ["workload", "ok", "(1/1", "checks)"] in layers, lines[verdict:]
+    else:
+        assert "lab-setup: lab Mesos: the Mesos TEST STAND-IN, not Apache Mesos" in output
+        assert runs == "  runs the Mesos TEST STAND-IN, not Apache Mesos (reports 1.12.0)"
+        assert "workload" in output and not any(layer[:1] == ["workload"] for layer in layers)
+    for layer in ("reachability", "zookeeper", "mesos_masters", "mesos_agents"):
+        assert any(line[:2] == [layer, "ok"] for line in layers), (layer, lines[verdict:])
+    result = cli("status", str(spec))
+    assert result.returncode == 0
+    expected = "Apache Mesos 1.12.0" if kind == "real" else "the Mesos TEST STAND-IN"
+    assert any(line.startswith(f"  runs {expected}") for line in result.stderr.splitlines())
 
 
 def leader_name(report: dict) -> str:
@@ -73,9 +115,10 @@ def test_ensemble_masters_and_agents_formed_as_specified(spec: Path) -> None:
         assert flags["flags"]["hostname"] == master
         env = in_container(master, "cat", "/etc/default/mesos-master")
         assert "MESOS_QUORUM=2" in env and f"MESOS_IP={container_ip(master)}" in env
+    resources = load_spec(spec).agents.effective_resources.as_flag()
     for agent in AGENTS:
         code, flags = http_json(container_ip(agent), 5051, "/flags")
-        assert code == 200 and flags["flags"]["resources"].startswith("cpus:1;mem:512;disk:1024")
+        assert code == 200 and flags["flags"]["resources"] == resources, flags["flags"]
 
 
 def test_one_zookeeper_member_down_is_named(spec: Path) -> None:

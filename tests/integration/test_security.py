@@ -9,12 +9,14 @@ leaks into the state directory, the logs or the inventory.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,10 @@ def test_up_converged_every_protection_and_status_says_so(spec: Path) -> None:
     assert security[("mesos_acls", MASTER)]["detail"] == "on"
     assert security[("agent_authentication", AGENT)]["detail"] == "on"
     assert security[("zookeeper_acl", None)]["detail"].startswith("on: /mesos ACL world:anyone:1")
-    assert security[("firewall", None)]["detail"].startswith("on (spec)")
+    assert security[("agent_acls", AGENT)]["detail"] == "on"
+    # The firewall as each host has it loaded (read over SSH), not as the spec says.
+    for host in (MASTER, AGENT):
+        assert security[("firewall", host)]["detail"].startswith("on: table"), security
     [task] = [c for c in report["checks"] if c["layer"] == "workload"]
     if lab_mesos_kind() == "real":
         assert task["ok"] and "as nobody" in task["detail"], task
@@ -245,3 +250,148 @@ def test_no_secret_outside_the_secrets_file(spec: Path) -> None:
         MASTER, "sh", "-c", f"grep -rlE '{pattern}' /var/log/mesos /etc/default || true"
     )
     assert found.strip() == "", found
+
+
+# ---- Issue 20: attacks by a task or a local account on an agent (strict security I) ----
+
+FORGER = Path(__file__).with_name("forge_runtask.py")
+
+
+def _marker_exists(container: str, path: str) -> bool:
+    return in_container(container, "sh", "-c", f"test -e {path} && echo yes || true") == "yes\n"
+
+
+def _agent_id(master: str) -> str:
+    code, state = http_json(master, 5050, "/master/state")
+    assert code == 200, state
+    [agent] = state["slaves"]
+    return str(agent["id"])
+
+
+def test_agent_api_refuses_launch_container_to_health_and_agent_principals(spec: Path) -> None:
+    """Attack 2: with `--acls` missing, any HTTP principal of the agent ran a root command
+    through LAUNCH_CONTAINER. Now health and agent principals get 401/403 and nothing runs."""
+    agent = container_ip(AGENT)
+    secrets = secrets_of(spec)
+    for who in ("health", "agent"):
+        marker = f"/root/launch-container-{who}-{uuid.uuid4().hex}"
+        call = {
+            "type": "LAUNCH_CONTAINER",
+            "launch_container": {
+                "container_id": {"value": f"intruder-{uuid.uuid4()}"},
+                "command": {"value": f"id > {marker}"},
+                "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                    {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
+                ],
+            },
+        }
+        code = request(agent, 5051, "POST", "/api/v1", call, auth=basic_auth(secrets[who]))
+        time.sleep(3)
+        ran = _marker_exists(AGENT, marker)
+        assert (code, ran) in {(401, False), (403, False)}, (who, code, ran)
+
+
+def test_forged_run_task_message_from_nobody_on_an_agent_runs_nothing(spec: Path) -> None:
+    """Attack 1: `nobody` on an agent posts a hand-made RunTaskMessage claiming to come from
+    the leader; the agent must refuse it (400, peer address check) and run no command."""
+    master, agent = container_ip(MASTER), container_ip(AGENT)
+    agent_id = _agent_id(master)
+    marker = f"/root/forged-{uuid.uuid4().hex}"
+    script = f"/tmp/forge-{uuid.uuid4().hex}.py"
+    subprocess.run(
+        ["lxc-attach", "-n", AGENT, "--", "sh", "-c", f"cat > {script} && chmod 0644 {script}"],
+        input=FORGER.read_text(), text=True, check=True, timeout=60,
+    )  # fmt: skip
+    try:
+        answer = in_container(
+            AGENT, "runuser", "-u", "nobody", "--",
+            "python3", script, agent, agent_id, master, marker,
+        ).strip()  # fmt: skip
+        time.sleep(5)
+        ran = _marker_exists(AGENT, marker)
+    finally:
+        in_container(AGENT, "rm", "-f", script, check=False)
+    assert (answer, ran) == ("400", False), (answer, ran)
+
+
+def test_agent_and_health_principals_may_not_operate_the_master(spec: Path) -> None:
+    """Attack 3: with `permissive: true` the agent principal (on every agent) could drain or
+    mark agents gone, change quota, weights, the maintenance schedule and the log level."""
+    master = container_ip(MASTER)
+    secrets = secrets_of(spec)
+    bogus = {"value": f"bogus-{uuid.uuid4()}"}
+    # Non-empty objects: Mesos authorizes each quota config and each scheduled machine.
+    schedule = {"windows": [{
+        "machine_ids": [{"hostname": "intruder.invalid", "ip": "192.0.2.1"}],
+        "unavailability": {"start": {"nanoseconds": 1}},
+    }]}  # fmt: skip
+    calls = [
+        ("/api/v1", {"type": "DRAIN_AGENT", "drain_agent": {"agent_id": bogus}}),
+        ("/api/v1", {"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": bogus}}),
+        ("/api/v1", {"type": "DEACTIVATE_AGENT", "deactivate_agent": {"agent_id": bogus}}),
+        ("/api/v1", {"type": "UPDATE_QUOTA", "update_quota": {"quota_configs": [
+            {"role": "intruder", "limits": {"cpus": {"value": 1}}}]}}),
+        ("/api/v1", {"type": "UPDATE_MAINTENANCE_SCHEDULE",
+                     "update_maintenance_schedule": {"schedule": schedule}}),
+        ("/api/v1", {"type": "SET_LOGGING_LEVEL",
+                     "set_logging_level": {"level": 0, "duration": {"nanoseconds": 1}}}),
+        ("/master/maintenance/schedule", schedule),
+    ]  # fmt: skip
+    answers = {
+        (who, path, body.get("type", path)): request(
+            master, 5050, "POST", path, body, auth=basic_auth(secrets[who])
+        )
+        for who in ("agent", "health")
+        for path, body in calls
+    }
+    assert set(answers.values()) == {403}, answers
+    # The operator may (a read to show the grant without changing anything).
+    operator = basic_auth(secrets["operator"])
+    assert request(master, 5050, "GET", "/master/maintenance/schedule", auth=operator) == 200
+
+
+def test_the_operator_secret_is_nowhere_on_an_agent(spec: Path) -> None:
+    """Attack 4: root on an agent must not be root on the whole cluster."""
+    secret = secrets_of(spec)["operator"]["secret"]
+    found = in_container(
+        AGENT, "sh", "-c",
+        f"grep -rlF -- '{secret}' /etc /root /home /var/lib/mesos /var/log /tmp /opt "
+        "2>/dev/null || true",
+    )  # fmt: skip
+    assert found.strip() == "", found
+
+
+def test_anonymous_clients_cannot_create_znodes_at_the_root(spec: Path) -> None:
+    """Attack 5: the root znode kept ZooKeeper's default world:anyone:cdrwa."""
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import NoAuthError
+
+    client = KazooClient(hosts=f"{container_ip(MASTER)}:2181", timeout=10)
+    client.start(timeout=10)
+    name = f"/intruder-{uuid.uuid4().hex}"
+    try:
+        with pytest.raises(NoAuthError):
+            client.create(name, b"x")
+        with pytest.raises(NoAuthError):
+            client.create("/mesos/intruder", b"x")
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete(name)
+        client.stop()
+        client.close()
+
+
+def test_status_fails_naming_a_host_whose_firewall_was_flushed(spec: Path) -> None:
+    """Attack 6: `nft flush ruleset` on one host went unnoticed; now `status` reads every
+    host's live rules over SSH and fails naming that host (the rules are loaded again after)."""
+    in_container(AGENT, "nft", "flush", "ruleset")
+    try:
+        result = cli("status", str(spec), "--json")
+        report = json.loads(result.stdout)
+        assert result.returncode != 0
+        failed = [(c["layer"], c["name"], c["host"]) for c in report["checks"] if not c["ok"]]
+        assert failed == [("security", "firewall", AGENT)], failed
+    finally:
+        in_container(AGENT, "systemctl", "restart", "dcos-provision-firewall.service")
+    assert cli_json("status", str(spec))["healthy"] is True

@@ -102,6 +102,8 @@ class FakeMaster:
     recovered: float = 1.0
     quorum_flag: str = "2"
     redirect_to: str | None = None  # machine name the master redirects to; None: 503
+    #: This master's /version answer; None: FakeMesos.version.
+    version: dict[str, Any] | None = None
 
 
 @dataclass
@@ -116,6 +118,8 @@ class FakeAgent:
     #: "localhost" in a recorded run); None: the machine name.
     hostname: str | None = None
     slave_registered: float = 1.0
+    #: This agent's /version answer; None: FakeMesos.version.
+    version: dict[str, Any] | None = None
     resources: dict[str, Any] = field(
         default_factory=lambda: {
             "cpus": 2.0,
@@ -203,7 +207,7 @@ class FakeMesos:
         if path == "/master/health":
             return 200, {}, b""
         if path == "/version":
-            return _json(self.version)
+            return _json(master.version or self.version)
         if path == "/metrics/snapshot?timeout=5secs":
             data = fixture_json(
                 "metrics_master_leader.json" if master.elected else "metrics_master_nonleader.json"
@@ -278,6 +282,8 @@ class FakeMesos:
             else:
                 data.pop("master_hostname")
             return _json(data)
+        if path == "/version":
+            return _json(agent.version or self.version)
         if path == "/metrics/snapshot?timeout=5secs":
             data = fixture_json("metrics_agent.json")
             data["slave/registered"] = agent.slave_registered
@@ -310,6 +316,8 @@ def demo_spec(masters: int = 3, agents: int = 2, **extra: Any) -> ClusterSpec:
             "name": "demo",
             "masters": {"count": masters},
             "agents": {"count": agents, "resources": {"cpus": 2, "mem": 2048, "disk": 10240}},
+            # What the fakes' /version answers (a recorded 1.12.0 build).
+            "mesos": {"version": "1.12.0"},
             **extra,
         }
     )

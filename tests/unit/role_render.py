@@ -93,6 +93,7 @@ def role_vars(role: str, inventory: dict[str, Any], host: str, **extra: Any) -> 
         {
             "inventory_hostname": host,
             "groups": groups_of(inventory),
+            "hostvars": {h: inventory_vars(inventory, h) for h in inventory["all"]["hosts"]},
             "playbook_dir": str(PLAYBOOKS),
             "ansible_os_family": "Debian",
             "ansible_distribution_release": "bookworm",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -16,12 +17,13 @@ from provisioner.ansible import (
     control_path_dir,
     error_for,
     hosts_in_play,
+    private_dir,
     progress_event,
     result_from_events,
     run_playbook,
     runner_env,
 )
-from provisioner.errors import AnsibleError
+from provisioner.errors import AnsibleError, StateError
 
 LOG = Path("/state/logs/run.log")
 
@@ -165,6 +167,32 @@ def test_control_path_dir_stays_short_enough_for_ssh(tmp_path: Path) -> None:
     assert len(str(short)) <= 64
     assert control_path_dir(deep) == short  # stable per cluster
     assert control_path_dir(deep / "other") != short
+
+
+def test_control_sockets_go_only_to_a_private_directory_of_this_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: a predictable /tmp directory created by someone else (or left open) must not
+    hold our SSH control sockets."""
+    made = private_dir(tmp_path / "cp")
+    assert made.is_dir() and made.stat().st_mode & 0o777 == 0o700
+    assert private_dir(made) == made  # ours: accepted again
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    with pytest.raises(StateError, match=r"planted: refusing it .*mode 0777, others may enter"):
+        private_dir(planted)
+    link = tmp_path / "link"
+    link.symlink_to(made)
+    with pytest.raises(StateError, match="not a directory"):
+        private_dir(link)
+    monkeypatch.setattr(os, "getuid", lambda: 4242)  # as if another user had created it
+    with pytest.raises(StateError, match=r"owned by uid \d+, not by this user \(4242\)"):
+        private_dir(made)
+    # Too long a state dir: the short fallback lives in the user's private runtime dir.
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    deep = tmp_path.joinpath(*["a-rather-long-directory-name"] * 4)
+    assert control_path_dir(deep).parent == Path("/run/user/1000")
 
 
 def test_runner_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

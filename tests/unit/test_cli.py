@@ -78,6 +78,13 @@ def test_status_of_a_cluster_never_created_fails_clearly(tmp_path):
     assert result.exit_code == 1 and "has no machines recorded" in result.stderr
 
 
+def test_metrics_of_a_cluster_never_created_fails_clearly(tmp_path):
+    spec = write(tmp_path, STATIC)
+    result = runner.invoke(app, ["metrics", str(spec), "--json"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "has no machines recorded" in json.loads(result.stdout)["error"]
+
+
 def test_inventory_of_static_hosts_needs_no_state(tmp_path):
     spec = write(tmp_path, STATIC)
     result = runner.invoke(app, ["inventory", str(spec)])

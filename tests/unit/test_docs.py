@@ -94,3 +94,40 @@ def test_readme_is_a_short_guide() -> None:
     assert len(readme.splitlines()) < 200
     for page in PAGES[1:]:
         assert f"(docs/{page.name})" in readme, f"README does not point to docs/{page.name}"
+
+
+def readme_commands(heading: str) -> list[str]:
+    """The command lines of the `sh` blocks in the README section under `## heading`."""
+    section = (REPO / "README.md").read_text().split(f"\n## {heading}\n", 1)[1].split("\n## ")[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```sh\n")[1:]]
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    # the quick start's first command is run verbatim by the e2e suite (test_ha_faults.py)
+    first, second = readme_commands("Quick start")
+    assert first == "scripts/lab-setup.sh && .venv/bin/dcos-provision up examples/local.yaml"
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert ci[-1] == f"exec sh {second}" and second == "scripts/test.sh"
+
+
+def test_the_everyday_commands_parse_as_written(tmp_path: Path, monkeypatch) -> None:
+    """Each everyday command names a real subcommand with real options (parsed, not run)."""
+    import shlex
+
+    import typer
+
+    from provisioner.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cluster.yaml").write_text("name: demo\nprovider: {kind: vagrant}\n")
+    lines = readme_commands("The everyday commands")
+    assert len(lines) >= 5
+    for line in lines:
+        program, name, *args = shlex.split(line, comments=True)
+        assert program == "dcos-provision", line
+        command = commands.get(name)
+        assert command is not None, f"no command {name!r}: {line}"
+        with command.make_context(name, list(args)) as context:
+            assert context.params["spec"] == Path("cluster.yaml"), line

@@ -37,6 +37,7 @@ def test_healthy_three_masters_two_agents(cluster):
         ("mesos_masters", "health"): 3,
         ("mesos_masters", "metrics"): 3,
         ("mesos_masters", "quorum_flag"): 3,
+        ("mesos_masters", "version"): 3,
         ("mesos_masters", "quorum"): 1,
         ("mesos_masters", "elected"): 1,
         ("mesos_masters", "registry"): 1,
@@ -48,6 +49,7 @@ def test_healthy_three_masters_two_agents(cluster):
         ("mesos_agents", "state"): 2,
         ("mesos_agents", "slave_registered"): 2,
         ("mesos_agents", "resources"): 2,
+        ("mesos_agents", "version"): 2,
     }
     assert one(report, "zookeeper", "leader", "demo-master-1").detail == (
         "demo-master-1 leads the ensemble"

@@ -19,6 +19,7 @@ SPEC_MODULES = {
     "provisioner.spec",
     "provisioner.spec_base",
     "provisioner.spec_providers",
+    "provisioner.spec_monitoring",
     "provisioner.spec_security",
     "provisioner.spec_yaml",
 }

@@ -96,6 +96,20 @@ def test_removing_agents_drains_newest_before_destroying():
     ]
 
 
+def test_removing_agents_rewrites_the_remaining_hosts_firewall_rules():
+    """Issue 20: a removed agent's address must leave every allow-list (firewall.yml on the
+    hosts that stay, after the destroy); no such step when the spec has no firewall."""
+    state = converged_state(spec_with(3))
+    plan = compute_plan(spec_with(1), state)
+    remaining = ["p-master-1", "p-master-2", "p-master-3", "p-agent-1"]
+    assert kinds(plan)[2] == ("firewall", "firewall.yml", remaining)
+    off = "security: {firewall: {enabled: false}}\n"
+    assert not compute_plan(spec_with(1, off), converged_state(spec_with(3, off))).of_kind(
+        "firewall"
+    )
+    assert not compute_plan(spec_with(3), state).of_kind("firewall")
+
+
 def test_config_change_reconverges_everything():
     state = converged_state(spec_with(1))
     plan = compute_plan(spec_with(2, "mesos: {version: 1.11.1}\n"), state)

@@ -135,10 +135,11 @@ def test_five_to_one_keeps_a_quorum_change_of_one_per_stage():
 
 def test_agents_removed_in_the_same_run_are_drained_before_the_resize():
     plan = compute_plan(spec(3, agents=1), converged(spec(1, agents=2)))
-    assert kinds(plan)[:4] == [
+    assert kinds(plan)[:5] == [
         ("create", None),
         ("remove_agents", "remove_agents.yml"),
         ("destroy", None),
+        ("firewall", "firewall.yml"),  # the removed agent leaves every allow-list
         RESIZE,
     ]
 

@@ -21,6 +21,10 @@ PORT_VARIABLES = {
     ("mesos_master", "mesos_master_port"): ports.MESOS_MASTER_PORT,
     ("mesos_agent", "mesos_agent_port"): ports.MESOS_AGENT_PORT,
 }
+MONITORING_PORT_VARIABLES = {
+    ("monitoring", "monitoring_prometheus_port"): ports.PROMETHEUS_PORT,
+    ("monitoring", "monitoring_node_exporter_port"): ports.NODE_EXPORTER_PORT,
+}
 
 
 def role_variables(role: str) -> dict[str, Any]:
@@ -33,14 +37,16 @@ def role_variables(role: str) -> dict[str, Any]:
     return merged
 
 
-@pytest.mark.parametrize(("role", "variable"), sorted(PORT_VARIABLES))
+@pytest.mark.parametrize(("role", "variable"), sorted(PORT_VARIABLES | MONITORING_PORT_VARIABLES))
 def test_python_ports_are_the_role_defaults(role: str, variable: str) -> None:
     defaults = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    assert defaults[variable] == PORT_VARIABLES[(role, variable)], f"{role}: {variable}"
+    wanted = (PORT_VARIABLES | MONITORING_PORT_VARIABLES)[(role, variable)]
+    assert defaults[variable] == wanted, f"{role}: {variable}"
 
 
 def test_cluster_ports_are_the_per_role_ports() -> None:
     assert sorted(ports.CLUSTER_PORTS) == sorted(PORT_VARIABLES.values())
+    assert sorted(ports.MONITORING_PORTS) == sorted(MONITORING_PORT_VARIABLES.values())
 
 
 @pytest.mark.parametrize(

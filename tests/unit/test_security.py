@@ -4,6 +4,7 @@ firewall rules, and the health checks and workload authenticating with the crede
 from __future__ import annotations
 
 import json
+import re
 import stat
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -234,20 +235,35 @@ def test_master_secret_files_hold_credentials_acls_and_the_zookeeper_url(tmp_pat
         for c in (creds.operator, creds.health, creds.agent)
     ]
     acls = json.loads(files["acls.json"])
-    assert acls["register_frameworks"][0]["principals"]["values"] == [
-        "dcos-operator",
-        "dcos-health",
-    ]
-    assert acls["register_frameworks"][1] == {
-        "principals": {"type": "ANY"},
-        "roles": {"type": "NONE"},
-    }
-    assert acls["teardown_frameworks"][0]["principals"]["values"] == ["dcos-operator"]
-    assert acls["register_agents"][0]["principals"]["values"] == ["dcos-agent"]
+    assert acls["permissive"] is False  # deny by default: only what is granted below
+    operator, health, agent = ["dcos-operator"], ["dcos-health"], ["dcos-agent"]
+
+    def granted(action: str) -> list[str]:
+        return sorted(p for rule in acls.get(action, []) for p in rule["principals"]["values"])
+
+    assert granted("register_frameworks") == sorted(operator + health)
     assert acls["run_tasks"] == [
-        {"principals": {"type": "ANY"}, "users": {"values": ["nobody"]}},
-        {"principals": {"type": "ANY"}, "users": {"type": "NONE"}},
+        {"principals": {"values": operator + health}, "users": {"values": ["nobody"]}}
     ]
+    assert granted("register_agents") == agent  # and nothing else for the agent principal
+    assert not [a for a in acls if a != "permissive" and a != "register_agents"
+                and "dcos-agent" in granted(a)]  # fmt: skip
+    for action in (
+        "teardown_frameworks", "drain_agents", "mark_agents_gone", "deactivate_agents",
+        "update_quotas", "update_weights", "update_maintenance_schedules",
+        "start_maintenances", "stop_maintenances", "set_log_level", "access_sandboxes",
+    ):  # fmt: skip
+        assert granted(action) == operator, action
+    for action in ("view_frameworks", "view_tasks", "view_flags", "get_maintenance_statuses"):
+        assert granted(action) == sorted(operator + health), action
+    # Health may read /metrics/snapshot only; the operator every endpoint (/logging/toggle).
+    assert {"principals": {"values": health}, "paths": {"values": ["/metrics/snapshot"]}} in [
+        {"principals": {"values": [p for p in r["principals"]["values"] if p in health]},
+         "paths": r["paths"]} for r in acls["get_endpoints"] if "dcos-health" in
+        r["principals"]["values"]
+    ]  # fmt: skip
+    # Every rule names its principals and one object (a typo'd object field fails Mesos).
+    assert all(len(rule) == 2 for a, rules in acls.items() if a != "permissive" for rule in rules)
     zk = creds.zookeeper
     assert files["zk"] == f"zk://{zk.principal}:{zk.secret}@10.0.3.10:2181/mesos"
     assert value("__mesos_master_http_user", variables) == "dcos-operator"
@@ -267,23 +283,49 @@ def test_agent_gets_its_credential_and_the_http_credentials(tmp_path: Path) -> N
         "principal": "dcos-agent",
         "secret": creds.agent.secret,
     }
+    # Only the health principal: the operator's secret goes nowhere near an agent.
     http = json.loads(files["http_credentials.json"])["credentials"]
-    assert [c["principal"] for c in http] == ["dcos-operator", "dcos-health"]
+    assert http == [{"principal": "dcos-health", "secret": creds.health.secret}]
+    assert not [name for name, text in files.items() if creds.operator.secret in text]
+    assert env["MESOS_ACLS"] == "file:///etc/dcos-provision/mesos-agent/acls.json"
+    acls = json.loads(files["acls.json"])
+    assert acls["permissive"] is False
+    granted = {a: [p for r in rules for p in r["principals"]["values"]]
+               for a, rules in acls.items() if a != "permissive"}  # fmt: skip
+    # Nothing that starts or enters a container, nothing for the agent principal; tasks
+    # only as the task users.
+    assert not {a for a in granted if "launch" in a or "attach" in a or "sandbox" in a}
+    assert "dcos-agent" not in {p for principals in granted.values() for p in principals}
+    principals = {"values": ["dcos-operator", "dcos-health"]}
+    assert acls["run_tasks"] == [{"principals": principals, "users": {"values": ["nobody"]}}]
+    # The registration wait on the agent itself authenticates as health, not as the operator.
+    assert value("__mesos_agent_http_user", variables) == "dcos-health"
 
 
-def test_firewall_admits_the_cluster_and_the_operators_only() -> None:
+def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
+    """2181/5050: members and operators; 2888/3888: ZooKeeper members only; 5051: masters
+    and operators only (an agent or its task cannot reach another agent's API)."""
     inventory = cluster(
         agents={"count": 2}, security={"firewall": {"operator_cidrs": ["192.0.2.0/24"]}}
     )
     variables = role_vars("common", inventory, "demo-master-1")
     rules = render("common", "firewall.nft.j2", variables)
-    assert "elements = { 10.0.3.10, 10.0.3.11, 10.0.3.12 }" in rules
-    assert "elements = { 192.0.2.0/24 }" in rules
-    ports = "tcp dport { 2181, 2888, 3888, 5050, 5051 }"
-    assert f"{ports} ip saddr @cluster_members accept" in rules
-    assert f"{ports} ip saddr @operators accept" in rules
-    assert f"{ports} drop" in rules
-    assert "22" not in rules.split("chain input")[1]  # SSH is left alone
+    sets = dict(re.findall(r"set (\w+) \{[^}]*?(?:elements = \{ ([^}]*) \})?\s*\}", rules))
+    assert sets == {
+        "cluster_members": "10.0.3.10, 10.0.3.11, 10.0.3.12",
+        "masters": "10.0.3.10",
+        "zookeeper_members": "10.0.3.10",
+        "operators": "192.0.2.0/24",
+    }
+    chain = rules.split("chain input")[1]
+    assert "tcp dport { 2181, 5050 } ip saddr @cluster_members accept" in chain
+    assert "tcp dport { 2888, 3888 } ip saddr @zookeeper_members accept" in chain
+    assert "tcp dport 5051 ip saddr @masters accept" in chain
+    assert "tcp dport { 2181, 5050, 5051 } ip saddr @operators accept" in chain
+    assert chain.rstrip().endswith("tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n\t}\n}")
+    # No rule lets the cluster's members at large reach the agents' or the peer ports.
+    assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
+    assert "22" not in chain  # SSH is left alone
 
 
 def test_firewall_defaults_to_the_controllers_ssh_address() -> None:
@@ -375,7 +417,9 @@ class _FlagProbes:
         return self.acls
 
 
-def _security_checks(spec: ClusterSpec, probes: _FlagProbes) -> dict[tuple[str, str | None], Any]:
+def _security_checks(
+    spec: ClusterSpec, probes: _FlagProbes, hosts: Any = None
+) -> dict[tuple[str, str | None], Any]:
     from provisioner.health.masters import MasterFacts
     from provisioner.health.security import check_security
     from provisioner.health.view import ClusterView
@@ -390,7 +434,7 @@ def _security_checks(spec: ClusterSpec, probes: _FlagProbes) -> dict[tuple[str, 
         Machine(name="demo-agent-1", roles=("agent",), address="10.0.3.11", ssh_user="vagrant"),
     ]
     facts = MasterFacts(leader=machines[0])
-    checks = check_security(ClusterView(spec, machines), probes, facts)  # type: ignore[arg-type]
+    checks = check_security(ClusterView(spec, machines), probes, facts, hosts)  # type: ignore[arg-type]
     assert all(c.layer == Layer.SECURITY for c in checks)
     return {(c.name, c.host): c for c in checks}
 
@@ -405,6 +449,7 @@ SECURE_MASTER = {
     "acls": "file:///etc/dcos-provision/mesos-master/acls.json",
 }
 SECURE_AGENT = {
+    "acls": "file:///etc/dcos-provision/mesos-agent/acls.json",
     "authenticate_http_readwrite": "true",
     "authenticate_http_readonly": "true",
     "credential": "/etc/dcos-provision/mesos-agent/credential.json",
@@ -426,7 +471,13 @@ def test_status_security_layer_fails_when_the_cluster_runs_open() -> None:
     probes = _FlagProbes({}, {}, [("world", "anyone", 31)])
     checks = _security_checks(spec_of(), probes)
     failed = {name for (name, _host), c in checks.items() if not c.ok}
-    assert failed == {"mesos_authentication", "mesos_acls", "agent_authentication", "zookeeper_acl"}
+    assert failed == {
+        "mesos_authentication",
+        "mesos_acls",
+        "agent_authentication",
+        "agent_acls",
+        "zookeeper_acl",
+    }
     assert "authenticate_frameworks" in checks[("mesos_authentication", "demo-master-1")].detail
 
 
@@ -438,6 +489,67 @@ def test_status_security_layer_says_off_for_what_the_spec_turns_off() -> None:
     assert all(c.ok for c in checks.values())
     assert checks[("firewall", None)].detail == "OFF (spec)"
     assert checks[("mesos_acls", "demo-master-1")].detail == "OFF (spec)"
+
+
+class _Nft:
+    """Answers `nft list table` per host: the rules loaded, or (flushed) no table."""
+
+    LOADED = (
+        "table inet dcos_provision {\n\tchain input {\n"
+        "\t\ttcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n\t}\n}\n"
+    )
+
+    def __init__(self, flushed: set[str]) -> None:
+        self.flushed, self.commands = flushed, []
+
+    def run(self, machine: Machine, command: str, stdin: str = "", timeout_s: float = 60.0):
+        self.commands.append((machine.name, command))
+        if machine.name in self.flushed:
+            return 1, "", "Error: No such file or directory\nlist table inet dcos_provision\n"
+        return 0, self.LOADED, ""
+
+
+def test_status_security_layer_reads_every_hosts_live_firewall() -> None:
+    """`nft flush ruleset` on one host: the firewall check fails naming that host only."""
+    probes = _FlagProbes(SECURE_MASTER, SECURE_AGENT, PROTECTED)
+    nft = _Nft(flushed={"demo-agent-1"})
+    checks = _security_checks(spec_of(), probes, nft)
+    assert {name for name, _ in nft.commands} == {"demo-master-1", "demo-agent-1"}
+    assert all("nft list table inet dcos_provision" in cmd for _, cmd in nft.commands)
+    assert checks[("firewall", "demo-master-1")].ok
+    failed = [key for key, c in checks.items() if not c.ok]
+    assert failed == [("firewall", "demo-agent-1")]
+    assert "not loaded" in checks[("firewall", "demo-agent-1")].detail
+    # Rules that no longer drop the cluster ports fail too.
+    emptied = _Nft(set())
+    emptied.LOADED = "table inet dcos_provision {\n}\n"
+    assert not _security_checks(spec_of(), probes, emptied)[("firewall", "demo-master-1")].ok
+
+
+def test_status_security_layer_checks_every_master_and_agent_acls() -> None:
+    """Not only the leader's flags: a follower without --acls fails, naming it."""
+    from provisioner.health.masters import MasterFacts
+    from provisioner.health.security import check_security
+    from provisioner.health.view import ClusterView
+
+    spec = spec_of(masters={"count": 3})
+    machines = [
+        Machine(name=f"demo-master-{i}", roles=("master", "zookeeper"), address=f"10.0.3.1{i}",
+                ssh_user="vagrant", zookeeper_id=i)
+        for i in (1, 2, 3)
+    ]  # fmt: skip
+
+    class Probes(_FlagProbes):
+        def http_get(self, address: str, port: int, path: str) -> tuple[int, dict, bytes]:
+            flags = dict(SECURE_MASTER)
+            if address == "10.0.3.13":
+                flags.pop("acls")
+            return 200, {}, json.dumps({"flags": flags}).encode()
+
+    facts = MasterFacts(leader=machines[0])
+    checks = check_security(ClusterView(spec, machines), Probes({}, {}, PROTECTED), facts)  # type: ignore[arg-type]
+    failed = [(c.name, c.host) for c in checks if not c.ok]
+    assert failed == [("mesos_acls", "demo-master-3")]
 
 
 def test_run_checks_adds_the_security_layer_only_on_request() -> None:
@@ -464,3 +576,19 @@ def test_the_workload_runs_as_a_user_the_acl_allows() -> None:
     task = fake.calls[0]["accept"]["operations"][0]["launch"]["task_infos"][0]
     assert task["command"]["user"] == "svc"
     assert fake.subscriptions[0][1]["subscribe"]["framework_info"]["user"] == "svc"
+
+
+@pytest.mark.parametrize(
+    ("role", "unit", "host"),
+    [
+        ("mesos_master", "mesos-master.service.j2", "demo-master-1"),
+        ("mesos_agent", "mesos-agent.service.j2", "demo-agent-1"),
+    ],
+)
+def test_every_mesos_unit_requires_the_peer_address_to_match(
+    role: str, unit: str, host: str
+) -> None:
+    """A libprocess message whose `From` names another host than the connection's source
+    (a forged master message) is refused with 400 (issue 20, attack 1)."""
+    text = render(role, unit, role_vars(role, cluster(), host))
+    assert "Environment=LIBPROCESS_REQUIRE_PEER_ADDRESS_IP_MATCH=true\n" in text

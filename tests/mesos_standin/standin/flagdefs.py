@@ -45,6 +45,7 @@ _COMMON = [
     _b("authenticate_http_readwrite", "Require authentication on read-write endpoints."),
     _s("http_authenticators", "HTTP authenticator modules.", "basic"),
     _s("http_credentials", "Path to a JSON file with HTTP credentials."),
+    _s("acls", "Access control lists (JSON or file://); masters and agents alike."),
     _s("modules", "Modules to load (JSON or file://)."),
     _s("modules_dir", "Directory of module manifests."),
     _s("hooks", "Hook modules to install."),
@@ -99,7 +100,6 @@ MASTER_FLAGS: list[Flag] = [
         "recovery_slave_removal_limit",
     ),
     _s("webui_dir", "Directory of the web UI.", "/usr/local/share/mesos/webui"),
-    _s("acls", "Access control lists (JSON or file://)."),
     _s("credentials", "Path to a credentials file."),
     _b(
         "authenticate_frameworks",
