@@ -68,11 +68,11 @@ def test_monitoring_ports_admit_the_masters_and_operators_only() -> None:
     )
     rules = render("common", "firewall.nft.j2", role_vars("common", inventory, "demo-agent-1"))
     # Masters at .10-.12, agents at .13 and .14: only the masters may scrape.
-    monitors = rules.split("set monitors {")[1].split("set operators")[0]
-    assert "elements = { 10.0.3.10, 10.0.3.11, 10.0.3.12 }" in monitors
+    masters = rules.split("set masters {")[1].split("set zookeeper_members")[0]
+    assert "elements = { 10.0.3.10, 10.0.3.11, 10.0.3.12 }" in masters
     ports = "tcp dport { 9090, 9100 }"
     chain = rules.split("chain input")[1]
-    assert f"{ports} ip saddr @monitors accept" in chain
+    assert f"{ports} ip saddr @masters accept" in chain
     assert f"{ports} ip saddr @operators accept" in chain
     assert f"{ports} drop" in chain
     assert f"{ports} ip saddr @cluster_members" not in chain

@@ -322,7 +322,7 @@ def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
     assert "tcp dport { 2888, 3888 } ip saddr @zookeeper_members accept" in chain
     assert "tcp dport 5051 ip saddr @masters accept" in chain
     assert "tcp dport { 2181, 5050, 5051 } ip saddr @operators accept" in chain
-    assert chain.rstrip().endswith("tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n\t}\n}")
+    assert "tcp dport { 2181, 2888, 3888, 5050, 5051 } drop\n" in chain
     # No rule lets the cluster's members at large reach the agents' or the peer ports.
     assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
     assert "22" not in chain  # SSH is left alone
