@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ class Leader:
     address: str
     auth: str | None
     timeout_s: float = 15
+    #: The cluster's client TLS context when `security.tls` is on (None: plain HTTP).
+    tls: ssl.SSLContext | None = None
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         headers = {"Accept": "application/json"}
@@ -35,7 +38,15 @@ class Leader:
         if body is not None:
             payload = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        conn = http.client.HTTPConnection(self.address, MESOS_MASTER_PORT, timeout=self.timeout_s)
+        conn: http.client.HTTPConnection
+        if self.tls is not None:
+            conn = http.client.HTTPSConnection(
+                self.address, MESOS_MASTER_PORT, timeout=self.timeout_s, context=self.tls
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                self.address, MESOS_MASTER_PORT, timeout=self.timeout_s
+            )
         try:
             conn.request(method, path, body=payload, headers=headers)
             answer = conn.getresponse()
@@ -58,13 +69,15 @@ class Leader:
         return json.loads(body) if body.strip() else {}
 
 
-def find_leader(addresses: list[str], auth: str | None) -> Leader:
+def find_leader(
+    addresses: list[str], auth: str | None, tls: ssl.SSLContext | None = None
+) -> Leader:
     """The master that answers operator calls itself (non-leaders answer 307 or 503)."""
     seen = []
     for address in addresses:
-        leader = Leader(address, auth)
+        leader = Leader(address, auth, tls=tls)
         try:  # a short timeout: on a broken cluster (`down`) dead masters only cost seconds
-            status, _ = Leader(address, auth, timeout_s=5).request(
+            status, _ = Leader(address, auth, timeout_s=5, tls=tls).request(
                 "POST", "/api/v1", {"type": "GET_MAINTENANCE_SCHEDULE"}
             )
         except MesosApiError as exc:

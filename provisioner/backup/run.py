@@ -127,7 +127,9 @@ def take_backup(
 
     try:
         masters = [m.cluster_address for m in with_role(machines, Role.MASTER)]
-        leader = mesos_api.find_leader(masters, _operator_auth(cluster, creds))
+        leader = mesos_api.find_leader(
+            masters, _operator_auth(cluster, creds), cluster.tls_context()
+        )
         mesos = mesos_api.read_state(leader)
         members["mesos/registry.json"] = _json(mesos.pop("registry"))
         members["mesos/operator.json"] = _json(mesos)
@@ -277,7 +279,9 @@ def restore(
     operator_state = archive.json("mesos/operator.json")
     if operator_state is not None:
         masters = [m.cluster_address for m in with_role(machines, Role.MASTER)]
-        result.mesos = mesos_api.apply_state(mesos_api.find_leader(masters, auth), operator_state)
+        result.mesos = mesos_api.apply_state(
+            mesos_api.find_leader(masters, auth, cluster.tls_context()), operator_state
+        )
     return result
 
 

@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 import yaml
 
-from .cli_helpers import basic_auth, cli, cli_json, relabelled_mesos, secrets_of, write_spec
+from .cli_helpers import (
+    basic_auth,
+    cli,
+    cli_json,
+    mesos_connection,
+    relabelled_mesos,
+    secrets_of,
+    write_spec,
+)
 from .lab import containers, remove_stale_containers, require_lab
 
 pytestmark = pytest.mark.e2e
@@ -41,9 +49,7 @@ def address(spec: Path, name: str) -> str:
 
 
 def operator_call(spec: Path, body: dict[str, Any]) -> dict[str, Any]:
-    import http.client
-
-    connection = http.client.HTTPConnection(address(spec, MASTER), 5050, timeout=15)
+    connection = mesos_connection(address(spec, MASTER), 5050, timeout=15)
     try:
         connection.request(
             "POST",
