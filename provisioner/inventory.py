@@ -12,7 +12,8 @@ all hosts
     ``monitoring_*``: the spec's `monitoring:` section and the expected agent count.
 zookeeper
     ``zookeeper_myid`` (host), ``zookeeper_servers``: ``[{id, name, address}]``,
-    ``zookeeper_acl``, ``zookeeper_secrets_file``.
+    ``zookeeper_acl``, ``zookeeper_quorum_auth`` (SASL between members: on with the ACL,
+    whose credential the quorum secret is derived from), ``zookeeper_secrets_file``.
 mesos (all Mesos hosts)
     ``mesos_install_method``, ``mesos_install_version``, ``mesos_install_url``,
     ``mesos_install_local_path``, ``mesos_install_runtime_packages``,
@@ -127,6 +128,7 @@ def build_inventory(spec: ClusterSpec, machines: list[Machine]) -> dict[str, Any
                             for m in zookeepers
                         ],
                         "zookeeper_acl": security.zookeeper_acl,
+                        "zookeeper_quorum_auth": security.zookeeper_acl,
                         "zookeeper_secrets_file": (
                             SECRETS_FILE_VAR if security.zookeeper_acl else ""
                         ),

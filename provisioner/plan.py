@@ -13,7 +13,10 @@ Rules (what an operator of kubespray/dcos-ansible expects):
 - a new `masters.count` (with `zookeeper.placement: masters`) is a quorum-safe resize: new
   masters are created, then one `resize` action per step of resize_masters.yml (ZooKeeper one
   member at a time, Mesos quorum one at a time, agents last), then leaving masters are
-  destroyed (resize.py); resizes of dedicated ZooKeeper or static clusters are refused.
+  destroyed (resize.py); resizes of dedicated ZooKeeper or static clusters are refused;
+- after agents are destroyed, `firewall.yml` drops their addresses from the allow-lists of
+  every host that stays; in a shrink the resize's finish step does that (role common with the
+  final host list on every remaining host), for departed masters and removed agents alike.
 """
 
 from __future__ import annotations
@@ -158,6 +161,10 @@ def compute_plan(
             Action(ActionKind.CREATE, tuple(to_create), reason="in the spec, not created yet")
         )
     removed_agents = [n for n in gone if Role.AGENT in existing[n].roles]
+    # Masters leaving in a shrink run (ZooKeeper, replicated log) until its retire steps, so no
+    # allow-list may drop them before: the resize's finish step rewrites every remaining
+    # host's rules (role common, the final host list) for the agents removed with it too.
+    masters_leave = resize is not None and resize.new < resize.old
     if removed_agents:
         actions.append(
             Action(
@@ -171,7 +178,7 @@ def compute_plan(
             Action(ActionKind.DESTROY, tuple(removed_agents), reason="no longer in the spec")
         )
         remaining = tuple(n for n in planned_names if n in existing)
-        if spec.security.firewall.enabled and remaining:
+        if spec.security.firewall.enabled and remaining and not masters_leave:
             actions.append(
                 Action(
                     ActionKind.FIREWALL,

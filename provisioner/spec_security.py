@@ -150,7 +150,8 @@ class SecuritySpec(StrictModel):
         "passed as a file), so the /mesos znodes are readable by anyone but writable "
         "only by the masters; the root znode is made read-only for everyone else and /mesos "
         "is created with that ACL before any master starts (an existing /mesos with another "
-        "ACL is refused).",
+        "ACL is refused). Also turns on SASL DIGEST-MD5 between the ZooKeeper members, with a "
+        "quorum secret derived from that credential: a peer without it cannot join.",
     )
     firewall: FirewallSpec = Field(
         default_factory=FirewallSpec, description="Host firewall (nftables)."

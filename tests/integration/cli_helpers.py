@@ -137,6 +137,7 @@ def quick_start_cluster(state_root: Path) -> Iterator[tuple[Path, str]]:
                 "with the DCOS_PROVISION_MESOS_TARBALL that scripts/lab-setup.sh was given"
             )
             assert result.returncode == 0, output[-3000:]
+            _SPECS.add((spec, state_root))  # http_json: its CA and credentials (TLS, auth)
             yield spec, output
         finally:
             cli("down", "--yes", str(spec))
@@ -178,12 +179,15 @@ def basic_auth(credential: dict[str, str]) -> str:
 
 
 def _operator_auths() -> list[str]:
+    """The operator credentials, then the health ones: agents hold only the health principal
+    (the operator's secret never goes to an agent)."""
     auths = []
-    for spec, state_dir in sorted(_SPECS, key=str):
-        try:
-            auths.append(basic_auth(secrets_of(spec, state_dir)["operator"]))
-        except (OSError, KeyError, ValueError):
-            continue  # not created yet, or security off
+    for name in ("operator", "health"):
+        for spec, state_dir in sorted(_SPECS, key=str):
+            try:
+                auths.append(basic_auth(secrets_of(spec, state_dir)[name]))
+            except (OSError, KeyError, ValueError):
+                continue  # not created yet, or security off
     return auths
 
 

@@ -5,13 +5,14 @@ Covers: the plan lists the resize steps; each resize ends verified healthy with 
 `--quorum` on every master, a ZooKeeper ensemble of the new size (one leader, synced
 followers) and the agent active on the leader under the id it had before; afterwards `plan` is
 a drift check (no play: nothing drifted) and `up --converge` changes nothing; shrinking destroys
-the leaving masters.
+the leaving masters and drops their addresses from the remaining hosts' live firewall.
 `upgrade` (through the CLI) restarts the masters one at a time, the leader last, then the
 agent, every host on the new install, and ends verified healthy with the agent's id kept.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,11 @@ def steps(plan: dict) -> list[tuple[str, str | None]]:
 
 def zk_mode(master: str) -> str:
     return four_letter(container_ip(master), "srvr").split("Mode: ")[1].split()[0]
+
+
+def listed(address: str, ruleset: str) -> bool:
+    """The address is an element of the live nft ruleset (not a prefix of another one)."""
+    return re.search(rf"(?<![\d.]){re.escape(address)}(?![\d.])", ruleset) is not None
 
 
 def agent_id() -> str:
@@ -141,11 +147,18 @@ def test_resize_masters_one_to_three_and_back(tmp_path: Path) -> None:
         assert_verified(spec, MASTERS, agent)
         assert agent_id() == agent
 
+        departed = [container_ip(m) for m in MASTERS[1:]]
+        for host in (MASTERS[0], AGENT):  # in every allow-list while they are masters
+            ruleset = in_container(host, "nft", "list", "ruleset")
+            assert all(listed(a, ruleset) for a in departed), (host, departed, ruleset)
         set_masters(spec, 1)
         shrunk = cli_json("up", str(spec))
         assert shrunk["healthy"] is True
         assert shrunk["destroyed"] == [MASTERS[2], MASTERS[1]]
         assert not set(MASTERS[1:]) & containers()
+        for host in (MASTERS[0], AGENT):  # issue 20: the departed left every allow-list
+            ruleset = in_container(host, "nft", "list", "ruleset")
+            assert not [a for a in departed if listed(a, ruleset)], (host, departed, ruleset)
         assert_verified(spec, MASTERS[:1], agent)
         assert zk_mode(MASTERS[0]) == "standalone"
         assert agent_id() == agent

@@ -24,6 +24,8 @@ from provisioner.state import ClusterState
 from provisioner.topology import plan_machines
 
 RESIZE = ("resize", "resize_masters.yml")
+WAIT = ("wait_healthy", None)
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 
 
 def spec_text(masters: int, agents: int = 1, extra: str = "") -> str:
@@ -123,14 +125,40 @@ def test_shrinking_retires_the_highest_masters_first_and_destroys_them_last():
     assert destroy.hosts == masters(3, 2)
 
 
-def test_five_to_one_keeps_a_quorum_change_of_one_per_stage():
-    plan = compute_plan(spec(1), converged(spec(5)))
-    resize = plan.of_kind("resize")
-    retired = [a.hosts for a in resize if "stop and disable" in a.reason]
-    assert retired == [masters(5), masters(4), masters(3), masters(2)]
-    assert "gated on p-master-1, p-master-2, p-master-3 keeping" in resize[1].reason
-    assert "--quorum=2" in resize[3].reason and "--quorum=1" in resize[7].reason
-    assert plan.of_kind("destroy")[0].hosts == masters(5, 4, 3, 2)
+def cluster_hosts(inventory: dict) -> list[str]:
+    """The hosts role common writes into /etc/hosts and the firewall allow-lists."""
+    return sorted(h["name"] for h in inventory["all"]["vars"]["common_cluster_hosts"])
+
+
+def test_departed_masters_and_removed_agents_leave_the_firewall_in_the_finish_step():
+    """Issue 20: in a shrink, the leaving masters stay in every allow-list while they run (a
+    firewall.yml for an agent removed in the same run would cut them off the ensemble before
+    they retire); the finish step (role common on every remaining host) drops them all."""
+    shrink = compute_plan(spec(1, agents=1), converged(spec(3, agents=2)))
+    assert kinds(shrink) == [
+        ("remove_agents", "remove_agents.yml"),
+        ("destroy", None),
+        *[RESIZE] * 5,
+        ("destroy", None),
+        WAIT,
+    ]
+    state = converged(spec(3, agents=2))
+    final = ["p-master-1", "p-agent-1"]
+    assert shrink.resize is not None
+    *running, finish = shrink.resize.steps
+    for step in running[:2]:  # the retire steps: every master still in the allow-lists
+        inventory = step_inventory(spec(1), step, state.machines, final)
+        assert set(masters(1, 2, 3)) <= set(cluster_hosts(inventory))
+    assert finish.phase == "finish" and finish.hosts == tuple(final)
+    assert cluster_hosts(step_inventory(spec(1), finish, state.machines, final)) == sorted(final)
+    finish_play = next(
+        p
+        for p in yaml.safe_load(PLAYBOOKS.joinpath("resize_masters.yml").read_text())
+        if p.get("hosts") == "resize_finish"
+    )
+    assert finish_play["roles"] == ["common"]  # which rewrites the firewall rules
+    growth = compute_plan(spec(3, agents=1), converged(spec(1, agents=2)))
+    assert [a.hosts for a in growth.of_kind("firewall")] == [("p-master-1", "p-agent-1")]
 
 
 def test_agents_removed_in_the_same_run_are_drained_before_the_resize():

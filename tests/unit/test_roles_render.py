@@ -238,7 +238,14 @@ def test_zookeeper_environment_logs_through_log4j() -> None:
     assert env["ZOO_LOG_DIR"] == "/var/log/zookeeper"
     assert env["ZOO_LOG4J_PROP"] == "INFO,ROLLINGFILE"
     assert env["ZOOCFG"] == "/etc/zookeeper/conf/zoo.cfg"
-    assert env["JAVA_OPTS"] == "-Xmx512m"
+    # Quorum authentication is on with the ZooKeeper ACL (the default): the server's JAAS file.
+    assert (
+        env["JAVA_OPTS"]
+        == "-Xmx512m -Djava.security.auth.login.config=/etc/zookeeper/conf/jaas.conf"
+    )
+    off = cluster(masters={"count": 3}, security={"zookeeper_acl": False})
+    variables = role_vars("zookeeper", off, "demo-master-2")
+    assert env_file(render("zookeeper", "environment.j2", variables))["JAVA_OPTS"] == "-Xmx512m"
 
 
 # --------------------------------------------------------------------------- mesos_install

@@ -31,7 +31,7 @@ from provisioner.security import (
 from provisioner.spec import ClusterSpec
 
 from .fake_scheduler import FakeScheduler, Scenario, offer
-from .role_render import cluster, env_file, render, role_vars, value
+from .role_render import ROLES, cluster, env_file, render, role_vars, value
 
 
 def spec_of(**fields: Any) -> ClusterSpec:
@@ -317,6 +317,68 @@ def test_agent_gets_its_credential_and_the_http_credentials(tmp_path: Path) -> N
     assert acls["run_tasks"] == [{"principals": principals, "users": {"values": ["nobody"]}}]
     # The registration wait on the agent itself authenticates as health, not as the operator.
     assert value("__mesos_agent_http_user", variables) == "dcos-health"
+
+
+def _zookeeper_secrets(tmp_path: Path) -> tuple[ClusterCredentials, dict[str, str]]:
+    creds, secrets = _secrets_vars(tmp_path)
+    return creds, {"zookeeper_secrets_file": secrets["mesos_secrets_file"]}
+
+
+def test_zookeeper_members_authenticate_each_other_with_a_derived_quorum_secret(
+    tmp_path: Path,
+) -> None:
+    """Issue 20: SASL DIGEST-MD5 between ensemble members; the JAAS file holds a secret
+    derived from the masters' ZooKeeper credential, never that credential itself."""
+    creds, secrets = _zookeeper_secrets(tmp_path)
+    inventory = cluster(masters={"count": 3})
+    variables = role_vars("zookeeper", inventory, "demo-master-1", **secrets)
+    cfg = render("zookeeper", "zoo.cfg.j2", variables).splitlines()
+    for line in (
+        "quorum.auth.enableSasl=true",
+        "quorum.auth.learnerRequireSasl=true",
+        "quorum.auth.serverRequireSasl=true",
+        "quorum.auth.learner.saslLoginContext=QuorumLearner",
+        "quorum.auth.server.saslLoginContext=QuorumServer",
+    ):
+        assert line in cfg
+    jaas = render("zookeeper", "jaas.conf.j2", variables)
+    assert re.fullmatch(r"[0-9a-f]{64}", value("__zookeeper_quorum_secret", variables))
+    secret = value("__zookeeper_quorum_secret", variables)
+    server = re.search(r"QuorumServer \{(.*?)\};", jaas, re.S)
+    learner = re.search(r"QuorumLearner \{(.*?)\};", jaas, re.S)
+    assert server and learner, jaas
+    assert "org.apache.zookeeper.server.auth.DigestLoginModule required" in server[1]
+    assert f'user_zookeeper="{secret}";' in server[1]
+    assert f'username="zookeeper"\n       password="{secret}";' in learner[1]
+    assert creds.zookeeper.secret not in jaas
+    # Every member derives the same secret; another cluster's credential gives another one.
+    other = role_vars("zookeeper", inventory, "demo-master-3", **secrets)
+    assert value("__zookeeper_quorum_secret", other) == secret
+    (tmp_path / "other").mkdir()
+    _, elsewhere = _zookeeper_secrets(tmp_path / "other")
+    third = role_vars("zookeeper", inventory, "demo-master-1", **elsewhere)
+    assert value("__zookeeper_quorum_secret", third) != secret
+    # The file is root:zookeeper 0640, written with no_log, and in the drift manifest.
+    tasks = yaml.safe_load((ROLES / "zookeeper" / "tasks" / "main.yml").read_text())
+    task = next(t for t in tasks if t["name"] == "Write the JAAS file of quorum authentication")
+    assert task["no_log"] is True
+    assert (
+        task["ansible.builtin.template"]["owner"],
+        task["ansible.builtin.template"]["mode"],
+    ) == (
+        "root",
+        "0640",
+    )
+    assert value(task["ansible.builtin.template"]["group"].strip("{} "), variables) == "zookeeper"
+    manifest = next(t for t in tasks if t["name"].startswith("Record the files"))
+    entries = value(manifest["vars"]["common_manifest_entries"].strip("{} \n"), variables)
+    assert "file /etc/zookeeper/conf/jaas.conf" in entries
+    # Off with the ACL: no SASL line, no JAAS file in the manifest.
+    off = role_vars("zookeeper", cluster(security={"zookeeper_acl": False}), "demo-master-1")
+    assert "quorum.auth" not in render("zookeeper", "zoo.cfg.j2", off)
+    assert "file /etc/zookeeper/conf/jaas.conf" not in value(
+        manifest["vars"]["common_manifest_entries"].strip("{} \n"), off
+    )
 
 
 def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
