@@ -32,6 +32,7 @@ from .spec import ClusterSpec
 from .specfile import load_spec
 
 if TYPE_CHECKING:
+    from .backup import AutoBackup, BackupResult, RestoreResult
     from .diagnose import DiagnoseResult
     from .doctor import DoctorReport
     from .health import CheckResult, HealthReport
@@ -85,6 +86,24 @@ WorkloadOpt = Annotated[
     ),
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NoBackupOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-backup",
+        help="Skip the automatic backup (taken before an upgrade, a master resize, a master "
+        "repair and down, into the state directory's backups/).",
+    ),
+]
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        metavar="FILE",
+        help="File whose first line is the passphrase sealing the cluster's secrets in a "
+        "backup (default: $DCOS_PROVISION_BACKUP_PASSPHRASE; without either, backups leave "
+        "the secrets out).",
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -164,6 +183,14 @@ def _confirm(question: str, as_json: bool, refused: str) -> None:
     if not typer.confirm(question, err=True):
         err.print("nothing changed")
         raise typer.Exit(1)
+
+
+def _auto_backup(no_backup: bool, passphrase_file: Path | None, as_json: bool) -> AutoBackup:
+    from .backup import AutoBackup, read_passphrase
+
+    if no_backup:
+        return AutoBackup(enabled=False)
+    return AutoBackup(passphrase=_run(lambda: read_passphrase(passphrase_file), as_json))
 
 
 def _print_health(report: HealthReport, verbose: bool = False) -> None:
@@ -268,15 +295,20 @@ def up(
     workload: WorkloadOpt = True,
     verbose: VerboseRunOpt = False,
     converge: ConvergeOpt = False,
+    no_backup: NoBackupOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
 ) -> None:
     """Create machines, install ZooKeeper + Mesos, and wait until the cluster is verified.
 
     On a converged cluster with an unchanged spec, a fast drift check (one SSH round trip per
-    host) decides which hosts need the play; `--converge` runs it on every host.
+    host) decides which hosts need the play; `--converge` runs it on every host. Recorded
+    machines that no longer exist (deleted outside this tool) are created again. A new
+    `mesos.version` or `masters.count` is backed up first (see `backup`).
     """
     if plan_only:
         plan(spec, as_json=as_json, state_dir=state_dir, converge=converge)
         return
+    auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
     with ProgressView(err, verbose=verbose) as view:
         result = _run(
             lambda: operations.up(
@@ -284,6 +316,7 @@ def up(
                 wait_timeout=wait,
                 workload=workload,
                 converge=converge,
+                auto_backup=auto_backup,
             ),
             as_json,
         )
@@ -420,14 +453,20 @@ def upgrade(
     state_dir: StateDirOpt = None,
     wait: WaitOpt = 600,
     verbose: VerboseRunOpt = False,
+    no_backup: NoBackupOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
 ) -> None:
     """Roll out a new `mesos.version`, one master at a time, then the agents.
 
     Followers first and the leader last, each step gated on health; agents in batches.
+    A backup is taken first (a failed one stops the upgrade; --no-backup skips it).
     """
+    auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
 
     def run() -> operations.RunResult:
-        return operations.upgrade(_open(spec, state_dir, view), wait_timeout=wait)
+        return operations.upgrade(
+            _open(spec, state_dir, view), wait_timeout=wait, auto_backup=auto_backup
+        )
 
     with ProgressView(err, verbose=verbose) as view:
         result = _run(run, as_json)
@@ -440,8 +479,15 @@ def down(
     yes: YesOpt = False,
     as_json: JsonOpt = False,
     state_dir: StateDirOpt = None,
+    no_backup: NoBackupOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
 ) -> None:
-    """Destroy the machines this tool created for the cluster (static hosts are reset)."""
+    """Destroy the machines this tool created for the cluster (static hosts are reset).
+
+    A backup is taken first into the state directory's backups/ (kept after `down`); on a
+    broken cluster it holds what could be read, says what it lacks, and `down` goes on.
+    """
+    auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
     view = ProgressView(err)
     cluster = _run(lambda: _open(spec, state_dir, view), as_json)
     if not yes:
@@ -452,7 +498,7 @@ def down(
             "destroy",
         )
     with view:
-        destroyed = _run(lambda: operations.down(cluster), as_json)
+        destroyed = _run(lambda: operations.down(cluster, auto_backup), as_json)
     if as_json:
         _emit_json({"cluster": cluster.spec.name, "destroyed": destroyed})
     err.print(f"destroyed: {', '.join(destroyed) or 'nothing (no machines recorded)'}")
@@ -567,6 +613,97 @@ def version() -> None:
     sys.stdout.write(f"dcos-provision {__version__}\n")
 
 
+# --------------------------------------------------------------------------- backup, restore
+
+
+@app.command()
+def backup(
+    spec: SpecArg,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Archive path (default: ./<name>-backup-<UTC time>.tar.gz).",
+            show_default=False,
+        ),
+    ] = None,
+    passphrase_file: PassphraseFileOpt = None,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write one archive: the cluster's znodes (data + ACLs), the Mesos registry, maintenance
+    schedule, quota and weights, and the state directory (secrets sealed with a passphrase).
+    """
+    from .backup import read_passphrase, take_backup
+
+    def run() -> BackupResult:
+        passphrase = read_passphrase(passphrase_file)
+        return take_backup(_open(spec, state_dir), passphrase=passphrase, output=output)
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+    contents = result.manifest.get("contents", {})
+    for key, value in contents.items():
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        err.print(f"  {key}: {shown if shown != '' else '-'}", markup=False)
+    err.print(f"backup written: {escape(str(result.path))}")
+
+
+@app.command()
+def restore(
+    spec: SpecArg,
+    archive: Annotated[
+        Path,
+        typer.Argument(help="Archive written by `backup`.", metavar="FILE", show_default=False),
+    ],
+    passphrase_file: PassphraseFileOpt = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace znodes whose data differ from the backup's."),
+    ] = False,
+    verify_only: Annotated[
+        bool,
+        typer.Option(
+            "--verify-only", help="Check checksums, identity and passphrase; change nothing."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Write a backup back onto the running cluster of the same spec: znodes, maintenance
+    schedule, quota and weights (and secrets.json when the state directory lost it).
+
+    Checksums, the cluster's identity and the passphrase are verified first; a damaged or
+    foreign archive is refused and nothing changes. Mesos keeps its registry only in the
+    masters' replicated log, so agents re-register on their own after a lost control plane.
+    """
+    from . import backup as backup_module
+
+    def run() -> RestoreResult:
+        passphrase = backup_module.read_passphrase(passphrase_file)
+        cluster = _open(spec, state_dir)
+        if verify_only:
+            backup_module.verify(cluster, archive, passphrase)
+            return backup_module.RestoreResult(path=archive)
+        return backup_module.restore(cluster, archive, passphrase=passphrase, overwrite=overwrite)
+
+    result = _run(run, as_json)
+    if as_json:
+        _emit_json({**result.to_dict(), "verify_only": verify_only})
+    if verify_only:
+        err.print(f"{escape(str(archive))}: checksums and identity verified; nothing changed")
+        return
+    if result.secrets_restored:
+        err.print("restored secrets.json into the state directory")
+    err.print(f"restored {len(result.znodes)} znode(s)")
+    for line in result.mesos:
+        err.print(f"re-applied {line}", markup=False)
+    err.print(f"restore of {escape(str(archive))} finished")
+
+
 # --------------------------------------------------------------------------- day 2: repair, verify
 
 
@@ -579,15 +716,21 @@ def repair(
     plan_only: Annotated[
         bool, typer.Option("--plan-only", help="Say what would be repaired; change nothing.")
     ] = False,
+    no_backup: NoBackupOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
 ) -> None:
     """Re-converge only the hosts and roles health names (plus missing files or stopped
     services of the roles), then verify. Refuses on gone hosts, lost quorum or a changed spec.
     """
     from . import repair as repair_module
 
+    auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
     result = _run(
         lambda: repair_module.repair(
-            _open(spec, state_dir), plan_only=plan_only, wait_timeout=wait
+            _open(spec, state_dir),
+            plan_only=plan_only,
+            wait_timeout=wait,
+            auto_backup=auto_backup,
         ),
         as_json,
     )

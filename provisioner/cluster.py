@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,15 +59,18 @@ class Cluster:
     def provider(self) -> Provider:
         return provider_for(self.spec, self.state_dir, self.progress)
 
+    def tls_context(self) -> ssl.SSLContext | None:
+        """Our clients' TLS context (cluster CA, controller certificate) when `security.tls`
+        is on and the cluster has its CA; None otherwise (plain HTTP)."""
+        tls_spec = self.spec.security.tls
+        if tls_spec.enabled and pki.pki_dir(self.state_dir).joinpath("ca.crt").exists():
+            return pki.client_context(self.state_dir, self.spec.name, tls_spec.certificate_days)
+        return None
+
     def health_credential(self) -> security.Credential | None:
         """What the health checks authenticate as: the health principal (Mesos authentication
         on) and the controller's TLS certificate (`security.tls` on); None when neither."""
-        tls_spec = self.spec.security.tls
-        tls = (
-            pki.client_context(self.state_dir, self.spec.name, tls_spec.certificate_days)
-            if tls_spec.enabled and pki.pki_dir(self.state_dir).joinpath("ca.crt").exists()
-            else None
-        )
+        tls = self.tls_context()
         creds = (
             security.load_credentials(self.spec, self.state_dir)
             if self.spec.security.authentication

@@ -97,3 +97,10 @@ class CredentialsError(ProvisionError):
 
 class HostTrustError(ProvisionError):
     """An SSH host is reachable but not trusted (unknown or changed host key, refused login)."""
+
+
+class ArchiveError(ProvisionError):
+    """A backup archive is unreadable, damaged, another cluster's, or its passphrase is wrong;
+    nothing was changed."""
+
+    exit_code = 2

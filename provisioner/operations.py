@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import pki, resize_run, security, up_steps
+from . import backup, pki, resize_run, security, up_steps
 from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
@@ -23,6 +23,7 @@ from .plan import Action, ActionKind, Plan, compute_plan
 from .specfile import set_agent_count
 from .topology import plan_machines
 from .up_steps import STEPS, RunResult, UpRun
+from .vanished import forget_vanished
 
 if TYPE_CHECKING:
     from . import health
@@ -30,9 +31,13 @@ if TYPE_CHECKING:
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
-    """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies)."""
-    cluster.provider().preflight()
-    return compute_plan(cluster.spec, cluster.store.load(), converge=converge)
+    """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies).
+    Machines that vanished are planned for creation, as `up` would (state is not changed)."""
+    provider = cluster.provider()
+    provider.preflight()
+    state = cluster.store.load()
+    forget_vanished(state, provider)  # in memory only
+    return compute_plan(cluster.spec, state, converge=converge)
 
 
 @contextlib.contextmanager
@@ -56,6 +61,7 @@ def up(
     remove: tuple[str, ...] = (),
     workload: bool = True,
     converge: bool = False,
+    auto_backup: backup.AutoBackup | None = None,
 ) -> RunResult:
     """Create what is missing, converge, verify health; safe to re-run after an interruption.
 
@@ -63,19 +69,34 @@ def up(
     `workload` then runs one real task on the healthy cluster (not on the Mesos test
     stand-in, which runs none: there the report says so and the layer is left out).
     `converge` runs site.yml on every host instead of the fast drift check (drift.py).
+    `auto_backup` (the CLI's default) backs the cluster up before an upgrade or master resize.
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     cluster.phase_log = []
     with store.lock("up"), _remembering_phases(cluster):
         state = store.load()
+        if not state.cluster_id:
+            state.ensure_cluster_id()
+            if state.machines:  # a new cluster saves it with its first machines
+                store.save(state)
+        provider = cluster.provider()
+        gone = forget_vanished(state, provider)
+        if gone:
+            cluster.progress(
+                f"recorded machines no longer exist: {', '.join(gone)}; creating them again "
+                "(`restore` brings back their ZooKeeper and registry state)"
+            )
+            store.save(state)
         the_plan = compute_plan(spec, state, remove, converge)
         result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
-        provider = cluster.provider()
         if the_plan.changes_machines:
             # The provider's tools are only needed to create or destroy machines; checking
             # them costs seconds (two `vagrant` runs), which a no-op `up` need not pay.
             provider.preflight()
+        if the_plan.upgrades or the_plan.resize is not None:
+            operation = "upgrade" if the_plan.upgrades else "master resize"
+            backup.before(cluster, operation, auto_backup)
         # Generated on the first run (or the operator's own): the roles read secrets.json.
         security.ensure_credentials(spec, store.directory)
         for warning in spec.security.warnings():
@@ -157,7 +178,9 @@ def scale(cluster: Cluster, change: ScaleChange, *, wait_timeout: float = 600) -
     return up(cluster, wait_timeout=wait_timeout, remove=change.remove)
 
 
-def upgrade(cluster: Cluster, *, wait_timeout: float = 600) -> RunResult:
+def upgrade(
+    cluster: Cluster, *, wait_timeout: float = 600, auto_backup: backup.AutoBackup | None = None
+) -> RunResult:
     """`up` when it would roll out a new `mesos.version`; UsageError when there is none."""
     if not plan(cluster).upgrades:
         raise UsageError(
@@ -165,7 +188,7 @@ def upgrade(cluster: Cluster, *, wait_timeout: float = 600) -> RunResult:
             "cluster last converged with (or the cluster is not created yet)",
             hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
         )
-    return up(cluster, wait_timeout=wait_timeout)
+    return up(cluster, wait_timeout=wait_timeout, auto_backup=auto_backup)
 
 
 def status(
@@ -207,11 +230,17 @@ def metrics(cluster: Cluster) -> Figures:
         probes.close()
 
 
-def down(cluster: Cluster) -> list[str]:
-    """Destroy (or, for adopted hosts, reset) exactly the machines this tool recorded."""
+def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list[str]:
+    """Destroy (or, for adopted hosts, reset) exactly the machines this tool recorded.
+
+    With `auto_backup`, a backup is taken first into the state directory's backups/ (kept
+    after `down`); on a broken cluster it holds what could be read and `down` goes on."""
     spec, store = cluster.spec, cluster.store
     with store.lock("down"):
         state = store.load()
+        if state.machines:
+            backup.before(cluster, "down", auto_backup, partial_ok=True)
+            state = store.load()  # the backup may have recorded the cluster's identity
         provider = cluster.provider()
         names = set(state.machines)
         # Adopted hosts exist whether or not `up` ever ran: only recorded ones are ours.

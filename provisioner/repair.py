@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .backup import AutoBackup, before
 from .cluster import Cluster, machines_in_order
 from .domain import Layer, Machine, Role, is_core
 from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
@@ -310,10 +311,16 @@ def run_repair_playbook(
 
 
 def repair(
-    cluster: Cluster, *, plan_only: bool = False, wait_timeout: float = 300, max_rounds: int = 3
+    cluster: Cluster,
+    *,
+    plan_only: bool = False,
+    wait_timeout: float = 300,
+    max_rounds: int = 3,
+    auto_backup: AutoBackup | None = None,
 ) -> RepairResult:
     """Find what is broken, re-converge just that, verify; repeat while a round reveals more
-    (a layer health skipped until the one below it was fixed)."""
+    (a layer health skipped until the one below it was fixed). With `auto_backup`, a repair
+    that touches a master or ZooKeeper member backs up what can still be read first."""
     from . import health
 
     started = time.monotonic()
@@ -336,6 +343,8 @@ def repair(
             result.health = None if plan_only else report
             result.seconds = time.monotonic() - started
             return result
+        if any(ROLE_MASTER in roles or ROLE_ZOOKEEPER in roles for roles in targets.values()):
+            before(cluster, "master repair", auto_backup, partial_ok=True)
         for _round in range(max_rounds):
             result.rounds.append(targets)
             result.playbooks.append(run_repair_playbook(cluster, machines, targets))

@@ -12,6 +12,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,9 @@ class ClusterState:
     history: list[dict[str, Any]] = field(default_factory=list)
     #: `[{name, seconds, detail, ok}]`: the phases of the last `up`/`scale`/`upgrade` run.
     last_run_phases: list[dict[str, Any]] = field(default_factory=list)
+    #: Random identity given at the first `up` (or backup); backups carry it, so `restore`
+    #: can refuse another cluster's archive even when the two share a name.
+    cluster_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +61,7 @@ class ClusterState:
             "observed": {h: dict(sorted(o.items())) for h, o in sorted(self.observed.items())},
             "history": self.history[-50:],
             "last_run_phases": self.last_run_phases,
+            **({"cluster_id": self.cluster_id} if self.cluster_id else {}),
         }
 
     @classmethod
@@ -85,7 +90,14 @@ class ClusterState:
                 _expect(p, dict, "last_run_phases[]")
                 for p in _expect(data.get("last_run_phases", []), list, "last_run_phases")
             ],
+            cluster_id=_expect(data.get("cluster_id", ""), str, "cluster_id"),
         )
+
+    def ensure_cluster_id(self) -> str:
+        """The cluster's identity: 64 random bits, drawn once and kept."""
+        if not self.cluster_id:
+            self.cluster_id = secrets.token_hex(8)
+        return self.cluster_id
 
     def record(self, operation: str, **details: Any) -> None:
         self.history.append({"at": utc_now(), "operation": operation, **details})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ class Provider(ABC):
     #: True when `create` must be given every machine of the cluster (a Pulumi program
     #: declares the whole desired set); otherwise it is given only the machines to create.
     declarative: bool = False
+    #: True when `vanished` can tell a deleted machine from a stopped one (vagrant).
+    detects_vanished: bool = False
 
     def __init__(
         self, spec: ClusterSpec, state_dir: Path, progress: ProgressCallback | None = None
@@ -43,6 +46,12 @@ class Provider(ABC):
     @abstractmethod
     def list(self) -> list[Machine]:
         """The machines of this cluster that exist now."""
+
+    def vanished(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Of these recorded machines, those that no longer exist at all (deleted outside this
+        tool), as opposed to stopped or unreachable; `up` recreates them. Default: none (the
+        backend cannot tell, so nothing is ever recreated behind the operator's back)."""
+        return []
 
     def preflight(self) -> None:  # noqa: B027 - optional hook
         """Raise ToolMissingError when a tool the backend needs is absent (cheap, no changes)."""

@@ -43,6 +43,8 @@ ADDRESS_TIMEOUT = "There was an error executing lxc-info"
 class VagrantProvider(Provider):
     """Creates, lists and destroys a cluster's machines through one shared Vagrantfile."""
 
+    detects_vanished = True
+
     #: Where the lxc bridge shows up; a class attribute so tests can point it elsewhere.
     bridge_path = Path("/sys/class/net/lxcbr0")
 
@@ -276,6 +278,14 @@ class VagrantProvider(Provider):
             self._write_machines_file(remaining)
             if not remaining:  # vagrant's per-cluster state is empty now; leave no clutter
                 shutil.rmtree(self.dotfile_dir, ignore_errors=True)
+
+    def vanished(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Machines `vagrant status` reports as not created (their container was deleted)."""
+        if not names or not self.machines_file.exists():
+            return []
+        self._check_names(names)
+        states = self._states()
+        return [n for n in names if states.get(n, "not_created") == "not_created"]
 
     def list(self) -> list[Machine]:
         entries = self._read_machines_file()

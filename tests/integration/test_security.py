@@ -451,6 +451,20 @@ def _agent_id(master: str) -> str:
     return str(agent["id"])
 
 
+def test_the_metrics_exporter_reads_mesos_over_tls_on_every_mesos_host(spec: Path) -> None:
+    """Monitoring is on by default: its exporter on each Mesos host reaches the local endpoint
+    over HTTPS with the node's certificate (plain HTTP would be refused), as the health
+    principal, so the textfile that node exporter serves says the endpoint is up."""
+    for host, role in ((MASTER, "master"), (AGENT, "agent")):
+        in_container(host, "systemctl", "start", "dcos-metrics-exporter.service")
+        text = in_container(host, "cat", "/var/lib/prometheus/node-exporter/dcos.prom")
+        assert f'dcos_mesos_up{{role="{role}"}} 1' in text, (host, text[:500])
+        settings = json.loads(
+            in_container(host, "cat", "/etc/dcos-provision/monitoring/exporter.json")
+        )
+        assert settings["mesos"][0]["url"].startswith("https://"), settings["mesos"]
+
+
 def test_agent_api_refuses_launch_container_to_health_and_agent_principals(spec: Path) -> None:
     """Attack 2: with `--acls` missing, any HTTP principal of the agent ran a root command
     through LAUNCH_CONTAINER. Now health and agent principals get 401/403 and nothing runs."""

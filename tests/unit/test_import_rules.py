@@ -33,6 +33,12 @@ ALLOWED: dict[str, set[str]] = {
     # ports are facts of the services its firewall description names.
     **{name: SPEC_MODULES | {"provisioner.errors", "provisioner.ports"} for name in SPEC_MODULES},
     "provisioner.specfile": SPEC_MODULES | {"provisioner.errors", "provisioner.fileutil"},
+    # The backup's parts that touch files, keys, ZooKeeper or Mesos know nothing of clusters,
+    # machines or backends; only backup.run puts them together.
+    "provisioner.backup.archive": {"provisioner.errors"},
+    "provisioner.backup.sealed": {"provisioner.errors"},
+    "provisioner.backup.zktree": {"provisioner.errors"},
+    "provisioner.backup.mesos_api": {"provisioner.errors", "provisioner.ports"},
 }
 #: The pure centre and the health checks get records from domain.py, never from a backend.
 NO_PROVIDERS = {

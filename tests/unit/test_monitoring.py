@@ -135,7 +135,11 @@ def test_the_exporter_settings_hold_the_health_credential_in_a_root_only_file(
     settings = json.loads(render("monitoring", "exporter.json.j2", variables))
     assert settings["principal"] == creds.health.principal == "dcos-health"
     assert settings["secret"] == creds.health.secret
-    assert settings["mesos"] == [{"role": "master", "url": "http://10.0.3.10:5050"}]
+    # TLS is on by default: the exporter speaks HTTPS with the node's own certificate.
+    assert settings["mesos"] == [{"role": "master", "url": "https://10.0.3.10:5050"}]
+    assert (settings["ca_file"], settings["cert_file"], settings["key_file"]) == tuple(
+        f"/etc/dcos-provision/tls/{name}" for name in ("ca.crt", "node.crt", "node.key")
+    )
     assert settings["zookeeper"] == "10.0.3.10:2181"
     agent = json.loads(
         render(
@@ -152,6 +156,22 @@ def test_the_exporter_settings_hold_the_health_credential_in_a_root_only_file(
     )
     assert agent["mesos"] == [{"role": "agent", "url": "https://10.0.3.11:5051"}]
     assert agent["zookeeper"] == "" and agent["principal"] == "dcos-health"
+    # With TLS off in the spec: plain HTTP and no certificate files.
+    plain = json.loads(
+        render(
+            "monitoring",
+            "exporter.json.j2",
+            role_vars(
+                "monitoring",
+                inventory,
+                "demo-agent-1",
+                mesos_tls_enabled=False,
+                mesos_secrets_file=str(tmp_path / "secrets.json"),
+            ),
+        )
+    )
+    assert plain["mesos"] == [{"role": "agent", "url": "http://10.0.3.11:5051"}]
+    assert plain["ca_file"] == plain["cert_file"] == plain["key_file"] == ""
     task = next(
         t
         for t in yaml.safe_load((ROLES / "monitoring" / "tasks" / "exporter.yml").read_text())

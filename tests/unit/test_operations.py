@@ -100,7 +100,7 @@ def test_upgrade_runs_up_when_the_plan_upgrades(
     monkeypatch.setattr(operations, "plan", lambda _cluster: rolling)
     result = operations.upgrade(open_cluster(spec), wait_timeout=5)
     assert result.cluster == "lab"
-    assert ups == [{"agents": 1, "wait_timeout": 5}]  # the spec default
+    assert ups == [{"agents": 1, "wait_timeout": 5, "auto_backup": None}]  # the spec default
 
 
 def test_up_has_a_step_for_every_kind_of_action_a_plan_holds() -> None:

@@ -416,6 +416,19 @@ def test_list_returns_running_machines_with_roles_from_machines_file(tmp_path: P
     assert runner.commands("vagrant", "ssh-config") == [["vagrant", "ssh-config", "demo-master-1"]]
 
 
+def test_vanished_is_not_created_only_never_stopped(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    provider = make_provider(tmp_path, runner)
+    assert provider.vanished(["demo-agent-1"]) == []  # no machines file: nothing of ours
+    provider.state_dir.mkdir(parents=True)
+    provider.machines_file.write_text(json.dumps({"machines": []}))
+    names = ["demo-master-1", "demo-agent-1", "demo-agent-2", "demo-agent-3"]
+    # running, not_created, stopped, unknown to vagrant (also not created)
+    assert provider.vanished(names) == ["demo-agent-1", "demo-agent-3"]
+    with pytest.raises(ProviderError, match="do not belong to cluster demo"):
+        provider.vanished(["other-master-1"])
+
+
 def test_list_without_machines_file_runs_nothing(tmp_path: Path) -> None:
     runner = FakeRunner()
     assert make_provider(tmp_path, runner).list() == []
