@@ -161,6 +161,15 @@ def test_departed_masters_and_removed_agents_leave_the_firewall_in_the_finish_st
     assert [a.hosts for a in growth.of_kind("firewall")] == [("p-master-1", "p-agent-1")]
 
 
+def test_the_last_resize_step_monitors_every_host_of_the_new_cluster():
+    """New masters get node exporter and Prometheus, and every master's Prometheus the new
+    target list, in the resize itself: the next converge changes nothing (e2e checks it)."""
+    plays = yaml.safe_load(PLAYBOOKS.joinpath("resize_masters.yml").read_text())
+    last = plays[-1]
+    assert last["hosts"] == "resize_finish"
+    assert [r["role"] for r in last["roles"]] == ["monitoring"]
+
+
 def test_agents_removed_in_the_same_run_are_drained_before_the_resize():
     plan = compute_plan(spec(3, agents=1), converged(spec(1, agents=2)))
     assert kinds(plan)[:5] == [
