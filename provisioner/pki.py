@@ -7,7 +7,6 @@ Made with `cryptography` on the controller, kept under `<state dir>/pki/` (keys 
   host name (DNS SAN) named, `certificate_days` long. Masters and agents serve and dial with it.
 - `controller.key`, `controller.crt`: the client certificate our own clients (health checks,
   workload, repair, chaos, diagnose) present on this machine.
-- `executor-jwt.secret`: the agents' `--jwt_secret_key` (executor authentication), 0600.
 - `<node>-executor.key`, `<node>-executor.crt`: what executors on that node get. Task users
   can read it, so it is a separate key of its own (the node's key stays root-only); it names
   the same address because libprocess checks the peer's address (`VERIFY_IPADD`) and an
@@ -22,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
-import secrets
 import ssl
 import stat
 from collections.abc import Iterable
@@ -280,16 +278,6 @@ def _still_good(ca: ClusterCA, key_path: Path, cert_path: Path, node: NodeIdenti
 
 
 UNITS = ("node", "executor")
-EXECUTOR_SECRET = "executor-jwt.secret"
-
-
-def ensure_executor_secret(state_dir: Path) -> Path:
-    """The key agents sign executors' tokens with (`--jwt_secret_key`): 256 random bits,
-    made once, 0600. Each agent gets it; an executor only ever sees its own token."""
-    path = pki_dir(state_dir) / EXECUTOR_SECRET
-    if not path.exists():
-        _write(path, secrets.token_urlsafe(32), 0o600)
-    return path
 
 
 def ensure_certificates(
@@ -298,7 +286,6 @@ def ensure_certificates(
     """Node and executor certificates for `nodes`, issued where missing or stale (all of them
     with `renew`). Returns the names of the files written (for progress and tests)."""
     ca = ensure_ca(state_dir, cluster)
-    ensure_executor_secret(state_dir)
     written = []
     for node in nodes:
         for unit in UNITS:

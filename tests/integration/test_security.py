@@ -465,6 +465,21 @@ def test_the_metrics_exporter_reads_mesos_over_tls_on_every_mesos_host(spec: Pat
         assert settings["mesos"][0]["url"].startswith("https://"), settings["mesos"]
 
 
+def test_executors_get_no_token_that_launches_nested_containers(spec: Path) -> None:
+    """Red team: with `--authenticate_http_executors` the executor's token (which its task can
+    read) launched a nested container as root through the agent API. Agents hand executors no
+    token: the flags and the signing key are absent, and the agent says so in /flags."""
+    env = in_container(AGENT, "cat", "/etc/default/mesos-agent")
+    assert "AUTHENTICATE_HTTP_EXECUTORS" not in env and "JWT_SECRET_KEY" not in env, env
+    listing = in_container(AGENT, "ls", "/etc/dcos-provision/tls")
+    assert "executor-jwt" not in listing, listing
+    health = basic_auth(secrets_of(spec)["health"])
+    status_code, flags = http_json(container_ip(AGENT), 5051, "/flags", auth=health)
+    assert status_code == 200, flags
+    assert flags["flags"].get("authenticate_http_executors", "false") == "false", flags
+    assert not flags["flags"].get("jwt_secret_key"), flags
+
+
 def test_agent_api_refuses_launch_container_to_health_and_agent_principals(spec: Path) -> None:
     """Attack 2: with `--acls` missing, any HTTP principal of the agent ran a root command
     through LAUNCH_CONTAINER. Now health and agent principals get 401/403 and nothing runs."""

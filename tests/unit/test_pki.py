@@ -206,12 +206,3 @@ def test_mutual_tls_refuses_a_client_without_a_cluster_certificate(
             break
         threading.Event().wait(0.1)
     assert outcome and outcome[0].startswith("refused")
-
-
-def test_the_executor_token_key_is_made_once_and_private(tmp_path: Path) -> None:
-    pki.ensure_certificates(tmp_path, "demo", NODES, days=30)
-    path = pki.pki_dir(tmp_path) / pki.EXECUTOR_SECRET
-    first = path.read_text()
-    assert len(first) >= 40 and _mode(path) == 0o600
-    pki.ensure_certificates(tmp_path, "demo", NODES, days=30, renew=True)
-    assert path.read_text() == first

@@ -81,10 +81,12 @@ def test_an_odd_cipher_list_fails_the_render() -> None:
         )
 
 
-def test_agents_authenticate_executors_with_a_root_only_key() -> None:
+def test_agents_hand_executors_no_token_that_launches_nested_containers() -> None:
+    """An executor token (JWT) may launch nested containers under its container as any user
+    whatever the agent's ACLs, and a task can read it: with it every task became root (red
+    team). Executors get TLS settings and their own certificate, and no token."""
     env = _env("mesos_agent", "demo-agent-1")
-    assert env["MESOS_AUTHENTICATE_HTTP_EXECUTORS"] == "true"
-    assert env["MESOS_JWT_SECRET_KEY"] == "/etc/dcos-provision/tls/executor-jwt.key"
+    assert "MESOS_AUTHENTICATE_HTTP_EXECUTORS" not in env
+    assert "MESOS_JWT_SECRET_KEY" not in env
     executor = json.loads(env["MESOS_EXECUTOR_ENVIRONMENT_VARIABLES"])
-    assert "executor-jwt" not in json.dumps(executor)  # the key itself stays the agent's
-    assert "MESOS_AUTHENTICATE_HTTP_EXECUTORS" not in _env("mesos_agent", "demo-agent-1", tls=False)
+    assert executor["LIBPROCESS_SSL_KEY_FILE"] == "/etc/dcos-provision/tls/executor.key"
