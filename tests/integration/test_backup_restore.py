@@ -69,13 +69,16 @@ def operator_call(spec: Path, body: dict[str, Any]) -> dict[str, Any]:
     return json.loads(data) if data.strip() else {}
 
 
-def zk_client(spec: Path) -> Any:
+def zk_client(spec: Path, identity: str = "operator") -> Any:
+    """A ZooKeeper session authenticated as one of the cluster's digest identities: the
+    operator (what frameworks use) or `zookeeper` (the masters', which alone may create
+    znodes at the root)."""
     from kazoo.client import KazooClient
 
     client = KazooClient(hosts=f"{address(spec, MASTER)}:2181", timeout=10)
     client.start(timeout=20)
-    operator = secrets_of(spec)["operator"]
-    client.add_auth("digest", f"{operator['principal']}:{operator['secret']}")
+    credential = secrets_of(spec)[identity]
+    client.add_auth("digest", f"{credential['principal']}:{credential['secret']}")
     return client
 
 
@@ -106,9 +109,16 @@ def set_framework_state(spec: Path) -> None:
 
     operator = secrets_of(spec)["operator"]
     own = make_digest_acl(operator["principal"], operator["secret"], all=True)
+    # The root is writable only by the masters' identity (strict security I): the operator
+    # makes the framework's top znode with it, owned by the framework's identity.
+    admin = zk_client(spec, "zookeeper")
+    try:
+        admin.create(FRAMEWORK_ROOT, b'{"framework": "e2e"}', acl=[own, *READ_ACL_UNSAFE])
+    finally:
+        admin.stop()
+        admin.close()
     client = zk_client(spec)
     try:
-        client.create(FRAMEWORK_ROOT, b'{"framework": "e2e"}', acl=[own, *READ_ACL_UNSAFE])
         client.create(f"{FRAMEWORK_ROOT}/state", b"\x00\x01 task state", acl=[own])
         client.create(f"{FRAMEWORK_ROOT}/state/task-1", b"RUNNING", acl=[own, *READ_ACL_UNSAFE])
     finally:
