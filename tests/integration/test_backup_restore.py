@@ -34,7 +34,9 @@ pytestmark = pytest.mark.e2e
 CLUSTER = "e2e-bk24"
 PREFIX = f"{CLUSTER}-"
 MASTER, AGENT = f"{CLUSTER}-master-1", f"{CLUSTER}-agent-1"
-UPGRADE_VERSION = "1.12.1"
+# The same build under another label: the health check compares the part before "-" with
+# what /version reports (the resize test does the same).
+UPGRADE_VERSION = "1.12.0-relabel"
 PASSPHRASE = "e2e backup passphrase"
 FRAMEWORK_ROOT = "/e2e-framework"
 ROLE = "analytics"
