@@ -346,7 +346,8 @@ def play_hosts(log_path: str, play: str) -> list[str]:
         if line.startswith("PLAY "):
             inside = line.startswith(f"PLAY [{play}]")
         elif inside and line.startswith(("ok: [", "changed: [")):
-            host = line.split("[", 1)[1].split("]", 1)[0]
+            # `host -> delegate` for a delegated task: the play's host is the left side
+            host = line.split("[", 1)[1].split("]", 1)[0].split(" -> ")[0]
             if host not in hosts:
                 hosts.append(host)
     return hosts
