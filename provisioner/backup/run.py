@@ -8,6 +8,7 @@ kept in `<state dir>/backups/`, the newest `KEEP` per cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,9 +214,13 @@ def verify(cluster: Cluster, path: Path, passphrase: str | None) -> tuple[Archiv
 def _gate(cluster: Cluster, machines: list[Machine], creds: Any) -> None:
     from .. import health
 
-    report = health.check_cluster(
-        cluster.spec, machines, credential=creds.health if creds else None
-    )
+    # The health credential with the cluster's TLS context (HTTPS when `security.tls` is on).
+    credential = creds.health if creds else None
+    tls = cluster.tls_context()
+    if tls is not None:
+        credential = dataclasses.replace(credential, tls=tls) if credential else None
+        credential = credential or security.Credential("", "", tls=tls)
+    report = health.check_cluster(cluster.spec, machines, credential=credential)
     failed = [
         f"{c.layer} {c.name}{' on ' + c.host if c.host else ''}: {c.detail}"
         for layer in (Layer.REACHABILITY, Layer.ZOOKEEPER, Layer.MESOS_MASTERS)
