@@ -334,8 +334,8 @@ def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
     for host, error in result.unobserved.items():
         err.print(f"drift check could not look at {host}: {error}", markup=False)
     for book in result.playbooks:
-        changed = sum(book["changed"].values())
-        err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")
+        changed = sum(book.changed.values())
+        err.print(f"ansible {book.playbook}: changed={changed} (log: {book.log})")
     if result.health is not None:
         _print_health(result.health)
     err.print(f"{verb} finished in {result.seconds:.0f}s")
@@ -744,10 +744,10 @@ def repair(
             for reason in reasons:
                 err.print(f"  {role}: {reason}", markup=False)
     for book in result.playbooks:
-        changed = sum(book["changed"].values())
+        changed = sum(book.changed.values())
         err.print(
-            f"ansible {book['playbook']} --limit {','.join(book['limit'])}: changed={changed} "
-            f"(log: {book['log']})"
+            f"ansible {book.playbook} --limit {','.join(book.limit)}: changed={changed} "
+            f"(log: {book.log})"
         )
     report = result.health or result.before
     if report is not None and not plan_only:

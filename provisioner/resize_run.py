@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .domain import Layer, Machine, PlannedMachine, Role, is_core
 from .errors import HealthTimeoutError, QuorumError, StateError
+from .plays import PlayRecord, run_play
 from .resize import (
     PLAYBOOK,
     Resize,
@@ -31,7 +32,6 @@ from .state import ClusterState
 from .topology import plan_machines
 
 if TYPE_CHECKING:
-    from .ansible import PlaybookResult
     from .cluster import Cluster
     from .health import HealthReport
     from .security import Credential
@@ -98,11 +98,8 @@ def leaving_planned(spec: ClusterSpec, resize: Resize) -> list[PlannedMachine]:
     return [p for p in plan_machines(stage_spec(spec, resize.old)) if p.name in leaving]
 
 
-def run_step(
-    cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep
-) -> tuple[PlaybookResult, list[str]]:
+def run_step(cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep) -> PlayRecord:
     """Run one step and its gate; on success record it in `state` (the caller saves)."""
-    from . import ansible
     from .plan import config_fingerprint
 
     spec = cluster.spec
@@ -115,19 +112,14 @@ def run_step(
             hint="run `up` again: it creates missing machines before the resize continues",
         )
     inventory = step_inventory(spec, step, state.machines, final)
-    cluster.issue_certificates(list(state.machines.values()))
-    path = cluster.store.write_inventory(
-        yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
-    )
     hosts = final if step.phase in (ResizePhase.PREPARE, ResizePhase.FINISH) else list(step.hosts)
     cluster.progress(f"resize step {step.index + 1}/{len(resize.steps)}: {step.reason}")
-    outcome = ansible.run_playbook(
+    record = run_play(
+        cluster,
         PLAYBOOK,
-        inventory=path,
-        state_dir=cluster.state_dir,
-        limit=hosts,
-        on_event=cluster.on_ansible_event,
-        on_output=cluster.on_ansible_output,
+        hosts,
+        machines=list(state.machines.values()),
+        inventory=yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False),
     )
     if step.phase in GATES:
         layers, timeout_s = GATES[step.phase]
@@ -155,7 +147,7 @@ def run_step(
         playbook=PLAYBOOK,
         hosts=hosts,
     )
-    return outcome, hosts
+    return record
 
 
 def wait_layers(
@@ -187,13 +179,3 @@ def wait_layers(
                 "cause and run `up` again to continue",
             )
         sleep(GATE_INTERVAL_S)
-
-
-def playbook_record(outcome: PlaybookResult, hosts: list[str]) -> dict[str, Any]:
-    """The entry `up --json` lists for a playbook run."""
-    return {
-        "playbook": PLAYBOOK,
-        "limit": hosts,
-        "changed": {h: s.changed for h, s in outcome.stats.items()},
-        "log": str(outcome.log_path),
-    }

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import resize_run
 from .cluster import Cluster, machines_in_order
 from .domain import Machine, PlannedMachine, is_core
 from .errors import StateError
-from .inventory import render_inventory
 from .phases import PhaseTiming, RunPhase
 from .plan import Action, ActionKind, Plan, config_fingerprint
+from .plays import PlayRecord, run_play
 from .providers.base import Provider
 from .resize import ResizeStep, finish_if_done
 from .state import ClusterState
@@ -26,7 +25,7 @@ from .state import ClusterState
 FIREWALL_RULES_FILE = "/etc/dcos-provision/firewall.nft"
 
 if TYPE_CHECKING:
-    from . import ansible, health
+    from . import health
 
 
 @dataclass
@@ -35,7 +34,7 @@ class RunResult:
 
     cluster: str
     plan: Plan
-    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    playbooks: list[PlayRecord] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
     health: health.HealthReport | None = None
     seconds: float = 0.0
@@ -48,7 +47,7 @@ class RunResult:
         return {
             "cluster": self.cluster,
             "plan": self.plan.to_dict(),
-            "playbooks": self.playbooks,
+            "playbooks": [record.to_dict() for record in self.playbooks],
             "destroyed": self.destroyed,
             "drift": self.drift,
             "unobserved": self.unobserved,
@@ -57,11 +56,6 @@ class RunResult:
             "seconds": round(self.seconds, 1),
             "phases": [phase.to_dict() for phase in self.phases],
         }
-
-
-def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
-    cluster.issue_certificates(machines)
-    return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
 
 
 #: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
@@ -75,30 +69,14 @@ PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
 
 def run_playbook(
     cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
-) -> ansible.PlaybookResult:
-    from . import ansible
-
-    inventory = _write_inventory(cluster, machines)
+) -> PlayRecord:
+    """Run the action's playbook on its hosts as one phase of the run, and list it in `result`."""
     assert action.playbook
     name = PLAYBOOK_PHASES.get(action.kind, action.kind)
     with cluster.phase(name, action.playbook, tuple(action.hosts)):
-        outcome = ansible.run_playbook(
-            action.playbook,
-            inventory=inventory,
-            state_dir=cluster.state_dir,
-            limit=list(action.hosts),
-            on_event=cluster.on_ansible_event,
-            on_output=cluster.on_ansible_output,
-        )
-    result.playbooks.append(
-        {
-            "playbook": action.playbook,
-            "limit": list(action.hosts),
-            "changed": {h: s.changed for h, s in outcome.stats.items()},
-            "log": str(outcome.log_path),
-        }
-    )
-    return outcome
+        record = run_play(cluster, action.playbook, action.hosts, machines=machines)
+    result.playbooks.append(record)
+    return record
 
 
 @dataclass
@@ -175,9 +153,9 @@ def _firewall(run: UpRun, action: Action) -> None:
     """firewall.yml on the hosts that stay: only their rules file changes, so only its entry
     in what the drift check recorded is refreshed (other drift stays visible)."""
     machines = _existing(run.state, run.planned)
-    outcome = run_playbook(run.cluster, action, machines, run.result)
+    record = run_playbook(run.cluster, action, machines, run.result)
     _refresh_firewall_record(
-        run.cluster, run.state, [h for h in outcome.stats if h in action.hosts]
+        run.cluster, run.state, [h for h in record.changed if h in action.hosts]
     )
     run.state.record("firewall", hosts=list(action.hosts))
     run.save()
@@ -206,9 +184,9 @@ def _resize_step(run: UpRun, action: Action) -> None:
     assert resize is not None, "a resize action comes with the plan's resize"
     step = run.resize_steps.pop(0)
     with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
-        outcome, hosts = resize_run.run_step(run.cluster, run.state, resize, step)
-    run.result.playbooks.append(resize_run.playbook_record(outcome, hosts))
-    _record_observed(run.cluster, run.state, hosts)
+        record = resize_run.run_step(run.cluster, run.state, resize, step)
+    run.result.playbooks.append(record)
+    _record_observed(run.cluster, run.state, record.limit)
     run.save()
 
 
@@ -244,9 +222,9 @@ def _converge(run: UpRun, action: Action) -> None:
     missing = [m.name for m in run.planned if m.name not in state.machines]
     if missing:
         raise StateError(f"machines missing after create: {', '.join(missing)}")
-    outcome = run_playbook(cluster, action, machines, run.result)
+    record = run_playbook(cluster, action, machines, run.result)
     fingerprint = config_fingerprint(cluster.spec, [m for m in machines if is_core(m)])
-    touched = [host for host in outcome.stats if host in action.hosts]
+    touched = [host for host in record.changed if host in action.hosts]
     for host in touched:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version

@@ -357,7 +357,7 @@ def test_up_resizes_step_by_step_and_a_second_up_is_a_drift_check(lab):
     assert [r["playbook"] for r in lab.runs] == ["resize_masters.yml"] * 4
     assert lab.runs[1]["limit"] == list(masters(1, 2, 3))
     assert lab.health[0] == 1  # the pre-check looks at the cluster as it was
-    assert [p["playbook"] for p in result.playbooks] == ["resize_masters.yml"] * 4
+    assert [p.playbook for p in result.playbooks] == ["resize_masters.yml"] * 4
     state = cluster.store.load()
     assert not {k for k in state.applied if k.startswith("resize")}
     core = [state.machines[n] for n in masters(1, 2, 3)]
