@@ -21,7 +21,6 @@ from .errors import ProvisionError, UsageError
 from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
 from .specfile import set_agent_count
-from .topology import plan_machines
 from .up_steps import STEPS, RunResult, UpRun
 from .vanished import forget_vanished
 
@@ -62,6 +61,7 @@ def up(
     workload: bool = True,
     converge: bool = False,
     auto_backup: backup.AutoBackup | None = None,
+    upgrade_only: bool = False,
 ) -> RunResult:
     """Create what is missing, converge, verify health; safe to re-run after an interruption.
 
@@ -70,25 +70,31 @@ def up(
     stand-in, which runs none: there the report says so and the layer is left out).
     `converge` runs site.yml on every host instead of the fast drift check (drift.py).
     `auto_backup` (the CLI's default) backs the cluster up before an upgrade or master resize.
+    `upgrade_only` (`upgrade`) raises UsageError before anything changes unless the plan
+    rolls out a new `mesos.version`.
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     cluster.phase_log = []
-    with store.lock("up"), _remembering_phases(cluster):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(store.lock("up"))
         state = store.load()
-        if not state.cluster_id:
-            state.ensure_cluster_id()
-            if state.machines:  # a new cluster saves it with its first machines
-                store.save(state)
         provider = cluster.provider()
         gone = forget_vanished(state, provider)
+        the_plan = compute_plan(spec, state, remove, converge)
+        if upgrade_only and not the_plan.upgrades:
+            raise _nothing_to_upgrade(spec.mesos.version)  # before anything is written
+        stack.enter_context(_remembering_phases(cluster))
+        if not state.cluster_id:
+            state.ensure_cluster_id()
+            if state.machines and not gone:  # a new cluster saves it with its first machines
+                store.save(state)
         if gone:
             cluster.progress(
                 f"recorded machines no longer exist: {', '.join(gone)}; creating them again "
                 "(`restore` brings back their ZooKeeper and registry state)"
             )
             store.save(state)
-        the_plan = compute_plan(spec, state, remove, converge)
         result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
         if the_plan.changes_machines:
             # The provider's tools are only needed to create or destroy machines; checking
@@ -101,7 +107,7 @@ def up(
         security.ensure_credentials(spec, store.directory)
         for warning in spec.security.warnings():
             cluster.progress(warning)
-        planned = plan_machines(spec, list(state.machines), remove)
+        planned = list(the_plan.planned)
         keep, pending = planned, []
         resize = the_plan.resize
         if resize is not None:
@@ -181,14 +187,17 @@ def scale(cluster: Cluster, change: ScaleChange, *, wait_timeout: float = 600) -
 def upgrade(
     cluster: Cluster, *, wait_timeout: float = 600, auto_backup: backup.AutoBackup | None = None
 ) -> RunResult:
-    """`up` when it would roll out a new `mesos.version`; UsageError when there is none."""
-    if not plan(cluster).upgrades:
-        raise UsageError(
-            f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
-            "cluster last converged with (or the cluster is not created yet)",
-            hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
-        )
-    return up(cluster, wait_timeout=wait_timeout, auto_backup=auto_backup)
+    """`up` when it would roll out a new `mesos.version`; UsageError when there is none (the
+    check reads the plan `up` computes, so the plan is made once)."""
+    return up(cluster, wait_timeout=wait_timeout, auto_backup=auto_backup, upgrade_only=True)
+
+
+def _nothing_to_upgrade(version: str) -> UsageError:
+    return UsageError(
+        f"nothing to upgrade: mesos.version {version} is what the "
+        "cluster last converged with (or the cluster is not created yet)",
+        hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
+    )
 
 
 def status(

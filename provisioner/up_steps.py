@@ -196,17 +196,19 @@ def _wait_healthy(run: UpRun, action: Action) -> None:
     from . import health
 
     cluster = run.cluster
-    machines = machines_in_order(cluster.spec, run.state)
+    machines = machines_in_order(cluster.spec, run.state, run.planned)
+    view = health.ClusterView(cluster.spec, machines)  # one for the wait and the workload
     with cluster.phase(RunPhase.HEALTH, "ZooKeeper, masters and agents"):
         report = health.wait_healthy(
             cluster.spec,
             machines,
             timeout_s=run.wait_timeout,
             credential=cluster.health_credential(),
+            view=view,
         )
     run.result.health = report
     if run.workload:
-        run.result.health = _run_workload(cluster, machines, report)
+        run.result.health = _run_workload(cluster, machines, report, view)
 
 
 def _existing(state: ClusterState, planned: list[PlannedMachine]) -> list[Machine]:
@@ -282,7 +284,10 @@ def _record_observed(
 
 
 def _run_workload(
-    cluster: Cluster, machines: list[Machine], healthy: health.HealthReport
+    cluster: Cluster,
+    machines: list[Machine],
+    healthy: health.HealthReport,
+    view: health.ClusterView,
 ) -> health.HealthReport:
     from . import health
 
@@ -291,5 +296,9 @@ def _run_workload(
         return healthy
     with cluster.phase(RunPhase.WORKLOAD, "one task through the scheduler API"):
         return health.check_cluster(
-            cluster.spec, machines, workload=True, credential=cluster.health_credential()
+            cluster.spec,
+            machines,
+            workload=True,
+            credential=cluster.health_credential(),
+            view=view,
         )

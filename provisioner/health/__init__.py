@@ -10,6 +10,7 @@ from .checks import GATES, check_cluster
 from .probes import DirectProbes, ProbeError, Probes
 from .report import LAYERS, CheckResult, HealthReport, LayerStatus
 from .ssh import SshProbes
+from .view import ClusterView
 from .wait import DEFAULT_LAYER_TIMEOUTS, HealthWaitTimeout, wait_healthy
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "GATES",
     "LAYERS",
     "CheckResult",
+    "ClusterView",
     "DirectProbes",
     "HealthReport",
     "HealthWaitTimeout",

@@ -72,11 +72,13 @@ def check_cluster(
     credential: Credential | None = None,
     security: bool = False,
     hosts: HostCommands | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
     `workload` adds the workload layer (a real task through the scheduler API), `security`
     the security layer (`hosts` reads each host's firewall over SSH); `credential`
-    authenticates the HTTP requests and the task."""
+    authenticates the HTTP requests and the task. `view` is the spec matched to `machines`
+    when the caller has it already."""
     own_probes = probes is None
     active = probes if probes is not None else make_probes(machines, via_ssh, credential)
     try:
@@ -88,6 +90,7 @@ def check_cluster(
             credential=credential,
             security=security,
             hosts=hosts,
+            view=view,
         )
     finally:
         if own_probes:
@@ -103,8 +106,12 @@ def run_checks(
     credential: Credential | None = None,
     security: bool = False,
     hosts: HostCommands | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
-    view = ClusterView(spec, list(machines))
+    """One pass of the layers with these probes; `view` (built from `spec` and `machines`
+    when not given) is what a health wait builds once for all its polls."""
+    if view is None:
+        view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
     facts = MasterFacts()
 

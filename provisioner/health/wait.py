@@ -67,9 +67,11 @@ def wait_healthy(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     credential: Credential | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """Return the first healthy report; raise HealthTimeoutError naming what is still wrong.
-    `credential` authenticates the HTTP requests (Mesos authentication on)."""
+    `credential` authenticates the HTTP requests (Mesos authentication on). The spec is
+    matched to the machines once (`view`, or built here), not on every poll."""
     unknown = sorted(set(layer_timeouts or {}) - set(LAYERS))
     if unknown:
         raise UsageError(
@@ -78,12 +80,13 @@ def wait_healthy(
     budgets = {**DEFAULT_LAYER_TIMEOUTS, **(layer_timeouts or {})}
     own_probes = probes is None
     active = probes if probes is not None else make_probes(machines, via_ssh, credential)
-    view = ClusterView(spec, list(machines))
+    if view is None:
+        view = ClusterView(spec, list(machines))
     start = clock()
     budget_start: dict[str, float] = {LAYERS[0]: start}
     try:
         while True:
-            report = run_checks(spec, machines, active)
+            report = run_checks(spec, machines, active, view=view)
             if on_progress is not None:
                 on_progress(report)
             if report.healthy:
