@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .backup import AutoBackup, before
 from .cluster import Cluster, machines_in_order
 from .domain import Layer, Machine, Role, is_core
-from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
+from .drift import probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
 from .plan import config_fingerprint
 from .plays import PlayRecord, run_play
+from .roles import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER
 from .spec import ClusterSpec
 from .state import ClusterState
 from .topology import plan_machines
