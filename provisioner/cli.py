@@ -175,13 +175,20 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm(question: str, as_json: bool, refused: str) -> None:
+def _confirm(
+    question: str,
+    as_json: bool,
+    refused: str,
+    *,
+    hint: str = "pass --yes",
+    declined: str = "nothing changed",
+) -> None:
     """Ask on a terminal; refuse (exit 2) without one; exit 1 when the answer is no."""
     if not _interactive():
         _fail(UsageError(f"refusing to {refused} without confirmation on a non-interactive "
-                         "terminal", hint="pass --yes"), as_json)  # fmt: skip
+                         "terminal", hint=hint), as_json)  # fmt: skip
     if not typer.confirm(question, err=True):
-        err.print("nothing changed")
+        err.print(declined)
         raise typer.Exit(1)
 
 
@@ -309,18 +316,43 @@ def up(
         plan(spec, as_json=as_json, state_dir=state_dir, converge=converge)
         return
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
+    _run_and_summarise(
+        "up",
+        spec,
+        state_dir,
+        lambda cluster: operations.up(
+            cluster,
+            wait_timeout=wait,
+            workload=workload,
+            converge=converge,
+            auto_backup=auto_backup,
+        ),
+        verbose=verbose,
+        as_json=as_json,
+    )
+
+
+def _run_and_summarise(
+    verb: str,
+    spec: Path,
+    state_dir: Path | None,
+    operation: Callable[[Cluster], operations.RunResult],
+    *,
+    verbose: bool,
+    as_json: bool,
+    before: Callable[[], None] | None = None,
+) -> None:
+    """`up`, `scale` and `upgrade`: under a live progress view, run `before` (if any), open
+    the cluster and run the operation on it; then print the run's summary."""
+
+    def run() -> operations.RunResult:
+        if before is not None:
+            before()
+        return operation(_open(spec, state_dir, view))
+
     with ProgressView(err, verbose=verbose) as view:
-        result = _run(
-            lambda: operations.up(
-                _open(spec, state_dir, view),
-                wait_timeout=wait,
-                workload=workload,
-                converge=converge,
-                auto_backup=auto_backup,
-            ),
-            as_json,
-        )
-    _finish_run(result, as_json, "up")
+        result = _run(run, as_json)
+    _finish_run(result, as_json, verb)
 
 
 def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
@@ -436,14 +468,19 @@ def scale(
             "remove agents",
         )
 
-    def run() -> operations.RunResult:
+    def record_the_count() -> None:
         if operations.record_agent_count(spec, change):
             err.print(f"{spec}: agents.count set to {change.agents}")
-        return operations.scale(_open(spec, state_dir, view), change, wait_timeout=wait)
 
-    with ProgressView(err, verbose=verbose) as view:
-        result = _run(run, as_json)
-    _finish_run(result, as_json, "scale")
+    _run_and_summarise(
+        "scale",
+        spec,
+        state_dir,
+        lambda cluster: operations.scale(cluster, change, wait_timeout=wait),
+        verbose=verbose,
+        as_json=as_json,
+        before=record_the_count,
+    )
 
 
 @app.command()
@@ -463,14 +500,14 @@ def upgrade(
     """
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
 
-    def run() -> operations.RunResult:
-        return operations.upgrade(
-            _open(spec, state_dir, view), wait_timeout=wait, auto_backup=auto_backup
-        )
-
-    with ProgressView(err, verbose=verbose) as view:
-        result = _run(run, as_json)
-    _finish_run(result, as_json, "upgrade")
+    _run_and_summarise(
+        "upgrade",
+        spec,
+        state_dir,
+        lambda cluster: operations.upgrade(cluster, wait_timeout=wait, auto_backup=auto_backup),
+        verbose=verbose,
+        as_json=as_json,
+    )
 
 
 @app.command()
@@ -780,21 +817,14 @@ def verify(
 
     cluster = _run(lambda: _open(spec, state_dir), as_json)
     if not yes:
-        if not sys.stdin.isatty():
-            _fail(
-                UsageError(
-                    "refusing to stop services without confirmation on a non-interactive terminal",
-                    hint="pass --yes (only on test and staging clusters)",
-                ),
-                as_json,
-            )
-        if not typer.confirm(
+        _confirm(
             f"Stop ZooKeeper, the leading master and an agent of {cluster.spec.name}, one at a "
             "time (test and staging clusters only)?",
-            err=True,
-        ):
-            err.print("nothing stopped")
-            raise typer.Exit(1)
+            as_json,
+            "stop services",
+            hint="pass --yes (only on test and staging clusters)",
+            declined="nothing stopped",
+        )
     report = _run(lambda: chaos_module.run_chaos(cluster), as_json)
     if as_json:
         _emit_json(report.to_dict())
