@@ -39,6 +39,9 @@ ALLOWED: dict[str, set[str]] = {
     "provisioner.backup.sealed": {"provisioner.errors"},
     "provisioner.backup.zktree": {"provisioner.errors"},
     "provisioner.backup.mesos_api": {"provisioner.errors", "provisioner.ports"},
+    # One SSH login for every command: it knows machines, nothing of clusters or health.
+    "provisioner.remote": set(),
+    "provisioner.remote.connect": {"provisioner.domain"},
 }
 #: The pure centre and the health checks get records from domain.py, never from a backend.
 NO_PROVIDERS = {
