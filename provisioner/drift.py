@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 from .domain import Machine
 from .errors import HostTrustError
-from .health.probes import ProbeError
-from .health.ssh import SshProbes, UntrustedHostError
+from .remote.probes import ProbeError
+from .remote.ssh import SshProbes, UntrustedHostError
 from .roles import MACHINE_ROLES, ROLE_AGENT, ROLE_MASTER, ROLE_ORDER
 
 MANIFEST_DIR = "/var/lib/dcos-provision/manifest.d"

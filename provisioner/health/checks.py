@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..domain import Layer, Machine
+from ..remote.probes import DirectProbes, ProbeError, Probes, StreamProbes
 from ..security import Credential
 from ..spec import ClusterSpec
 from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
-from .probes import DirectProbes, ProbeError, Probes, StreamProbes
 from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
 from .security import HostCommands, check_security
 from .view import ClusterView, Results
@@ -52,7 +52,7 @@ def make_probes(
     """Direct or SSH probes; HTTP requests authenticate as `credential` when given."""
     probes: StreamProbes
     if via_ssh:
-        from .ssh import SshProbes
+        from ..remote.ssh import SshProbes
 
         probes = SshProbes(machines)
     else:

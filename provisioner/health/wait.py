@@ -14,10 +14,10 @@ from itertools import pairwise
 
 from ..domain import Layer, Machine
 from ..errors import HealthTimeoutError, UsageError
+from ..remote.probes import Probes
 from ..security import Credential
 from ..spec import ClusterSpec
 from .checks import make_probes, run_checks
-from .probes import Probes
 from .report import LAYERS, HealthReport
 from .view import ClusterView
 

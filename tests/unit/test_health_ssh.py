@@ -11,8 +11,8 @@ import pytest
 
 from provisioner.domain import Machine
 from provisioner.health.checks import make_probes
-from provisioner.health.probes import DirectProbes, ProbeError
-from provisioner.health.ssh import SshProbes
+from provisioner.remote.probes import DirectProbes, ProbeError
+from provisioner.remote.ssh import SshProbes
 
 from .health_fakes import FourLetterServer, zk_answers
 from .ssh_fakes import FakeSshServer, cached_key

@@ -23,6 +23,14 @@ SPEC_MODULES = {
     "provisioner.spec_security",
     "provisioner.spec_yaml",
 }
+REMOTE_MODULES = {
+    "provisioner.remote",
+    "provisioner.remote.connect",
+    "provisioner.remote.probes",
+    "provisioner.remote.ssh",
+    "provisioner.remote.tlsstream",
+    "provisioner.remote.zkwire",
+}
 #: Module -> the only modules of ours it may import (leaves import none).
 ALLOWED: dict[str, set[str]] = {
     "provisioner.errors": set(),
@@ -39,9 +47,12 @@ ALLOWED: dict[str, set[str]] = {
     "provisioner.backup.sealed": {"provisioner.errors"},
     "provisioner.backup.zktree": {"provisioner.errors"},
     "provisioner.backup.mesos_api": {"provisioner.errors", "provisioner.ports"},
-    # One SSH login for every command: it knows machines, nothing of clusters or health.
-    "provisioner.remote": set(),
-    "provisioner.remote.connect": {"provisioner.domain"},
+    # The hosts over SSH and the service ports (one login, the probes, ZooKeeper's wire
+    # protocol, TLS over any stream): machines and ports only, nothing of clusters or health.
+    **{
+        name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports"}
+        for name in REMOTE_MODULES
+    },
 }
 #: The pure centre and the health checks get records from domain.py, never from a backend.
 NO_PROVIDERS = {

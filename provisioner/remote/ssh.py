@@ -13,7 +13,7 @@ import paramiko
 
 from ..domain import Machine
 from ..ports import ZOOKEEPER_CLIENT_PORT
-from ..remote.connect import KeyFileError, connect
+from .connect import KeyFileError, connect
 from .probes import (
     DEFAULT_TIMEOUT_S,
     ProbeError,
