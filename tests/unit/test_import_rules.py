@@ -53,6 +53,8 @@ ALLOWED: dict[str, set[str]] = {
         name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports"}
         for name in REMOTE_MODULES
     },
+    # The doctor's verdicts are pure functions of what a host answered.
+    "provisioner.doctor.checks": {"provisioner.domain", "provisioner.ports"},
 }
 #: The pure centre and the health checks get records from domain.py, never from a backend.
 NO_PROVIDERS = {

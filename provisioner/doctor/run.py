@@ -1,7 +1,7 @@
 """`doctor`: preflight every host over SSH (paramiko) before Ansible touches it.
 
 All hosts are checked in parallel; each yields one :class:`DoctorCheck` per name in
-``doctor_checks.CHECKS``. When ``ssh_login`` fails, that host's other checks are reported as
+``checks.CHECKS``. When ``ssh_login`` fails, that host's other checks are reported as
 skipped. Host keys of strict machines are verified against ``~/.ssh/known_hosts`` plus the
 given ``known_hosts`` file (the state directory's); an unknown key is refused unless
 ``accept_new_host_keys``, which records it into that file. A changed key is always refused.
@@ -22,9 +22,9 @@ from typing import Any
 
 import paramiko
 
-from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
-from .domain import Machine
-from .remote.connect import KeyFileError, connect
+from ..domain import Machine
+from ..remote.connect import KeyFileError, connect
+from .checks import CHECKS, CommandResult, Runner, run_checks
 
 DEFAULT_TIMEOUT_S = 5.0
 #: How often the waiting thread wakes up, so Ctrl-C is handled within a second.

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import paramiko
 
-from .domain import Machine, Role
-from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
-from .redact import redact_data, redact_text
-from .remote.connect import connect as ssh_connect
-from .remote.probes import ProbeError, StreamProbes
-from .remote.ssh import describe_ssh_error
+from ..domain import Machine, Role
+from ..ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
+from ..redact import redact_data, redact_text
+from ..remote.connect import connect as ssh_connect
+from ..remote.probes import ProbeError, StreamProbes
+from ..remote.ssh import describe_ssh_error
 
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
