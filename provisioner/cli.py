@@ -29,7 +29,7 @@ from .cluster import (
 )
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
-from .specfile import load_spec
+from .spec.file import load_spec
 
 if TYPE_CHECKING:
     from .backup import AutoBackup, BackupResult, RestoreResult
@@ -268,7 +268,7 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the cluster spec (with every field's description)."""
     if markdown:
-        from .specdoc import spec_reference_markdown
+        from .spec.doc import spec_reference_markdown
 
         sys.stdout.write(spec_reference_markdown())
         return

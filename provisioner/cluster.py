@@ -19,7 +19,7 @@ from .phases import PhaseListener, PhaseTiming, timed_phase
 from .providers import provider_for
 from .providers.base import Provider
 from .spec import ClusterSpec
-from .specfile import load_spec
+from .spec.file import load_spec
 from .state import ClusterState, StateStore
 from .topology import plan_machines
 

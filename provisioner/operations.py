@@ -20,7 +20,7 @@ from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machi
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
-from .specfile import set_agent_count
+from .spec.file import set_agent_count
 from .up_steps import STEPS, RunResult, UpRun
 from .vanished import forget_vanished
 

@@ -17,11 +17,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "provisioner"
 
 SPEC_MODULES = {
     "provisioner.spec",
-    "provisioner.spec_base",
-    "provisioner.spec_providers",
-    "provisioner.spec_monitoring",
-    "provisioner.spec_security",
-    "provisioner.spec_yaml",
+    "provisioner.spec.model",
+    "provisioner.spec.base",
+    "provisioner.spec.providers",
+    "provisioner.spec.monitoring",
+    "provisioner.spec.security",
+    "provisioner.spec.yaml_loader",
 }
 REMOTE_MODULES = {
     "provisioner.remote",
@@ -40,7 +41,7 @@ ALLOWED: dict[str, set[str]] = {
     # The spec is validated data: it knows nothing of machines, state or backends. The
     # ports are facts of the services its firewall description names.
     **{name: SPEC_MODULES | {"provisioner.errors", "provisioner.ports"} for name in SPEC_MODULES},
-    "provisioner.specfile": SPEC_MODULES | {"provisioner.errors", "provisioner.fileutil"},
+    "provisioner.spec.file": SPEC_MODULES | {"provisioner.errors", "provisioner.fileutil"},
     # The backup's parts that touch files, keys, ZooKeeper or Mesos know nothing of clusters,
     # machines or backends; only backup.run puts them together.
     "provisioner.backup.archive": {"provisioner.errors"},

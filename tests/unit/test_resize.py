@@ -19,7 +19,7 @@ from provisioner.health import LAYERS, CheckResult, HealthReport
 from provisioner.plan import compute_plan, config_fingerprint
 from provisioner.providers.base import Provider
 from provisioner.resize import plan_resize, stages, step_inventory
-from provisioner.specfile import parse_spec
+from provisioner.spec.file import parse_spec
 from provisioner.state import ClusterState
 from provisioner.topology import plan_machines
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from provisioner import ports, roles
-from provisioner.spec_base import AGENT_OWNED_FLAGS, MASTER_OWNED_FLAGS
+from provisioner.spec.base import AGENT_OWNED_FLAGS, MASTER_OWNED_FLAGS
 
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 
