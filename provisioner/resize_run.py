@@ -34,6 +34,7 @@ from .topology import plan_machines
 if TYPE_CHECKING:
     from .cluster import Cluster
     from .health import HealthReport
+    from .health.view import ClusterView
     from .security import Credential
     from .spec import ClusterSpec
 
@@ -47,12 +48,15 @@ GATE_INTERVAL_S = 2.0
 
 
 def check_cluster(
-    spec: ClusterSpec, machines: list[Machine], credential: Credential | None = None
+    spec: ClusterSpec,
+    machines: list[Machine],
+    credential: Credential | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """One pass of the health checks (a module attribute so tests can replace it)."""
     from . import health
 
-    return health.check_cluster(spec, machines, credential=credential)
+    return health.check_cluster(spec, machines, credential=credential, view=view)
 
 
 def start(cluster: Cluster, state: ClusterState, resize: Resize) -> None:
@@ -98,12 +102,14 @@ def leaving_planned(spec: ClusterSpec, resize: Resize) -> list[PlannedMachine]:
     return [p for p in plan_machines(stage_spec(spec, resize.old)) if p.name in leaving]
 
 
-def run_step(cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep) -> PlayRecord:
-    """Run one step and its gate; on success record it in `state` (the caller saves)."""
+def run_step(
+    cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep, final: list[str]
+) -> PlayRecord:
+    """Run one step and its gate; on success record it in `state` (the caller saves).
+    `final` names the machines of the cluster after the resize (the plan's machines)."""
     from .plan import config_fingerprint
 
     spec = cluster.spec
-    final = [m.name for m in plan_machines(spec, state.machines)]
     missing = [n for n in [*final, *step.hosts] if n not in state.machines]
     if missing:
         raise StateError(
@@ -165,14 +171,15 @@ def wait_layers(
     from .health.view import ClusterView
     from .health.wait import describe_failure
 
+    view = ClusterView(spec, machines)  # once for every poll
     deadline = clock() + timeout_s
     while True:
-        report = check_cluster(spec, machines, credential)
+        report = check_cluster(spec, machines, credential, view)
         failing = [layer for layer in layers if not report.layer_ok(layer)]
         if not failing:
             return report
         if clock() >= deadline:
-            observed = describe_failure(report, ClusterView(spec, machines), failing[0])
+            observed = describe_failure(report, view, failing[0])
             raise HealthTimeoutError(
                 f"after resize {what}: {observed} (not healthy after {timeout_s:g}s)",
                 hint="the resize stopped here and state.json records the steps done; fix the "

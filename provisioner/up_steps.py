@@ -184,7 +184,8 @@ def _resize_step(run: UpRun, action: Action) -> None:
     assert resize is not None, "a resize action comes with the plan's resize"
     step = run.resize_steps.pop(0)
     with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
-        record = resize_run.run_step(run.cluster, run.state, resize, step)
+        final = [m.name for m in run.planned]
+        record = resize_run.run_step(run.cluster, run.state, resize, step, final)
     run.result.playbooks.append(record)
     _record_observed(run.cluster, run.state, record.limit)
     run.save()

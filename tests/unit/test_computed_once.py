@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from provisioner import cluster as cluster_module
-from provisioner import drift, operations, security, topology, up_steps
+from provisioner import drift, operations, resize_run, security, topology, up_steps
 from provisioner.ansible import HostStats, PlaybookResult
 from provisioner.cluster import open_cluster
 from provisioner.domain import Machine, PlannedMachine
 from provisioner.errors import UsageError
-from provisioner.health import wait_healthy
+from provisioner.health import LAYERS, CheckResult, HealthReport, wait_healthy
 from provisioner.plan import ActionKind
 from provisioner.providers.base import Provider
 
@@ -166,3 +166,34 @@ def test_the_health_credential_is_read_once_until_its_file_changes(
     rotated = cluster.health_credential()
     assert len(reads) == 2
     assert rotated is not None and rotated.secret.startswith("rotated-")
+
+
+def test_a_master_resize_plans_once_and_matches_each_gate_once(
+    stubbed: Callable[[], Any],
+    plan_machines_calls: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    polls: list[str] = []
+
+    def check_cluster(spec: Any, machines: Any, credential: Any = None, view: Any = None) -> Any:
+        polls.append(spec.name)
+        ok = len(polls) % 3 == 0  # every gate polls three times
+        checks = [CheckResult(layer, "x", None, ok, "ok") for layer in LAYERS]
+        return HealthReport(cluster="once", checks=checks)
+
+    monkeypatch.setattr(resize_run, "check_cluster", check_cluster)
+    monkeypatch.setattr(resize_run, "GATE_INTERVAL_S", 0.0)
+    path = tmp_path / "once.yaml"
+    path.write_text(SPEC.replace("masters: {count: 3}", "masters: {count: 1}"))
+    operations.up(stubbed(), verify=False)
+    path.write_text(SPEC)
+    polls.extend(["precheck"] * 2)  # the precheck passes on its first poll
+    plan_machines_calls.clear()
+    result = operations.up(stubbed(), verify=False)
+    resize = result.plan.resize
+    assert resize is not None and len(resize.steps) > 2
+    gates = [s for s in resize.steps if s.phase in resize_run.GATES]
+    assert gates and len(polls) == 3 + 3 * len(gates)
+    # The plan, the leaving masters of the old shape, one view per gate: none per step or poll.
+    assert len(plan_machines_calls) == 2 + len(gates)

@@ -320,7 +320,7 @@ def lab(tmp_path, monkeypatch):
     health_calls: list[int] = []
     unhealthy: dict[str, str] = {}
 
-    def check_cluster(the_spec, machines, credential=None):
+    def check_cluster(the_spec, machines, credential=None, view=None):
         health_calls.append(the_spec.masters.count)
         checks = [CheckResult(layer, "x", None, True, "ok") for layer in LAYERS]
         if unhealthy:
