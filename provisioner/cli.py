@@ -563,16 +563,9 @@ def doctor(
     ] = False,
 ) -> None:
     """SSH preflight on every host: login, sudo, python3, OS, free ports, clock, disk."""
-    from .doctor import run_doctor
 
     def run() -> DoctorReport:
-        cluster = _open(spec, state_dir)
-        return run_doctor(
-            cluster.spec,
-            known_machines(cluster),
-            accept_new_host_keys=accept_new_host_keys,
-            known_hosts=cluster.state_dir / "known_hosts",
-        )
+        return operations.doctor(_open(spec, state_dir), accept_new_host_keys=accept_new_host_keys)
 
     report = _run(run, as_json)
     if as_json:
@@ -620,12 +613,11 @@ def diagnose(
     Hosts that are down or refuse SSH are recorded as such and the rest is still collected;
     the exit code is 0 whenever the bundle was written.
     """
-    from .diagnose import collect_bundle
 
     def run() -> DiagnoseResult:
         cluster = _open(spec, state_dir)
         err.print(f"collecting diagnostics of {cluster.spec.name} ...")
-        return collect_bundle(
+        return operations.diagnose(
             cluster, spec_file=spec, output=output, journal_lines=lines, via_ssh=via_ssh
         )
 
@@ -759,11 +751,9 @@ def repair(
     """Re-converge only the hosts and roles health names (plus missing files or stopped
     services of the roles), then verify. Refuses on gone hosts, lost quorum or a changed spec.
     """
-    from . import repair as repair_module
-
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
     result = _run(
-        lambda: repair_module.repair(
+        lambda: operations.repair(
             _open(spec, state_dir),
             plan_only=plan_only,
             wait_timeout=wait,
@@ -813,8 +803,6 @@ def verify(
     if not chaos:
         status(spec, as_json=as_json, state_dir=state_dir, workload=True)
         return
-    from . import chaos as chaos_module
-
     cluster = _run(lambda: _open(spec, state_dir), as_json)
     if not yes:
         _confirm(
@@ -825,7 +813,7 @@ def verify(
             hint="pass --yes (only on test and staging clusters)",
             declined="nothing stopped",
         )
-    report = _run(lambda: chaos_module.run_chaos(cluster), as_json)
+    report = _run(lambda: operations.chaos(cluster), as_json)
     if as_json:
         _emit_json(report.to_dict())
     table = Table(title=f"chaos on {report.cluster}", title_justify="left")

@@ -1,5 +1,7 @@
-"""The operations behind the CLI commands: plan, up, scale, upgrade, status, down (library;
-no printing).
+"""The operations behind the CLI commands: plan, up, scale, upgrade, status, metrics, down,
+doctor, diagnose, repair and verify --chaos (library; no printing). Every command goes
+through this layer; the longer ones live in their own modules (repair.py, chaos.py, doctor/,
+diagnose/) and are entered here.
 
 `up` and `down` take the cluster's lock, read state.json, act, and save state after every step
 that changed something, so an interrupted run (Ctrl-C, a failed host) can simply be re-run.
@@ -16,7 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import backup, pki, resize_run, security, up_steps
-from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
+from .cluster import (
+    Cluster,
+    known_machines,
+    machines_in_order,
+    recorded_agents,
+    recorded_machines,
+)
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
@@ -26,7 +34,11 @@ from .vanished import forget_vanished
 
 if TYPE_CHECKING:
     from . import health
+    from .chaos import ChaosReport
+    from .diagnose import DiagnoseResult
+    from .doctor import DoctorReport
     from .metrics import Figures
+    from .repair import RepairResult
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
@@ -286,3 +298,54 @@ def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list
         security.forget(store.directory)
         pki.forget(store.directory)
         return ordered
+
+
+def doctor(cluster: Cluster, *, accept_new_host_keys: bool = False) -> DoctorReport:
+    """The SSH preflight of every host (static hosts before adoption); new host keys are
+    recorded in the state directory's known_hosts when accepted."""
+    from .doctor import run_doctor
+
+    return run_doctor(
+        cluster.spec,
+        known_machines(cluster),
+        accept_new_host_keys=accept_new_host_keys,
+        known_hosts=cluster.state_dir / "known_hosts",
+    )
+
+
+def diagnose(
+    cluster: Cluster,
+    *,
+    spec_file: Path | None = None,
+    output: Path | None = None,
+    journal_lines: int = 500,
+    via_ssh: bool = False,
+) -> DiagnoseResult:
+    """Write the support bundle (diagnose/); host problems are recorded, never raised."""
+    from .diagnose import collect_bundle
+
+    return collect_bundle(
+        cluster, spec_file=spec_file, output=output, journal_lines=journal_lines, via_ssh=via_ssh
+    )
+
+
+def repair(
+    cluster: Cluster,
+    *,
+    plan_only: bool = False,
+    wait_timeout: float = 300,
+    auto_backup: backup.AutoBackup | None = None,
+) -> RepairResult:
+    """Re-converge only what health and the roles' manifests name, then verify (repair.py)."""
+    from . import repair as repair_module
+
+    return repair_module.repair(
+        cluster, plan_only=plan_only, wait_timeout=wait_timeout, auto_backup=auto_backup
+    )
+
+
+def chaos(cluster: Cluster) -> ChaosReport:
+    """`verify --chaos`: each fault in turn on a healthy cluster, measured (chaos.py)."""
+    from .chaos import run_chaos
+
+    return run_chaos(cluster)
