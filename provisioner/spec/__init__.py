@@ -6,56 +6,5 @@ line numbers, `file` loading and editing a spec file, `doc` the generated refere
 The names below are the spec's public models (`from provisioner.spec import ClusterSpec`).
 """
 
-from .model import (
-    AGENT_OWNED_FLAGS,
-    MASTER_OWNED_FLAGS,
-    ODD_COUNTS,
-    AgentGroup,
-    AgentResources,
-    ClusterSpec,
-    FirewallSpec,
-    InstallSpec,
-    MasterGroup,
-    MesosSpec,
-    MonitoringSpec,
-    ProviderSpec,
-    PulumiAwsBackend,
-    PulumiBackend,
-    PulumiLibvirtBackend,
-    PulumiProviderSpec,
-    SecuritySpec,
-    SshSpec,
-    StaticHost,
-    StaticProviderSpec,
-    StrictModel,
-    VagrantProviderSpec,
-    ZooKeeperSpec,
-    at,
-)
-
-__all__ = [
-    "AGENT_OWNED_FLAGS",
-    "MASTER_OWNED_FLAGS",
-    "ODD_COUNTS",
-    "AgentGroup",
-    "AgentResources",
-    "ClusterSpec",
-    "FirewallSpec",
-    "InstallSpec",
-    "MasterGroup",
-    "MesosSpec",
-    "MonitoringSpec",
-    "ProviderSpec",
-    "PulumiAwsBackend",
-    "PulumiBackend",
-    "PulumiLibvirtBackend",
-    "PulumiProviderSpec",
-    "SecuritySpec",
-    "SshSpec",
-    "StaticHost",
-    "StaticProviderSpec",
-    "StrictModel",
-    "VagrantProviderSpec",
-    "ZooKeeperSpec",
-    "at",
-]
+from .model import *  # noqa: F403  (the model's public names, as listed in its __all__)
+from .model import __all__ as __all__
