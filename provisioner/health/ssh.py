@@ -40,6 +40,17 @@ def _is_trust_failure(exc: BaseException) -> bool:
     return isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc)
 
 
+def load_trusted_keys(client: paramiko.SSHClient, known_hosts_file: str | None) -> None:
+    """Load the cluster's known_hosts (keys the provider recorded or `doctor` accepted), then
+    ``~/.ssh/known_hosts``; either may be missing. The cluster's file comes first so that its
+    key for a host wins over a stale personal line for a reused address (paramiko would
+    otherwise prefer the system file)."""
+    keys = client.get_host_keys()
+    for path in (known_hosts_file, os.path.expanduser("~/.ssh/known_hosts")):
+        if path and os.path.isfile(path):
+            keys.load(path)
+
+
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
     login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
     if isinstance(exc, paramiko.BadHostKeyException):
@@ -82,11 +93,8 @@ class SshProbes(StreamProbes):
         self._drop(machine.address)
         client = paramiko.SSHClient()
         if machine.strict_host_keys:
-            # As doctor and Ansible do: ~/.ssh/known_hosts plus the cluster's own file (where
-            # `doctor --accept-new-host-keys` records keys); either may be missing.
-            client.load_system_host_keys()
-            if self._known_hosts_file and os.path.isfile(self._known_hosts_file):
-                client.load_host_keys(self._known_hosts_file)
+            # As doctor and Ansible do: the cluster's own file plus ~/.ssh/known_hosts.
+            load_trusted_keys(client, self._known_hosts_file)
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
