@@ -1,4 +1,5 @@
-"""The cluster's own known_hosts file: host keys the providers learnt out of band.
+"""The cluster's own known_hosts file: host keys the providers learnt out of band, and the
+host key pairs the controller makes for machines that get theirs injected (pulumi).
 
 Every line this module writes ends with a ``dcos-provision:<machine name>`` comment, so a
 machine's lines can be replaced (a re-created machine has new keys, maybe a new address) and
@@ -11,9 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .fileutil import atomic_write
 
@@ -106,3 +111,41 @@ def forget(path: Path, names: Iterable[str]) -> None:
     kept = _drop(lines, set(), wanted)
     if kept != lines:
         atomic_write(path, "".join(f"{line}\n" for line in kept), mode=0o600)
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """An ed25519 host key pair: OpenSSH private key text and its public line."""
+
+    private: str
+    public: str
+
+
+def key_pair(directory: Path, name: str) -> KeyPair:
+    """The machine's host key pair from ``<directory>/<name>`` (0600) and ``<name>.pub``;
+    made once, then reused, so the machine's definition (and its key) stays the same."""
+    private_path, public_path = directory / name, directory / f"{name}.pub"
+    if private_path.is_file() and public_path.is_file():
+        return KeyPair(private_path.read_text(), public_path.read_text().strip())
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    pair = KeyPair(private, f"{public.decode()} {MARK}{name}")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    atomic_write(private_path, pair.private, mode=0o600)
+    atomic_write(public_path, pair.public + "\n", mode=0o644)
+    return pair
+
+
+def remove_key_pairs(directory: Path, names: Iterable[str]) -> None:
+    """Delete these machines' host key pairs (a machine that is gone needs none)."""
+    for name in names:
+        for path in (directory / name, directory / f"{name}.pub"):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
