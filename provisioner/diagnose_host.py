@@ -18,7 +18,8 @@ import paramiko
 
 from .domain import Machine, Role
 from .health.probes import ProbeError, StreamProbes
-from .health.ssh import describe_ssh_error, load_trusted_keys
+from .health.ssh import describe_ssh_error
+from .hostkeys import load_trusted_keys
 from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .redact import redact_data, redact_text
 

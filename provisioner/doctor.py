@@ -25,7 +25,7 @@ import paramiko
 
 from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
 from .domain import Machine
-from .health.ssh import load_trusted_keys
+from .hostkeys import load_trusted_keys
 
 # As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) reach stderr through logging's

@@ -13,10 +13,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -141,6 +143,17 @@ def key_pair(directory: Path, name: str) -> KeyPair:
     atomic_write(private_path, pair.private, mode=0o600)
     atomic_write(public_path, pair.public + "\n", mode=0o644)
     return pair
+
+
+def load_trusted_keys(client: paramiko.SSHClient, known_hosts_file: str | None) -> None:
+    """Load the cluster's known_hosts (keys the provider recorded or `doctor` accepted), then
+    ``~/.ssh/known_hosts``; either may be missing. The cluster's file comes first so that its
+    key for a host wins over a stale personal line for a reused address (paramiko would
+    otherwise prefer the system file)."""
+    keys = client.get_host_keys()
+    for path in (known_hosts_file, os.path.expanduser("~/.ssh/known_hosts")):
+        if path and os.path.isfile(path):
+            keys.load(path)
 
 
 def remove_key_pairs(directory: Path, names: Iterable[str]) -> None:

@@ -8,12 +8,12 @@ node address, e.g. Mesos `--ip`, so "localhost" on the node may not answer).
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import paramiko
 
 from ..domain import Machine
+from ..hostkeys import load_trusted_keys
 from ..ports import ZOOKEEPER_CLIENT_PORT
 from .probes import (
     DEFAULT_TIMEOUT_S,
@@ -38,17 +38,6 @@ def _is_trust_failure(exc: BaseException) -> bool:
         return True
     # RejectPolicy: "Server '[host]:22' not found in known_hosts"
     return isinstance(exc, paramiko.SSHException) and "known_hosts" in str(exc)
-
-
-def load_trusted_keys(client: paramiko.SSHClient, known_hosts_file: str | None) -> None:
-    """Load the cluster's known_hosts (keys the provider recorded or `doctor` accepted), then
-    ``~/.ssh/known_hosts``; either may be missing. The cluster's file comes first so that its
-    key for a host wins over a stale personal line for a reused address (paramiko would
-    otherwise prefer the system file)."""
-    keys = client.get_host_keys()
-    for path in (known_hosts_file, os.path.expanduser("~/.ssh/known_hosts")):
-        if path and os.path.isfile(path):
-            keys.load(path)
 
 
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
