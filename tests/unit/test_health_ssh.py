@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import socket
 import threading
@@ -157,10 +159,17 @@ def test_ssh_health_probes_refuse_a_changed_host_key(ssh_server, tmp_path):
         [machine(ssh_server, strict_host_keys=True)], via_ssh=True, known_hosts_file=known_hosts
     )
     try:
-        with pytest.raises(UntrustedHostError, match=r"^ssh vagrant@127\.0\.0\.1:\d+: host key"):
+        with pytest.raises(UntrustedHostError) as caught:
             probes.tcp("127.0.0.1", ssh_server.port)
     finally:
         probes.close()
+    offered = ssh_server.host_key
+    digest = base64.b64encode(hashlib.sha256(offered.asbytes()).digest()).decode().rstrip("=")
+    assert str(caught.value) == (
+        f"ssh vagrant@127.0.0.1:{ssh_server.port}: host key changed: it offers "
+        f"{offered.get_name()} SHA256:{digest}, not the key recorded for it "
+        "(a man in the middle, or the host was re-keyed)"
+    )
 
 
 def test_the_clusters_record_wins_over_a_stale_personal_line(ssh_server, tmp_path, monkeypatch):
