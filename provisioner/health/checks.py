@@ -47,14 +47,18 @@ def workload_user(spec: ClusterSpec) -> str:
 
 
 def make_probes(
-    machines: list[Machine], via_ssh: bool, credential: Credential | None = None
+    machines: list[Machine],
+    via_ssh: bool,
+    credential: Credential | None = None,
+    known_hosts_file: str | None = None,
 ) -> Probes:
-    """Direct or SSH probes; HTTP requests authenticate as `credential` when given."""
+    """Direct or SSH probes; HTTP requests authenticate as `credential` when given. SSH
+    checks strict machines' host keys against ``known_hosts_file`` (the state directory's)."""
     probes: StreamProbes
     if via_ssh:
         from ..remote.ssh import SshProbes
 
-        probes = SshProbes(machines)
+        probes = SshProbes(machines, known_hosts_file=known_hosts_file)
     else:
         probes = DirectProbes()
     probes.http_auth = credential.basic_auth() if credential and credential.principal else None
@@ -72,6 +76,7 @@ def check_cluster(
     credential: Credential | None = None,
     security: bool = False,
     hosts: HostCommands | None = None,
+    known_hosts_file: str | None = None,
     view: ClusterView | None = None,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
@@ -80,7 +85,11 @@ def check_cluster(
     authenticates the HTTP requests and the task. `view` is the spec matched to `machines`
     when the caller has it already."""
     own_probes = probes is None
-    active = probes if probes is not None else make_probes(machines, via_ssh, credential)
+    active = (
+        probes
+        if probes is not None
+        else make_probes(machines, via_ssh, credential, known_hosts_file)
+    )
     try:
         return run_checks(
             spec,

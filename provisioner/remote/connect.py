@@ -10,6 +10,7 @@ from pathlib import Path
 import paramiko
 
 from ..domain import Machine
+from ..hostkeys import load_trusted_keys
 
 # Failed logins and refused channels become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) would reach stderr through
@@ -47,8 +48,9 @@ def connect(
 ) -> paramiko.SSHClient:
     """A logged-in client for `machine`.
 
-    Host keys: a machine with `strict_host_keys` must be known in ~/.ssh/known_hosts or the
-    cluster's own `known_hosts` file (either may be missing); an unknown key goes to
+    Host keys: a machine with `strict_host_keys` must be known in the cluster's own
+    `known_hosts` file or ~/.ssh/known_hosts (either may be missing; the cluster's record
+    wins, see hostkeys.load_trusted_keys); an unknown key goes to
     `unknown_host_key` (default: refused). A throw-away machine's key is kept in memory only.
     Authentication: the configured key file (KeyFileError when it cannot be read), else the
     password, else ssh-agent and the default keys. `timeout_s` bounds the TCP connect, the
@@ -58,9 +60,8 @@ def connect(
     key, use_agent = load_key(machine.ssh_private_key)
     client = paramiko.SSHClient()
     if machine.strict_host_keys:
-        client.load_system_host_keys()
-        if known_hosts is not None and Path(known_hosts).is_file():
-            client.load_host_keys(str(known_hosts))
+        # The cluster's own file first: its key for a host wins over a stale personal line.
+        load_trusted_keys(client, str(known_hosts) if known_hosts is not None else None)
         client.set_missing_host_key_policy(unknown_host_key or paramiko.RejectPolicy())
     else:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

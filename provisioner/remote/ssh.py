@@ -7,6 +7,8 @@ node address, e.g. Mesos `--ip`, so "localhost" on the node may not answer).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from typing import Any
 
 import paramiko
@@ -38,7 +40,12 @@ def _is_trust_failure(exc: BaseException) -> bool:
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
     login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
     if isinstance(exc, paramiko.BadHostKeyException):
-        return f"ssh {login}: host key changed (expected {exc.expected_key.get_name()})"
+        offered = exc.key
+        digest = base64.b64encode(hashlib.sha256(offered.asbytes()).digest()).decode().rstrip("=")
+        return (
+            f"ssh {login}: host key changed: it offers {offered.get_name()} SHA256:{digest}, "
+            "not the key recorded for it (a man in the middle, or the host was re-keyed)"
+        )
     if isinstance(exc, paramiko.AuthenticationException):
         return f"ssh {login}: authentication failed"
     if isinstance(exc, paramiko.ChannelException):

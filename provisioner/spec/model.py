@@ -2,8 +2,8 @@
 
 Every field has a description (it becomes the JSON Schema and the reference in docs/spec.md).
 Cross-field rules live in model validators; a message may start with ``@sub.path@`` to point
-at a sub-field, which ``specfile.py`` folds into the reported field path. Provider models live
-in ``spec_providers.py`` and are re-exported here.
+at a sub-field, which ``file.py`` folds into the reported field path. Provider models live
+in ``providers.py`` and are re-exported here.
 """
 
 from __future__ import annotations

@@ -49,9 +49,10 @@ ALLOWED: dict[str, set[str]] = {
     "provisioner.backup.zktree": {"provisioner.errors"},
     "provisioner.backup.mesos_api": {"provisioner.errors", "provisioner.ports"},
     # The hosts over SSH and the service ports (one login, the probes, ZooKeeper's wire
-    # protocol, TLS over any stream): machines and ports only, nothing of clusters or health.
+    # protocol, TLS over any stream): machines, ports and the trusted host keys only, nothing
+    # of clusters or health.
     **{
-        name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports"}
+        name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports", "provisioner.hostkeys"}
         for name in REMOTE_MODULES
     },
     # The doctor's verdicts are pure functions of what a host answered.
