@@ -413,6 +413,63 @@ def metrics(spec: SpecArg, as_json: JsonOpt = False, state_dir: StateDirOpt = No
         raise typer.Exit(1)
 
 
+@app.command()
+def credentials(
+    spec: SpecArg,
+    browser_bundle: Annotated[
+        Path,
+        typer.Option(
+            "--browser-bundle",
+            metavar="FILE",
+            help="Write a PKCS#12 bundle (0600) with a new operator client certificate of the "
+            "cluster CA, and the CA certificate beside it (FILE's name with .ca.crt).",
+        ),
+    ],
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--passphrase-file",
+            metavar="FILE",
+            help="File whose first line is the passphrase sealing the bundle (default: ask).",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Credentials for a browser: open the Mesos UI over mutual TLS (security.tls on).
+
+    Import the bundle into the browser's certificates and trust the CA certificate for web
+    sites; the UI still asks for the operator's principal and secret (docs/monitoring.md).
+    """
+    from .browser_bundle import MIN_PASSPHRASE, check_passphrase, read_passphrase_file
+
+    if passphrase_file is not None:
+        passphrase = _run(lambda: read_passphrase_file(passphrase_file), as_json)
+    elif _interactive():
+        passphrase = typer.prompt(
+            f"Passphrase for {browser_bundle} (at least {MIN_PASSPHRASE} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+            err=True,
+        )
+        _run(lambda: check_passphrase(passphrase, "passphrase"), as_json)
+    else:
+        _fail(UsageError("no passphrase for the browser bundle on a non-interactive terminal",
+                         hint="pass --passphrase-file FILE"), as_json)  # fmt: skip
+    bundle = _run(
+        lambda: operations.browser_bundle(_open(spec, state_dir), browser_bundle, passphrase),
+        as_json,
+    )
+    if as_json:
+        _emit_json(bundle.to_dict())
+        return
+    expires = f"{bundle.certificate.not_after:%Y-%m-%d}"
+    err.print(f"wrote {bundle.bundle} (0600): {bundle.certificate.subject}, expires {expires}",
+              markup=False)  # fmt: skip
+    err.print(f"wrote {bundle.ca_certificate}: the cluster CA, to trust for web sites",
+              markup=False)  # fmt: skip
+
+
 def _print_figures(figures: Figures) -> None:
     def shown(value: float | None, unit: str = "") -> str:
         return "unknown" if value is None else f"{value:g}{unit}"

@@ -34,6 +34,7 @@ from .vanished import forget_vanished
 
 if TYPE_CHECKING:
     from . import health
+    from .browser_bundle import BrowserBundle
     from .chaos import ChaosReport
     from .diagnose import DiagnoseResult
     from .doctor import DoctorReport
@@ -249,6 +250,21 @@ def metrics(cluster: Cluster) -> Figures:
         return cluster_figures(cluster.spec, machines, probes)
     finally:
         probes.close()
+
+
+def browser_bundle(cluster: Cluster, output: Path, passphrase: str) -> BrowserBundle:
+    """A PKCS#12 operator certificate for a browser to open the Mesos UI over mutual TLS."""
+    from .browser_bundle import write_browser_bundle
+
+    tls = cluster.spec.security.tls
+    if not tls.enabled:
+        raise UsageError(
+            f"{cluster.spec.name}: security.tls.enabled is false, so the Mesos UI is plain "
+            "http:// and a browser needs no certificate"
+        )
+    return write_browser_bundle(
+        cluster.state_dir, cluster.spec.name, tls.certificate_days, output, passphrase
+    )
 
 
 def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list[str]:

@@ -142,9 +142,13 @@ class ClusterCA:
         return _cert_pem(self.certificate)
 
     def issue(
-        self, node: NodeIdentity, unit: str, days: int
+        self, node: NodeIdentity, unit: str, days: int, client_only: bool = False
     ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-        """A fresh key and a certificate for `node`, usable as TLS server and client."""
+        """A fresh key and a certificate for `node`, usable as TLS server and client (as
+        client only with `client_only`: a browser's certificate serves nothing)."""
+        usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
+        if not client_only:
+            usages.insert(0, ExtendedKeyUsageOID.SERVER_AUTH)
         key = _new_key()
         now = _now()
         alt_names: list[x509.GeneralName] = [x509.DNSName(node.name)]
@@ -176,12 +180,7 @@ class ClusterCA:
                 ),
                 critical=True,
             )
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-                ),
-                critical=False,
-            )
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),

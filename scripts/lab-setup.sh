@@ -34,9 +34,10 @@ die() { printf 'lab-setup: error: %s\n' "$*" >&2; exit 1; }
 # --- 1. OS packages (only the missing ones)
 PACKAGES="lxc lxc-templates debootstrap bridge-utils dnsmasq-base iptables vagrant vagrant-lxc \
 sudo python3-venv zookeeper netcat-openbsd"
-# --dev: headless Chromium for the e2e test that opens the Mesos and Prometheus UIs, tcpdump
-# for the e2e test that captures the cluster's traffic (host only, never in the box).
-[ "$DEV" = 1 ] && PACKAGES="$PACKAGES chromium tcpdump"
+# --dev: headless Chromium for the e2e test that opens the Mesos and Prometheus UIs (with
+# libnss3-tools' pk12util/certutil to give it the operator's certificate), tcpdump for the e2e
+# test that captures the cluster's traffic (host only, never in the box).
+[ "$DEV" = 1 ] && PACKAGES="$PACKAGES chromium libnss3-tools tcpdump"
 missing=""
 for pkg in $PACKAGES; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
-from ..ports import ZOOKEEPER_CLIENT_PORT
+from ..ports import MONITORING_PORTS, ZOOKEEPER_CLIENT_PORT
 
 DEFAULT_TIMEOUT_S = 3.0
 #: `?timeout=5secs` lets Mesos answer without slow gauges after 5 s; wait a little longer.
@@ -118,6 +118,9 @@ class StreamProbes:
     #: TLS client context (the cluster CA, the controller's certificate) for the Mesos HTTP
     #: endpoints when `security.tls` is on; None speaks plain HTTP. ZooKeeper stays plain.
     tls: ssl.SSLContext | None = None
+    #: Ports spoken to in plain HTTP and without `http_auth` even when `tls` is set:
+    #: Prometheus and node exporter have no TLS and need no credential (docs/monitoring.md).
+    plain_http_ports: frozenset[int] = frozenset(MONITORING_PORTS)
 
     def __init__(
         self, timeout_s: float = DEFAULT_TIMEOUT_S, zookeeper_port: int = ZOOKEEPER_CLIENT_PORT
@@ -142,9 +145,10 @@ class StreamProbes:
 
     def _connect_http(self, address: str, port: int, timeout_s: float) -> Any:
         """A stream for HTTP to address:port, in TLS when `tls` is set (the server's
-        certificate must be the cluster CA's and name `address`)."""
+        certificate must be the cluster CA's and name `address`), except to the monitoring
+        ports: Prometheus and node exporter speak plain HTTP."""
         stream = self._connect(address, port, timeout_s)
-        if self.tls is None:
+        if self.tls is None or port in self.plain_http_ports:
             return stream
         from .tlsstream import wrap
 
@@ -197,7 +201,8 @@ class StreamProbes:
         )
         try:
             headers = {"Accept": "application/json"}
-            if self.http_auth:
+            # Never to the monitoring ports: they need no credential and speak plain HTTP.
+            if self.http_auth and port not in self.plain_http_ports:
                 headers["Authorization"] = self.http_auth
             connection.request("GET", path, headers=headers)
             response = connection.getresponse()

@@ -1,8 +1,9 @@
-"""Monitoring on a real cluster (1 master, 2 agents, real Mesos): Prometheus' HTTP API shows
-every target up and the Mesos series; stopping an agent fires MesosAgentsBelowSpec within its
-`for:` window and restarting it clears it; headless Chromium renders the Mesos UI (with the
-operator credential) and Prometheus' targets page; a node left on another Mesos build makes
-`status` fail naming it.
+"""Monitoring on a real cluster (1 master, 2 agents, real Mesos, mutual TLS on as by default):
+Prometheus' HTTP API shows every target up and the Mesos series; stopping an agent fires
+MesosAgentsBelowSpec within its `for:` window and restarting it clears it; headless Chromium
+renders the Mesos UI over https (the operator's browser bundle from `credentials
+--browser-bundle` in an NSS database, presented without a dialog) and Prometheus' targets
+page; a node left on another Mesos build makes `status` fail naming it.
 
 Screenshots and page dumps are kept under `.artifacts/test_monitoring/` (or
 `$DCOS_TEST_ARTIFACTS/test_monitoring/`); the test prints the path.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,6 +28,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .cli_helpers import (
     REPO,
@@ -71,10 +75,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     spec = write_spec(tmp_path_factory.mktemp("monitor"), CLUSTER, masters=1, agents=2)
     data = yaml.safe_load(spec.read_text())
     data["monitoring"] = {"alert_for_s": ALERT_FOR_S, "scrape_interval_s": SCRAPE_S}
-    # Mesos' own UI is opened by a browser here; with TLS on (the default) Mesos requires a
-    # client certificate that a browser does not have (docs/monitoring.md). The exporter over
-    # TLS is checked on test_security.py's cluster, which runs the defaults.
-    data.setdefault("security", {})["tls"] = {"enabled": False}
+    assert "tls" not in data.get("security", {})  # TLS on, the default
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     try:
         assert cli_json("up", str(spec))["healthy"] is True
@@ -172,8 +173,11 @@ def test_a_stopped_agent_fires_the_agents_below_spec_alert_and_its_return_clears
     wait_status(cluster, healthy)
 
 
-def chromium(url: str, name: str) -> str:
-    """Render `url` in headless Chromium (fresh profile); keep a screenshot and the DOM."""
+def chromium(
+    url: str, name: str, home: Path | None = None, preferences: dict[str, Any] | None = None
+) -> str:
+    """Render `url` in headless Chromium (fresh profile, `preferences` as its Preferences,
+    `home` as $HOME: where it finds its NSS database); keep a screenshot and the DOM."""
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     assert binary, "chromium is not installed: run scripts/lab-setup.sh --dev"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -181,10 +185,14 @@ def chromium(url: str, name: str) -> str:
     pages = []
     for extra in (["--dump-dom"], [f"--screenshot={ARTIFACTS / (name + '.png')}"]):
         with tempfile.TemporaryDirectory() as profile:
+            if preferences is not None:
+                (Path(profile) / "Default").mkdir()
+                (Path(profile) / "Default" / "Preferences").write_text(json.dumps(preferences))
+            env = {**os.environ, "HOME": str(home)} if home else None
             result = subprocess.run(
                 [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
                  "--virtual-time-budget=15000", *extra, url],
-                capture_output=True, text=True, timeout=180, check=False, cwd=profile,
+                capture_output=True, text=True, timeout=180, check=False, cwd=profile, env=env,
             )  # fmt: skip
         assert result.returncode == 0, result.stderr[-2000:]
         pages.append(result.stdout)
@@ -193,25 +201,94 @@ def chromium(url: str, name: str) -> str:
     return pages[0]
 
 
-def test_the_mesos_ui_shows_the_agents_with_the_operator_credential(cluster: Path) -> None:
+def browser_home(cluster: Path, home: Path) -> tuple[Path, Path]:
+    """An operator's browser set up as docs/monitoring.md says: the bundle from `credentials
+    --browser-bundle` imported into `home`'s NSS database (where Chromium on Linux keeps
+    client certificates), the cluster CA trusted for web sites. Returns (bundle, CA file)."""
+    passphrase = home / "passphrase"
+    home.mkdir(parents=True, exist_ok=True)
+    passphrase.write_text("e2e browser bundle passphrase\n")
+    bundle = home / "operator.p12"
+    written = cli_json(
+        "credentials", str(cluster), "--browser-bundle", str(bundle),
+        "--passphrase-file", str(passphrase),
+    )  # fmt: skip
+    assert oct(bundle.stat().st_mode & 0o777) == "0o600"
+    assert "OU=browser" in written["subject"]
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    database = f"sql:{nssdb}"
+    for command in (
+        ["certutil", "-N", "-d", database, "--empty-password"],
+        ["pk12util", "-i", str(bundle), "-d", database, "-w", str(passphrase)],
+        ["certutil", "-A", "-d", database, "-n", f"{CLUSTER} CA", "-t", "C,,",
+         "-i", written["ca_certificate"]],
+    ):  # fmt: skip
+        assert shutil.which(command[0]), "libnss3-tools missing: run scripts/lab-setup.sh --dev"
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+    return bundle, Path(written["ca_certificate"])
+
+
+def test_the_mesos_ui_over_tls_shows_the_agents_with_the_operator_bundle(
+    cluster: Path, tmp_path: Path
+) -> None:
     operator = secrets_of(cluster)["operator"]
     address = container_ip(MASTER)
+    bundle, ca_file = browser_home(cluster, tmp_path / "home")
+    # Chromium's AutoSelectCertificateForUrls setting, as a profile preference: present the
+    # operator's certificate to this origin without the selection dialog (which headless
+    # Chromium would wait on forever).
+    origin = f"https://{address}:5050"
+    preferences = {"profile": {"content_settings": {"exceptions": {"auto_select_certificate": {
+        f"{origin},*": {"setting": {"filters": [
+            {"SUBJECT": {"CN": f"{CLUSTER}-operator-browser", "OU": "browser"}}
+        ]}}
+    }}}}}  # fmt: skip
     # The UI fetches /master/state with the browser's credentials: those of the page's URL.
     user = urllib.parse.quote(operator["principal"], safe="")
     secret = urllib.parse.quote(operator["secret"], safe="")
-    page = chromium(f"http://{user}:{secret}@{address}:5050/#/agents", "mesos-agents")
+    page = chromium(
+        f"https://{user}:{secret}@{address}:5050/#/agents",
+        "mesos-agents",
+        home=tmp_path / "home",
+        preferences=preferences,
+    )
     for agent in AGENTS:
         assert agent in page, f"{agent} not in the rendered Mesos UI"
-    # Without the credential the state the UI renders is refused (a browser would wait at
-    # the credential prompt, which headless Chromium never answers): no anonymous bypass.
-    request = urllib.request.Request(f"http://{address}:5050/master/state")
+    # The bundle opens the TLS connection, nothing more: without the operator's credential
+    # the state the UI renders is refused (no anonymous bypass), and plain HTTP gets nothing.
+    key, cert, _ = pkcs12.load_key_and_certificates(
+        bundle.read_bytes(), b"e2e browser bundle passphrase"
+    )
+    assert key is not None and cert is not None
+    client_pem = tmp_path / "client.pem"
+    client_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    context = ssl.create_default_context(cafile=str(ca_file))
+    context.load_cert_chain(client_pem)
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
+        urllib.request.urlopen(f"{origin}/master/state", timeout=10, context=context)
     assert refused.value.code == 401
+    try:
+        urllib.request.urlopen(f"http://{address}:5050/master/state", timeout=10)
+    except urllib.error.HTTPError as answered:
+        pytest.fail(f"plain HTTP to 5050 answered {answered.code}")
+    except OSError:
+        pass  # refused, reset or unanswered: no TLS, no conversation
+    else:
+        pytest.fail("plain HTTP to 5050 answered")
 
 
 def test_the_prometheus_ui_lists_every_target_up(cluster: Path) -> None:
     # Debian's prometheus 2.42 ships the classic UI only (`/` redirects to /classic/graph).
+    # Prometheus speaks plain HTTP (no TLS of its own; its port is firewalled to the masters
+    # and the operator CIDR): docs/monitoring.md.
     page = chromium(f"http://{container_ip(MASTER)}:9090/classic/targets", "prometheus-targets")
     for host in [MASTER, *AGENTS]:
         assert f"{host}:9100" in page

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -202,3 +202,42 @@ def test_tls_on_in_the_spec_without_a_cluster_ca_fails() -> None:
     _tls_checks(results, _view(), probes)  # type: ignore[arg-type]
     [check] = results.checks
     assert not check.ok and "no CA" in check.detail
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    seen: ClassVar[list[str | None]] = []
+
+    def do_GET(self) -> None:
+        _RecordingHandler.seen.append(self.headers.get("Authorization"))
+        body = b'{"status": "success"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def test_prometheus_is_spoken_to_in_plain_http_without_our_credential(
+    node: tuple[Path, int],
+) -> None:
+    """With TLS on, `metrics` asks Prometheus (plain HTTP, port 9090): no TLS handshake there,
+    and the health credential never crosses that port in the clear."""
+    state_dir, _port = node
+    assert StreamProbes.plain_http_ports == {9090, 9100}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _RecordingHandler.seen = []
+    try:
+        probes = DirectProbes()
+        probes.tls = pki.client_context(state_dir, "demo", 30)
+        probes.http_auth = "Basic aGVhbHRoOnNlY3JldA=="
+        plain_port = server.server_address[1]
+        probes.plain_http_ports = frozenset({plain_port})
+        status, _headers, body = probes.http_get("127.0.0.1", plain_port, "/api/v1/query")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (status, body) == (200, b'{"status": "success"}')
+    assert _RecordingHandler.seen == [None]
