@@ -1,5 +1,5 @@
 """The operations behind the CLI commands: plan, up, scale, upgrade, status, metrics, down,
-doctor, diagnose, repair and verify --chaos (library; no printing). Every command goes
+credentials, doctor, diagnose, repair and verify --chaos (library; no printing). Every command goes
 through this layer; the longer ones live in their own modules (repair.py, chaos.py, doctor/,
 diagnose/) and are entered here.
 
