@@ -7,6 +7,7 @@ import datetime
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,148 @@ def test_nodes_accept_both_generations_during_a_rotation_and_the_swap_changes_no
         text = "".join(files.values())
         assert not [p for p in old.principals() if f'"{p}"' in text], text
         assert new.health.principal in text
+
+
+def _recorded_cluster(tmp_path: Path, security_yaml: str = "") -> Path:
+    spec = tmp_path / "c.yaml"
+    spec.write_text(f"name: d\nprovider: {{kind: vagrant}}\n{security_yaml}")
+    state_dir = tmp_path / ".dcos-provision" / "d"
+    state_dir.mkdir(parents=True)
+    machine = {"roles": ["master", "zookeeper"], "address": "10.0.3.9", "ssh_user": "vagrant"}
+    agent = {"roles": ["agent"], "address": "10.0.3.19", "ssh_user": "vagrant"}
+    (state_dir / "state.json").write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "cluster": "d",
+                "provider": "vagrant",
+                "converged": {},
+                "history": [],
+                "machines": {
+                    "d-master-1": {"name": "d-master-1", **machine},
+                    "d-agent-1": {"name": "d-agent-1", **agent},
+                },
+            }
+        )
+    )
+    security.write_credentials(state_dir, generate())
+    return spec
+
+
+def test_the_cli_shows_the_plan_then_refuses_without_confirmation(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from provisioner.cli import app
+
+    spec = _recorded_cluster(tmp_path)
+    before = security.secrets_path(tmp_path / ".dcos-provision" / "d").read_text()
+    result = CliRunner().invoke(app, ["rotate-credentials", str(spec)])
+    assert result.exit_code == 2, result.stderr
+    assert "refusing to rotate credentials without confirmation" in result.stderr
+    assert "agent: dcos-agent -> a new principal (new secret)" in result.stderr
+    assert "accept pass: d-master-1, d-agent-1" in result.stderr
+    assert "not rotated: the ZooKeeper digest identity" in result.stderr
+    # Nothing changed: same secrets, no certificate issued.
+    assert security.secrets_path(tmp_path / ".dcos-provision" / "d").read_text() == before
+    assert not (tmp_path / ".dcos-provision" / "d" / "pki").exists()
+
+
+def test_the_cli_refuses_a_cluster_without_anything_to_rotate(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from provisioner.cli import app
+
+    spec = _recorded_cluster(
+        tmp_path,
+        "security: {authentication: false, zookeeper_acl: false, tls: {enabled: false}}\n",
+    )
+    result = CliRunner().invoke(app, ["rotate-credentials", str(spec), "--yes", "--json"])
+    assert result.exit_code == 2
+    assert "nothing to rotate" in json.loads(result.stdout)["error"]
+    assert "Traceback" not in result.stderr
+
+
+class _Run:
+    """Stands in for the playbook runs and the health checks: records the secrets file each
+    pass ran with, and fails the health check after the pass named `fail_after`."""
+
+    def __init__(self, state_dir: Path, fail_after: int | None = None) -> None:
+        self.state_dir, self.fail_after = state_dir, fail_after
+        self.passes: list[dict[str, Any]] = []
+        self.checks = 0
+
+    def playbook(self, cluster: Any, action: Any, machines: Any, result: Any) -> None:
+        self.passes.append(json.loads(security.secrets_path(self.state_dir).read_text()))
+        result.playbooks.append({"playbook": action.playbook, "log": "x", "changed": {}})
+
+    def wait_healthy(self, spec: Any, machines: Any, **_kwargs: Any) -> Any:
+        from provisioner.domain import Layer
+        from provisioner.errors import HealthTimeoutError
+        from provisioner.health import CheckResult, HealthReport
+
+        self.checks += 1
+        if self.fail_after is not None and self.checks == self.fail_after + 2:
+            raise HealthTimeoutError("mesos_agents: d-agent-1 is not active")
+        return HealthReport("d", [CheckResult(Layer.REACHABILITY, "ssh", "d-agent-1", True, "")])
+
+
+def _rotate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: _Run) -> Any:
+    from provisioner import health, up_steps
+    from provisioner.cluster import open_cluster
+
+    monkeypatch.setattr(up_steps, "run_playbook", run.playbook)
+    monkeypatch.setattr(up_steps, "record_observed", lambda *_args: None)
+    monkeypatch.setattr(health, "wait_healthy", run.wait_healthy)
+    cluster = open_cluster(tmp_path / "c.yaml")
+    return rotate.rotate(cluster, workload=False, now=NOW)
+
+
+def test_rotate_runs_accept_switch_retire_with_a_health_check_around_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _recorded_cluster(tmp_path)
+    state_dir = tmp_path / ".dcos-provision" / "d"
+    old = json.loads(security.secrets_path(state_dir).read_text())
+    run = _Run(state_dir)
+    result = _rotate(tmp_path, monkeypatch, run)
+    stamp = "-20261204T201500Z"
+    accept, switch, retire = run.passes
+    assert accept["operator"] == old["operator"]
+    assert accept["accepted"]["operator"]["principal"] == "dcos-operator" + stamp
+    assert switch["agent"]["principal"] == "dcos-agent" + stamp
+    assert switch["accepted"]["agent"] == old["agent"]
+    assert "accepted" not in retire and retire["health"]["principal"] == "dcos-health" + stamp
+    final = json.loads(security.secrets_path(state_dir).read_text())
+    assert final == retire and final["zookeeper"] == old["zookeeper"]
+    assert [c["after"] for c in result.checks] == [
+        "nothing yet (before the first pass)",
+        "the accept pass",
+        "the switch pass",
+        "the retire pass",
+    ]
+    assert run.checks == 4 and len(result.playbooks) == 3
+    # Every node and executor certificate was renewed from the cluster CA.
+    assert (state_dir / "pki" / "d-agent-1-executor.crt").exists()
+
+
+def test_an_unhealthy_check_stops_the_rotation_naming_it_and_a_rerun_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provisioner.errors import HealthTimeoutError
+
+    _recorded_cluster(tmp_path)
+    state_dir = tmp_path / ".dcos-provision" / "d"
+    old = json.loads(security.secrets_path(state_dir).read_text())
+    with pytest.raises(HealthTimeoutError) as caught:
+        _rotate(tmp_path, monkeypatch, _Run(state_dir, fail_after=1))  # after switch
+    assert "stopped after the switch pass" in caught.value.message
+    assert "d-agent-1 is not active" in caught.value.message
+    halfway = json.loads(security.secrets_path(state_dir).read_text())
+    assert halfway["accepted"]["agent"] == old["agent"]  # both still accepted
+    certificate = (state_dir / "pki" / "d-agent-1.crt").read_text()
+    run = _Run(state_dir)
+    _rotate(tmp_path, monkeypatch, run)
+    # Resumed: switch again, then retire, with the same new generation and certificates.
+    assert [p["agent"]["principal"] for p in run.passes] == [halfway["agent"]["principal"]] * 2
+    assert "accepted" in run.passes[0] and "accepted" not in run.passes[1]
+    assert (state_dir / "pki" / "d-agent-1.crt").read_text() == certificate
