@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .health import CheckResult, HealthReport
     from .metrics import Figures
+    from .rotate import RotationPlan
 
 app = typer.Typer(
     name="dcos-provision",
@@ -524,7 +525,7 @@ def rotate_credentials(
     err.print(f"rotate-credentials finished in {result.seconds:.0f}s")
 
 
-def _print_rotation_plan(the_plan: Any) -> None:
+def _print_rotation_plan(the_plan: RotationPlan) -> None:
     """The rotation's plan, `plan`-style, before anything changes."""
     err.print(f"rotate-credentials plan for {the_plan.cluster}:")
     if the_plan.resuming:
