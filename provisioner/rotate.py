@@ -305,7 +305,10 @@ def rotate(
             )
             cluster.progress(f"rotate-credentials: {rotation} pass: {PASS_REASONS[rotation]}")
             record = up_steps.RunResult(cluster=spec.name, plan=Plan(spec.name))
-            up_steps.run_playbook(cluster, action, machines, record)
+            # The switch changes no master's files (generations are listed oldest first):
+            # only the agents and the exporters need that pass.
+            extravars = {"rotate_masters": rotation is not RotationPass.SWITCH}
+            up_steps.run_playbook(cluster, action, machines, record, extravars)
             result.playbooks.extend(record.playbooks)
             _check(cluster, result, f"the {rotation} pass", wait_timeout)
         state = store.load()

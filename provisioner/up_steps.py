@@ -74,7 +74,11 @@ PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
 
 
 def run_playbook(
-    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
+    cluster: Cluster,
+    action: Action,
+    machines: list[Machine],
+    result: RunResult,
+    extravars: dict[str, Any] | None = None,
 ) -> ansible.PlaybookResult:
     from . import ansible
 
@@ -87,6 +91,7 @@ def run_playbook(
             inventory=inventory,
             state_dir=cluster.state_dir,
             limit=list(action.hosts),
+            extravars=extravars,
             on_event=cluster.on_ansible_event,
             on_output=cluster.on_ansible_output,
         )

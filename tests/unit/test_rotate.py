@@ -226,10 +226,14 @@ class _Run:
     def __init__(self, state_dir: Path, fail_after: int | None = None) -> None:
         self.state_dir, self.fail_after = state_dir, fail_after
         self.passes: list[dict[str, Any]] = []
+        self.masters: list[bool] = []
         self.checks = 0
 
-    def playbook(self, cluster: Any, action: Any, machines: Any, result: Any) -> None:
+    def playbook(
+        self, cluster: Any, action: Any, machines: Any, result: Any, extravars: Any
+    ) -> None:
         self.passes.append(json.loads(security.secrets_path(self.state_dir).read_text()))
+        self.masters.append(extravars["rotate_masters"])
         result.playbooks.append({"playbook": action.playbook, "log": "x", "changed": {}})
 
     def wait_healthy(self, spec: Any, machines: Any, **_kwargs: Any) -> Any:
@@ -278,6 +282,7 @@ def test_rotate_runs_accept_switch_retire_with_a_health_check_around_each(
         "the retire pass",
     ]
     assert run.checks == 4 and len(result.playbooks) == 3
+    assert run.masters == [True, False, True]  # the switch changes no master's files
     # Every node and executor certificate was renewed from the cluster CA.
     assert (state_dir / "pki" / "d-agent-1-executor.crt").exists()
 
