@@ -349,8 +349,11 @@ def runner_env(state_dir: Path) -> dict[str, str]:
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_path_dir(state_dir)),
         # ansible-runner turns host key checking off unless told; the inventory decides per host.
         "ANSIBLE_HOST_KEY_CHECKING": "True",
-        # Static hosts: keys accepted by `doctor --accept-new-host-keys` live in the state dir.
+        # Strict hosts: keys recorded by the provider (vagrant-lxc, pulumi) or accepted by
+        # `doctor --accept-new-host-keys` live in the state dir; an unknown or changed key
+        # fails the connection (never a prompt). Non-strict hosts override this per host.
         "ANSIBLE_SSH_COMMON_ARGS": (
+            "-o StrictHostKeyChecking=yes "
             f'-o "UserKnownHostsFile=~/.ssh/known_hosts {Path(state_dir).resolve()}/known_hosts"'
         ),
         "ANSIBLE_NOCOLOR": "1",

@@ -172,7 +172,11 @@ def _health(cluster: Cluster, machines: list[Machine], via_ssh: bool) -> bytes:
     from . import health
 
     report = health.check_cluster(
-        cluster.spec, machines, via_ssh=via_ssh, credential=cluster.health_credential()
+        cluster.spec,
+        machines,
+        via_ssh=via_ssh,
+        credential=cluster.health_credential(),
+        known_hosts_file=cluster.known_hosts_file,
     )
     return (json.dumps(report.to_dict(), indent=2) + "\n").encode()
 

@@ -19,6 +19,7 @@ import paramiko
 from .domain import Machine, Role
 from .health.probes import ProbeError, StreamProbes
 from .health.ssh import describe_ssh_error
+from .hostkeys import load_trusted_keys
 from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from .redact import redact_data, redact_text
 
@@ -121,9 +122,7 @@ def connect(machine: Machine, password: str | None, known_hosts: Path | None) ->
     """A logged-in client; host keys are checked as `status --via-ssh` checks them."""
     client = paramiko.SSHClient()
     if machine.strict_host_keys:
-        client.load_system_host_keys()
-        if known_hosts and known_hosts.is_file():
-            client.load_host_keys(str(known_hosts))
+        load_trusted_keys(client, str(known_hosts) if known_hosts else None)
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
     else:
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # throw-away machine

@@ -25,6 +25,7 @@ import paramiko
 
 from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
 from .domain import Machine
+from .hostkeys import load_trusted_keys
 
 # As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) reach stderr through logging's
@@ -209,9 +210,7 @@ def _connect(machine: Machine, settings: _Settings) -> tuple[paramiko.SSHClient,
     client = paramiko.SSHClient()
     policy: paramiko.MissingHostKeyPolicy
     if machine.strict_host_keys:
-        client.load_system_host_keys()  # ~/.ssh/known_hosts, when present
-        if settings.known_hosts and settings.known_hosts.is_file():
-            client.load_host_keys(str(settings.known_hosts))
+        load_trusted_keys(client, str(settings.known_hosts) if settings.known_hosts else None)
         policy = _HostKeyPolicy(settings.accept_new_host_keys, settings.record_to, settings.lock)
     else:
         policy = paramiko.AutoAddPolicy()  # throw-away machine: key kept in memory only

@@ -178,7 +178,9 @@ def check_drift(
             + ", ".join(sorted(untrusted))
             + ": "
             + "; ".join(f"{host}: {error}" for host, error in sorted(untrusted.items())),
-            hint="check the hosts' keys, then record them with "
+            hint="check each host's key through a trusted channel (docs/troubleshooting.md); "
+            "only if it is the host's own, remove the old lines with `ssh-keygen -R ADDRESS -f "
+            f"{known_hosts or '~/.ssh/known_hosts'}` and record it with "
             "`dcos-provision doctor SPEC --accept-new-host-keys`",
         )
     results = []

@@ -9,7 +9,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in -h|--help) sed -n '2,6p' "$0"; exit 0 ;; esac
 . "$REPO/scripts/lib/as-root.sh"
 ensure_root test.sh \
-  "SKIP_E2E,E2E_WORKERS,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_TEST_ZOOKEEPER,DCOS_TEST_ARTIFACTS,BOX_NAME,STAMP_DIR,FORCE_BOX" "$0" "$@"
+  "SKIP_E2E,CI,DCOS_PROVISION_MESOS_TARBALL,DCOS_TEST_ZOOKEEPER,DCOS_TEST_ARTIFACTS,BOX_NAME,STAMP_DIR,FORCE_BOX,E2E_WORKERS" "$0" "$@"
 cd "$REPO"
 say() { printf '\n== %s\n' "$*"; }
 

@@ -47,14 +47,18 @@ def workload_user(spec: ClusterSpec) -> str:
 
 
 def make_probes(
-    machines: list[Machine], via_ssh: bool, credential: Credential | None = None
+    machines: list[Machine],
+    via_ssh: bool,
+    credential: Credential | None = None,
+    known_hosts_file: str | None = None,
 ) -> Probes:
-    """Direct or SSH probes; HTTP requests authenticate as `credential` when given."""
+    """Direct or SSH probes; HTTP requests authenticate as `credential` when given. SSH
+    checks strict machines' host keys against ``known_hosts_file`` (the state directory's)."""
     probes: StreamProbes
     if via_ssh:
         from .ssh import SshProbes
 
-        probes = SshProbes(machines)
+        probes = SshProbes(machines, known_hosts_file=known_hosts_file)
     else:
         probes = DirectProbes()
     probes.http_auth = credential.basic_auth() if credential and credential.principal else None
@@ -72,13 +76,18 @@ def check_cluster(
     credential: Credential | None = None,
     security: bool = False,
     hosts: HostCommands | None = None,
+    known_hosts_file: str | None = None,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
     `workload` adds the workload layer (a real task through the scheduler API), `security`
     the security layer (`hosts` reads each host's firewall over SSH); `credential`
     authenticates the HTTP requests and the task."""
     own_probes = probes is None
-    active = probes if probes is not None else make_probes(machines, via_ssh, credential)
+    active = (
+        probes
+        if probes is not None
+        else make_probes(machines, via_ssh, credential, known_hosts_file)
+    )
     try:
         return run_checks(
             spec,

@@ -7,13 +7,15 @@ node address, e.g. Mesos `--ip`, so "localhost" on the node may not answer).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
-import os
 from typing import Any
 
 import paramiko
 
 from ..domain import Machine
+from ..hostkeys import load_trusted_keys
 from ..ports import ZOOKEEPER_CLIENT_PORT
 from .probes import (
     DEFAULT_TIMEOUT_S,
@@ -43,7 +45,12 @@ def _is_trust_failure(exc: BaseException) -> bool:
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
     login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
     if isinstance(exc, paramiko.BadHostKeyException):
-        return f"ssh {login}: host key changed (expected {exc.expected_key.get_name()})"
+        offered = exc.key
+        digest = base64.b64encode(hashlib.sha256(offered.asbytes()).digest()).decode().rstrip("=")
+        return (
+            f"ssh {login}: host key changed: it offers {offered.get_name()} SHA256:{digest}, "
+            "not the key recorded for it (a man in the middle, or the host was re-keyed)"
+        )
     if isinstance(exc, paramiko.AuthenticationException):
         return f"ssh {login}: authentication failed"
     if isinstance(exc, paramiko.ChannelException):
@@ -82,11 +89,8 @@ class SshProbes(StreamProbes):
         self._drop(machine.address)
         client = paramiko.SSHClient()
         if machine.strict_host_keys:
-            # As doctor and Ansible do: ~/.ssh/known_hosts plus the cluster's own file (where
-            # `doctor --accept-new-host-keys` records keys); either may be missing.
-            client.load_system_host_keys()
-            if self._known_hosts_file and os.path.isfile(self._known_hosts_file):
-                client.load_host_keys(self._known_hosts_file)
+            # As doctor and Ansible do: the cluster's own file plus ~/.ssh/known_hosts.
+            load_trusted_keys(client, self._known_hosts_file)
             client.set_missing_host_key_policy(paramiko.RejectPolicy())
         else:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

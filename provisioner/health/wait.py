@@ -67,6 +67,7 @@ def wait_healthy(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     credential: Credential | None = None,
+    known_hosts_file: str | None = None,
 ) -> HealthReport:
     """Return the first healthy report; raise HealthTimeoutError naming what is still wrong.
     `credential` authenticates the HTTP requests (Mesos authentication on)."""
@@ -77,7 +78,11 @@ def wait_healthy(
         )
     budgets = {**DEFAULT_LAYER_TIMEOUTS, **(layer_timeouts or {})}
     own_probes = probes is None
-    active = probes if probes is not None else make_probes(machines, via_ssh, credential)
+    active = (
+        probes
+        if probes is not None
+        else make_probes(machines, via_ssh, credential, known_hosts_file)
+    )
     view = ClusterView(spec, list(machines))
     start = clock()
     budget_start: dict[str, float] = {LAYERS[0]: start}

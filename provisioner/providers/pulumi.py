@@ -4,9 +4,11 @@ State lives under the cluster's state directory (``file://<state_dir>/pulumi``),
 account is needed; stack secrets are encrypted with a passphrase read from the environment
 variable ``provider.passphrase_env`` and handed only to the ``pulumi`` subprocess.
 
-Host keys: the VMs are fresh on every create and their host keys cannot be learnt out of band
-yet, so machines are returned with ``strict_host_keys=False`` (like vagrant). Injecting
-pre-generated host keys through cloud-init would allow strict checking later.
+Host keys: the controller makes an ed25519 host key pair per machine (``<state dir>/host-keys/``,
+private half 0600), injects it through cloud-init (``ssh_keys``, a Pulumi secret in the stack
+state) and records the public half in the state directory's ``known_hosts``; machines are
+returned with ``strict_host_keys=True``. Machines created before this existed keep their own
+keys and stay non-strict: their user data is left as it was (a change could replace them).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .. import hostkeys
 from ..domain import Machine, PlannedMachine, Role
 from ..errors import ProviderError, ToolMissingError
 from ..pulumi_programs import BACKEND_PACKAGES, MACHINES_OUTPUT, program_for
@@ -91,13 +94,25 @@ class PulumiProvider(Provider):
         self._install_plugin(stack)
         self.progress(f"pulumi up: stack {self.stack_name}, {len(planned)} machine(s)")
         self._run("up", lambda: stack.up(on_output=self.progress))
-        created = self._machines_from_outputs(self._run("read outputs of", stack.outputs))
+        outputs = self._run("read outputs of", stack.outputs)
+        created = self._machines_from_outputs(outputs)
         missing = sorted({m.name for m in machines} - {m.name for m in created})
         if missing:
             raise ProviderError(
                 f"pulumi stack {self.stack_name} did not report machines {missing}",
                 hint=f"run `dcos-provision up` again; the stack state is under {self.pulumi_dir}",
             )
+        injected = {r["name"]: r.get("host_key") for r in self._records(outputs)}
+        for machine in created:
+            public = injected.get(machine.name)
+            if public:
+                hostkeys.record(
+                    self.state_dir / hostkeys.KNOWN_HOSTS,
+                    machine.name,
+                    machine.address,
+                    machine.ssh_port,
+                    hostkeys.parse_public_keys(public),
+                )
         return created
 
     def preview(self, machines: list[PlannedMachine]) -> dict[str, int]:
@@ -124,11 +139,13 @@ class PulumiProvider(Provider):
             self.progress(f"pulumi destroy: stack {self.stack_name}")
             self._run("destroy", lambda: stack.destroy(on_output=self.progress))
             self._run("remove", lambda: stack.workspace.remove_stack(self.stack_name))
-            return
-        planned = [self._planned_from_machine(m) for m in keep]
-        stack = self._stack(planned, create=False)
-        self.progress(f"pulumi up: stack {self.stack_name}, removing {sorted(doomed)}")
-        self._run("up", lambda: stack.up(on_output=self.progress))
+        else:
+            planned = [self._planned_from_machine(m) for m in keep]
+            stack = self._stack(planned, create=False)
+            self.progress(f"pulumi up: stack {self.stack_name}, removing {sorted(doomed)}")
+            self._run("up", lambda: stack.up(on_output=self.progress))
+        hostkeys.forget(self.state_dir / hostkeys.KNOWN_HOSTS, doomed)
+        hostkeys.remove_key_pairs(self.host_keys_dir, doomed)
 
     def list(self) -> list[Machine]:
         if not self.pulumi_dir.exists():
@@ -146,6 +163,21 @@ class PulumiProvider(Provider):
     @property
     def pulumi_dir(self) -> Path:
         return self.state_dir / "pulumi"
+
+    @property
+    def host_keys_dir(self) -> Path:
+        return self.state_dir / "host-keys"
+
+    def _host_keys(self, machines: builtins.list[PlannedMachine]) -> dict[str, tuple[str, str]]:
+        """name -> (private, public) host key to inject, for every machine but those the stack
+        already runs with keys of their own (made before injection; left untouched)."""
+        own_keys = {m.name for m in self.list() if not m.strict_host_keys} if machines else set()
+        pairs = {
+            m.name: hostkeys.key_pair(self.host_keys_dir, m.name)
+            for m in machines
+            if m.name not in own_keys
+        }
+        return {name: (pair.private, pair.public) for name, pair in pairs.items()}
 
     def _passphrase(self) -> str:
         variable = self.provider_spec.passphrase_env
@@ -195,11 +227,12 @@ class PulumiProvider(Provider):
         self.preflight()
         passphrase = self._passphrase()
         public_key = self._public_key() if machines else ""
+        host_keys = self._host_keys(machines)
         program = program_for(self.backend_type)
         spec = self.spec
 
         def pulumi_program() -> None:
-            program(spec, machines, public_key)
+            program(spec, machines, public_key, host_keys)
 
         self.pulumi_dir.mkdir(parents=True, exist_ok=True)
         work_dir = self.state_dir / "pulumi-project"
@@ -298,9 +331,13 @@ class PulumiProvider(Provider):
             address=machine.extra.get("private_ip", machine.address),
         )
 
-    def _machines_from_outputs(self, outputs: dict[str, Any]) -> builtins.list[Machine]:
+    @staticmethod
+    def _records(outputs: dict[str, Any]) -> builtins.list[dict[str, Any]]:
         output = outputs.get(MACHINES_OUTPUT)
-        records = getattr(output, "value", output) or []
+        return list(getattr(output, "value", output) or [])
+
+    def _machines_from_outputs(self, outputs: dict[str, Any]) -> builtins.list[Machine]:
+        records = self._records(outputs)
         key = self._private_key()
         return [
             Machine(
@@ -309,7 +346,8 @@ class PulumiProvider(Provider):
                 address=record["address"],
                 ssh_user=self.spec.ssh.user,
                 ssh_private_key=key,
-                strict_host_keys=False,
+                # injected host key recorded in known_hosts; older machines keep their own
+                strict_host_keys=bool(record.get("host_key")),
                 zookeeper_id=record.get("zookeeper_id"),
                 extra={
                     "private_ip": record.get("private_ip") or record["address"],

@@ -3,6 +3,11 @@
 One shared ``vagrant/Vagrantfile`` serves every cluster: this provider writes the cluster's
 machines to ``<state dir>/machines.json`` and runs vagrant with ``VAGRANT_DOTFILE_PATH`` in the
 state dir, so each cluster has its own vagrant state and names that carry the cluster name.
+
+Host keys (lxc): after `create` each container's ``/etc/ssh/ssh_host_*_key.pub`` is read through
+LXC (``lxc-attach``, never over SSH) into the state directory's ``known_hosts``, and the machines
+are returned with ``strict_host_keys=True``; `destroy` removes their lines. libvirt and
+VirtualBox have no such channel here, so their machines stay non-strict (docs/security.md).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import hostkeys
 from ..domain import Machine, PlannedMachine
 from ..errors import ProviderError, ToolMissingError
 from ..fileutil import atomic_write
@@ -38,6 +44,8 @@ PARALLEL_PROVIDERS = frozenset({"lxc", "libvirt"})
 PLUGINS = {"lxc": "vagrant-lxc", "libvirt": "vagrant-libvirt"}
 #: vagrant-lxc's error when a started container has no IPv4 address after its ~30 s of asking.
 ADDRESS_TIMEOUT = "There was an error executing lxc-info"
+#: Read inside a container by `lxc-attach`: its SSH host public keys.
+HOST_KEYS_COMMAND = "cat /etc/ssh/ssh_host_*_key.pub"
 
 
 class VagrantProvider(Provider):
@@ -220,7 +228,44 @@ class VagrantProvider(Provider):
             if not result.ok:
                 raise ProviderError(self._up_failure(result, pending), hint=self._up_hint(result))
         configs = self._ssh_configs([m.name for m in machines])
-        return [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
+        created = [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
+        for machine in created:
+            if machine.strict_host_keys:
+                self._record_host_keys(machine)
+        return created
+
+    @property
+    def checks_host_keys(self) -> bool:
+        """True when host keys are learnt through the provider (lxc) and checked afterwards."""
+        return self.vagrant_provider == "lxc"
+
+    def host_keys(self, name: str) -> builtins.list[hostkeys.HostKey]:
+        """The container's SSH host public keys, read through LXC (not over the network)."""
+        result = self.run(
+            ["lxc-attach", "-n", name, "--clear-env", "--", "sh", "-c", HOST_KEYS_COMMAND],
+            env=self._global_env(),
+            cwd=Path("/"),
+        )
+        try:
+            keys = hostkeys.parse_public_keys(result.stdout) if result.ok else []
+        except ValueError as exc:
+            raise ProviderError(f"{name}: unreadable SSH host key: {exc}") from None
+        if not keys:
+            raise ProviderError(
+                f"{name}: cannot read its SSH host keys through lxc-attach "
+                f"(exit {result.returncode}):\n{result.tail()}",
+                hint=f"check `lxc-attach -n {name} -- ls /etc/ssh`",
+            )
+        return keys
+
+    def _record_host_keys(self, machine: Machine) -> None:
+        hostkeys.record(
+            self.state_dir / hostkeys.KNOWN_HOSTS,
+            machine.name,
+            machine.address,
+            machine.ssh_port,
+            self.host_keys(machine.name),
+        )
 
     def _up_failure(self, result: CommandResult, pending: builtins.list[str]) -> str:
         """Name the machines that did not come up, each with its own error where vagrant gave
@@ -273,6 +318,7 @@ class VagrantProvider(Provider):
                 f"{failure.tail()}",
                 hint="see `vagrant status` with the cluster's environment, or `lxc-ls -f`",
             )
+        hostkeys.forget(self.state_dir / hostkeys.KNOWN_HOSTS, names)
         if defined:
             remaining = [e for e in entries if e["name"] not in names]
             self._write_machines_file(remaining)
@@ -343,7 +389,8 @@ class VagrantProvider(Provider):
             ssh_user=config.user,
             ssh_port=config.port,
             ssh_private_key=config.identity_file,
-            strict_host_keys=False,  # fresh host keys on every create
+            # lxc: keys recorded at create through lxc-attach; others: no trusted channel
+            strict_host_keys=self.checks_host_keys,
             zookeeper_id=zookeeper_id,
             extra={"vagrant_provider": self.vagrant_provider},
         )

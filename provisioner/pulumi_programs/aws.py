@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from ..domain import PlannedMachine, Role
 from ..ports import CLUSTER_PORTS
 from ..spec import ClusterSpec, PulumiAwsBackend, PulumiProviderSpec
-from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record, role_tags
+from . import MACHINES_OUTPUT, HostKeys, machine_record, role_tags, user_data_input
 
 
 def instance_type(backend: PulumiAwsBackend, machine: PlannedMachine) -> str:
@@ -111,20 +111,27 @@ def _network(
     return vpc.id, subnet.id
 
 
-def _record(machine: PlannedMachine) -> Callable[[list[Any]], dict[str, Any]]:
+def _record(machine: PlannedMachine, host_key: str | None) -> Callable[[list[Any]], dict[str, Any]]:
     """An `apply` callback: the machine's record from its (private IP, public IP)."""
 
     def record(ips: list[Any]) -> dict[str, Any]:
         private_ip, public_ip = ips
         return machine_record(
-            machine, public_ip or private_ip, private_ip=private_ip, public_ip=public_ip or None
+            machine,
+            public_ip or private_ip,
+            private_ip=private_ip,
+            public_ip=public_ip or None,
+            host_key=host_key,
         )
 
     return record
 
 
 def aws_program(
-    spec: ClusterSpec, machines: list[PlannedMachine], public_key: str
+    spec: ClusterSpec,
+    machines: list[PlannedMachine],
+    public_key: str,
+    host_keys: HostKeys | None = None,
 ) -> pulumi.Output[list[dict[str, Any]]]:
     """Declare the cluster's AWS resources and export the machine list."""
     backend = spec.provider.backend if isinstance(spec.provider, PulumiProviderSpec) else None
@@ -155,6 +162,7 @@ def aws_program(
 
     records = []
     for machine in machines:
+        injected = (host_keys or {}).get(machine.name)
         instance = aws.ec2.Instance(
             machine.name,
             ami=backend.ami,
@@ -162,7 +170,7 @@ def aws_program(
             subnet_id=subnet_id,
             vpc_security_group_ids=[group.id],
             key_name=key_pair.key_name,
-            user_data=cloud_init_user_data(spec.ssh.user, public_key),
+            user_data=user_data_input(spec.ssh.user, public_key, injected),
             root_block_device=aws.ec2.InstanceRootBlockDeviceArgs(
                 volume_size=backend.root_volume_gb,
                 volume_type="gp3",
@@ -172,7 +180,9 @@ def aws_program(
             opts=opts,
         )
         records.append(
-            pulumi.Output.all(instance.private_ip, instance.public_ip).apply(_record(machine))
+            pulumi.Output.all(instance.private_ip, instance.public_ip).apply(
+                _record(machine, injected[1] if injected else None)
+            )
         )
 
     exported = pulumi.Output.all(*records).apply(list)

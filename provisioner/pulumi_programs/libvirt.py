@@ -19,7 +19,7 @@ import yaml
 
 from ..domain import PlannedMachine
 from ..spec import ClusterSpec, PulumiLibvirtBackend, PulumiProviderSpec
-from . import MACHINES_OUTPUT, cloud_init_user_data, machine_record
+from . import MACHINES_OUTPUT, HostKeys, machine_record, user_data_input
 
 #: Offset of the first machine address from the network's first usable address (the gateway).
 ADDRESS_OFFSET = 10
@@ -86,7 +86,10 @@ def _constant(record: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
 
 
 def libvirt_program(
-    spec: ClusterSpec, machines: list[PlannedMachine], public_key: str
+    spec: ClusterSpec,
+    machines: list[PlannedMachine],
+    public_key: str,
+    host_keys: HostKeys | None = None,
 ) -> pulumi.Output[list[dict[str, Any]]]:
     """Declare the cluster's libvirt resources and export the machine list."""
     backend = spec.provider.backend if isinstance(spec.provider, PulumiProviderSpec) else None
@@ -118,6 +121,7 @@ def libvirt_program(
     records = []
     for machine in assign_addresses(backend.network_cidr, machines):
         assert machine.address is not None  # assign_addresses fills every address
+        injected = (host_keys or {}).get(machine.name)
         root = libvirt.Volume(
             f"{machine.name}-root",
             name=f"{machine.name}-root.qcow2",
@@ -131,7 +135,7 @@ def libvirt_program(
             f"{machine.name}-cloudinit",
             name=f"{machine.name}-cloudinit.iso",
             pool=backend.pool,
-            user_data=cloud_init_user_data(spec.ssh.user, public_key),
+            user_data=user_data_input(spec.ssh.user, public_key, injected),
             meta_data=meta_data(machine.name),
             network_config=network_config(machine.address, backend.network_cidr),
             opts=opts,
@@ -156,7 +160,9 @@ def libvirt_program(
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
             opts=opts,
         )
-        record = machine_record(machine, machine.address, machine.address)
+        record = machine_record(
+            machine, machine.address, machine.address, host_key=injected[1] if injected else None
+        )
         # Tie each record to its domain so the output only appears once the VM exists.
         records.append(domain.id.apply(_constant(record)))
 

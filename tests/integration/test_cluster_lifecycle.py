@@ -1,6 +1,7 @@
 """The real CLI on real containers: up 1+1, no-op up, scale 1 -> 3 -> 1, a dead agent, down.
 
-Covers: `up` ends verified healthy; a second `up` is a drift check that runs no play, and
+Covers: `up` ends verified healthy; a host whose SSH host key changed (a man in the middle) is
+refused by name by `status` and `up`; a second `up` is a drift check that runs no play, and
 `up --converge` reports changed=0; growing runs scale.yml on
 the new agents only (the existing hosts are not in the play); shrinking drains the removed
 agents through the maintenance API before destroying them; `down --yes` leaves no container of
@@ -33,6 +34,16 @@ PREFIX = f"{CLUSTER}-"
 DECOY = f"{CLUSTER}-foreign"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+#: Inside a container: keep its host keys aside, give sshd new ones (what a man in the
+#: middle presents) and restart it; RESTORE_KEYS puts the originals back.
+REKEY = (
+    "mkdir -p /root/hostkeys && cp -p /etc/ssh/ssh_host_* /root/hostkeys/ && "
+    "rm -f /etc/ssh/ssh_host_* && ssh-keygen -q -A && systemctl restart ssh"
+)
+RESTORE_KEYS = (
+    "rm -f /etc/ssh/ssh_host_* && cp -p /root/hostkeys/* /etc/ssh/ && rm -rf /root/hostkeys && "
+    "systemctl restart ssh"
+)
 
 
 def leader_state(master: str) -> dict:
@@ -74,6 +85,22 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         changed = full["playbooks"][0]["changed"]
         assert set(changed) == {master, agent1}
         assert all(count == 0 for count in changed.values()), changed
+
+        # A man in the middle answers for agent-1 with another host key (issue 20; a re-keyed
+        # sshd looks the same to the client): status and up refuse that host by name.
+        in_container(agent1, "sh", "-c", REKEY)
+        try:
+            for command in (("status",), ("up",)):
+                refused = cli(*command, str(spec))
+                output = refused.stdout + refused.stderr
+                assert refused.returncode != 0, output
+                assert agent1 in output and "host key changed" in output, output
+                assert master not in output.split("host key", 1)[1].split("\n", 1)[0], output
+                assert "Traceback" not in output
+        finally:
+            in_container(agent1, "sh", "-c", RESTORE_KEYS)
+        rc, report = status(spec)
+        assert rc == 0 and report["healthy"] is True
 
         grown = cli_json("scale", str(spec), "--agents", "3")
         new = [f"{CLUSTER}-agent-2", f"{CLUSTER}-agent-3"]

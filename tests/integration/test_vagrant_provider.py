@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ProviderError
+from provisioner.health.ssh import SshProbes
 from provisioner.paths import vagrant_dir
 from provisioner.providers.vagrant import VagrantProvider
 from provisioner.spec import ClusterSpec
@@ -58,10 +59,19 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
         for machine in machines:
             assert machine.address.startswith("10.0.3.")
             assert machine.ssh_private_key and Path(machine.ssh_private_key).is_file()
-            assert machine.strict_host_keys is False
+            assert machine.strict_host_keys is True
             rc, out, err = ssh_run(machine, "hostname && sudo -n true && echo sudo-ok")
             assert rc == 0, err
             assert out.split() == [machine.name, "sudo-ok"]
+        # The host keys recorded through lxc-attach are the ones sshd presents: a strict
+        # login (RejectPolicy, the state dir's known_hosts only) gets in.
+        known_hosts = tmp_path / "state" / "known_hosts"
+        strict = SshProbes(machines, known_hosts_file=str(known_hosts))
+        try:
+            for machine in machines:
+                assert strict.run(machine, "hostname")[:2] == (0, f"{machine.name}\n")
+        finally:
+            strict.close()
         # names resolve between the machines (dnsmasq on lxcbr0), both ways
         master, agent = by_name[names[0]], by_name[names[1]]
         for source, target in ((master, agent), (agent, master)):
@@ -89,6 +99,7 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
         assert {c for c in containers() if c.startswith(PREFIX)} == set()
         assert {c for c in containers() if not c.startswith(PREFIX)} == others_before
     assert provider.list() == []
+    assert CLUSTER not in (tmp_path / "state" / "known_hosts").read_text()  # lines forgotten
 
 
 def test_name_clash_with_a_container_vagrant_did_not_create(tmp_path: Path) -> None:

@@ -203,9 +203,9 @@ def test_runner_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.Monk
     assert Path(env["ANSIBLE_CONFIG"]).is_file()
     assert env["ANSIBLE_SSH_CONTROL_PATH_DIR"] == str(control_path_dir(tmp_path))
     assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
-    assert (
-        f"UserKnownHostsFile=~/.ssh/known_hosts {tmp_path.resolve()}/known_hosts"
-        in (env["ANSIBLE_SSH_COMMON_ARGS"])
+    assert env["ANSIBLE_SSH_COMMON_ARGS"] == (
+        "-o StrictHostKeyChecking=yes "
+        f'-o "UserKnownHostsFile=~/.ssh/known_hosts {tmp_path.resolve()}/known_hosts"'
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import socket
 import threading
@@ -12,7 +14,8 @@ import pytest
 from provisioner.domain import Machine
 from provisioner.health.checks import make_probes
 from provisioner.health.probes import DirectProbes, ProbeError
-from provisioner.health.ssh import SshProbes
+from provisioner.health.ssh import SshProbes, UntrustedHostError
+from provisioner.hostkeys import HostKey, record
 
 from .health_fakes import FourLetterServer, zk_answers
 from .ssh_fakes import FakeSshServer, cached_key
@@ -122,3 +125,67 @@ def test_via_ssh_selects_ssh_probes(ssh_server):
     machines = [machine(ssh_server)]
     assert isinstance(make_probes(machines, via_ssh=True), SshProbes)
     assert isinstance(make_probes(machines, via_ssh=False), DirectProbes)
+
+
+def _recorded(server: FakeSshServer, tmp_path, key) -> str:
+    """The state directory's known_hosts with `key` recorded for the server, as providers do."""
+    known_hosts = tmp_path / "known_hosts"
+    record(
+        known_hosts,
+        "demo-master-1",
+        "127.0.0.1",
+        server.port,
+        [HostKey(key.get_name(), key.get_base64())],
+    )
+    return str(known_hosts)
+
+
+def test_ssh_health_probes_accept_the_recorded_host_key(ssh_server, tmp_path):
+    known_hosts = _recorded(ssh_server, tmp_path, ssh_server.host_key)
+    probes = make_probes(
+        [machine(ssh_server, strict_host_keys=True)], via_ssh=True, known_hosts_file=known_hosts
+    )
+    try:
+        probes.tcp("127.0.0.1", ssh_server.port)  # the SSH login: it raises when refused
+    finally:
+        probes.close()
+
+
+def test_ssh_health_probes_refuse_a_changed_host_key(ssh_server, tmp_path):
+    """A man in the middle (or a re-keyed host) answers with another key: refused."""
+    known_hosts = _recorded(ssh_server, tmp_path, cached_key("recorded-earlier"))
+    probes = make_probes(
+        [machine(ssh_server, strict_host_keys=True)], via_ssh=True, known_hosts_file=known_hosts
+    )
+    try:
+        with pytest.raises(UntrustedHostError) as caught:
+            probes.tcp("127.0.0.1", ssh_server.port)
+    finally:
+        probes.close()
+    offered = ssh_server.host_key
+    digest = base64.b64encode(hashlib.sha256(offered.asbytes()).digest()).decode().rstrip("=")
+    assert str(caught.value) == (
+        f"ssh vagrant@127.0.0.1:{ssh_server.port}: host key changed: it offers "
+        f"{offered.get_name()} SHA256:{digest}, not the key recorded for it "
+        "(a man in the middle, or the host was re-keyed)"
+    )
+
+
+def test_the_clusters_record_wins_over_a_stale_personal_line(ssh_server, tmp_path, monkeypatch):
+    """~/.ssh/known_hosts still holds another key for a reused address: the key the provider
+    recorded in the state directory decides."""
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    stale = cached_key("stale")
+    (home / ".ssh" / "known_hosts").write_text(
+        f"[127.0.0.1]:{ssh_server.port} {stale.get_name()} {stale.get_base64()}\n"
+    )
+    monkeypatch.setenv("HOME", str(home))
+    known_hosts = _recorded(ssh_server, tmp_path, ssh_server.host_key)
+    probes = SshProbes(
+        [machine(ssh_server, strict_host_keys=True)], timeout_s=2, known_hosts_file=known_hosts
+    )
+    try:
+        probes.tcp("127.0.0.1", ssh_server.port)
+    finally:
+        probes.close()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 import yaml
 
+from provisioner.hostkeys import key_pair
 from provisioner.pulumi_programs import MACHINES_OUTPUT, program_for
 from provisioner.pulumi_programs.libvirt import assign_addresses
 from provisioner.spec import ClusterSpec
@@ -16,6 +18,9 @@ from provisioner.topology import plan_machines
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws")
 
+#: How a secret input reaches the mocks (pulumi.runtime.rpc's special signature).
+SECRET_SIG = "4dabf18193072939515e22adb298388d"
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@example"
 
 
@@ -62,7 +67,9 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return captured
 
 
-def run_program(spec: ClusterSpec, exports: dict[str, Any], machines=None) -> list[dict]:
+def run_program(
+    spec: ClusterSpec, exports: dict[str, Any], machines=None, host_keys=None
+) -> list[dict]:
     """Run the spec's program under the active mocks; return the resolved `machines` export."""
     program = program_for(spec.provider.backend.type)
     planned = plan_machines(spec) if machines is None else machines
@@ -70,7 +77,7 @@ def run_program(spec: ClusterSpec, exports: dict[str, Any], machines=None) -> li
 
     @pulumi.runtime.test
     def declare():
-        program(spec, planned, PUBLIC_KEY)
+        program(spec, planned, PUBLIC_KEY, host_keys)
         return exports[MACHINES_OUTPUT].apply(lambda value: result.setdefault("machines", value))
 
     declare()
@@ -167,6 +174,48 @@ def test_libvirt_cloud_init_installs_key_sudo_python_and_static_address(
     assert yaml.safe_load(seed["metaData"])["local-hostname"] == "lab-agent-2"
 
 
+def secret_value(value: Any) -> str:
+    """The plain text of a resource input that must be a Pulumi secret (encrypted in the
+    stack state); fails for a plain value."""
+    assert isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_SIG_VALUE, value
+    return str(value["value"])
+
+
+def injected_keys(tmp_path: Path, names: list[str]) -> dict[str, tuple[str, str]]:
+    pairs = {name: key_pair(tmp_path, name) for name in names}
+    return {name: (pair.private, pair.public) for name, pair in pairs.items()}
+
+
+@pytest.mark.parametrize("backend", ["libvirt", "aws"])
+def test_injected_host_keys_reach_cloud_init_as_secrets(
+    backend: str, mocks: RecordingMocks, exports: dict[str, Any], tmp_path: Path
+) -> None:
+    spec = libvirt_spec() if backend == "libvirt" else aws_spec()
+    names = [m.name for m in plan_machines(spec)]
+    keys = injected_keys(tmp_path, names[1:])  # the first one predates injection
+    machines = run_program(spec, exports, host_keys=keys)
+
+    if backend == "libvirt":
+        inputs = {r.name[: -len("-cloudinit")]: r.inputs for r in
+                  mocks.of_type("libvirt:index/cloudInitDisk:CloudInitDisk")}  # fmt: skip
+    else:
+        inputs = {r.name: r.inputs for r in mocks.of_type("aws:ec2/instance:Instance")}
+    for name in names[1:]:
+        private, public = keys[name]
+        user_data = yaml.safe_load(secret_value(inputs[name]["userData"]))
+        assert user_data["ssh_keys"] == {"ed25519_private": private, "ed25519_public": public}
+        assert user_data["ssh_deletekeys"] is True
+        assert user_data["ssh_genkeytypes"] == []  # sshd offers only the key we know
+        assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        assert public.startswith("ssh-ed25519 ")
+    assert isinstance(inputs[names[0]]["userData"], str)  # not a secret: nothing private in it
+    first = yaml.safe_load(inputs[names[0]]["userData"])
+    assert "ssh_keys" not in first and "ssh_deletekeys" not in first  # its user data unchanged
+    by_name = {m["name"]: m for m in machines}
+    assert by_name[names[0]]["host_key"] is None
+    assert [by_name[n]["host_key"] for n in names[1:]] == [keys[n][1] for n in names[1:]]
+
+
 def test_libvirt_keeps_existing_addresses_when_a_machine_is_dropped(
     mocks: RecordingMocks, exports: dict[str, Any]
 ) -> None:
@@ -246,6 +295,7 @@ def test_aws_resource_graph_with_new_vpc(mocks: RecordingMocks, exports: dict[st
         "address": "198.51.100.1",
         "private_ip": "10.20.0.11",
         "public_ip": "198.51.100.1",
+        "host_key": None,
     }
     assert [m["zookeeper_id"] for m in machines if "zookeeper" in m["roles"]] == [1, 2, 3]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import paramiko
 import pytest
 from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
@@ -79,6 +80,7 @@ class FakeStack:
                 "address": m.address,
                 "private_ip": m.address,
                 "public_ip": None,
+                "host_key": self.host_keys[m.name][1] if m.name in self.host_keys else None,
             }
             for m in self.planned
         ]
@@ -97,10 +99,11 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     opened: list[dict[str, Any]] = []
     recorder: dict[str, Any] = {}
 
-    def fake_program(spec, machines, public_key):
+    def fake_program(spec, machines, public_key, host_keys):
         """Stands in for libvirt_program: the real one runs in test_pulumi_programs.py."""
         recorder["machines"] = machines
         recorder["key"] = public_key
+        recorder["host_keys"] = host_keys
 
     monkeypatch.setattr("provisioner.providers.pulumi.program_for", lambda _type: fake_program)
 
@@ -114,6 +117,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             program()  # the inline program closes over the planned machines
             stack.planned = recorder["machines"]
             stack.public_key = recorder["key"]
+            stack.host_keys = recorder["host_keys"]
             return stack
 
         return opener
@@ -171,7 +175,7 @@ def test_create_uses_local_backend_and_maps_outputs_to_machines(
     assert first.roles == ("master", "zookeeper")
     assert first.ssh_user == "ops"
     assert first.ssh_private_key == str(tmp_path / "id_test")  # the .pub's private half
-    assert first.strict_host_keys is False
+    assert all(m.strict_host_keys for m in machines)  # host keys injected and recorded
     assert PASSPHRASE not in repr(machines)
 
 
@@ -237,3 +241,64 @@ def test_automation_errors_name_the_stack_and_first_error_lines(
 def test_first_error_lines_falls_back_to_the_last_lines() -> None:
     assert first_error_lines("a\nb\nerror: one\nerror: two\n") == "error: one\nerror: two"
     assert first_error_lines("\n".join(str(i) for i in range(10)), limit=2) == "8\n9"
+
+
+def test_create_injects_host_keys_and_records_them(tmp_path: Path, env: dict[str, Any]) -> None:
+    spec = make_spec(tmp_path)
+    state = tmp_path / "state"
+    machines = PulumiProvider(spec, state).create(plan_machines(spec))
+
+    injected = env["stack"].host_keys
+    assert sorted(injected) == sorted(m.name for m in machines)
+    known = paramiko.HostKeys(str(state / "known_hosts"))
+    assert (state / "known_hosts").stat().st_mode & 0o777 == 0o600
+    for machine in machines:
+        private_file = state / "host-keys" / machine.name
+        assert private_file.stat().st_mode & 0o777 == 0o600
+        private, public = injected[machine.name]
+        assert private_file.read_text() == private
+        key = paramiko.Ed25519Key.from_private_key_file(str(private_file))
+        assert public.split()[:2] == [key.get_name(), key.get_base64()]
+        assert known.lookup(machine.address)["ssh-ed25519"] == key
+
+    # The next run injects the same keys (the user data, hence the machines, stay the same).
+    PulumiProvider(spec, state).create(plan_machines(spec))
+    assert env["stack"].host_keys == injected
+
+
+def test_destroy_forgets_host_keys(tmp_path: Path, env: dict[str, Any]) -> None:
+    spec = make_spec(tmp_path, agents=2)
+    state = tmp_path / "state"
+    provider = PulumiProvider(spec, state)
+    provider.create(plan_machines(spec))
+    provider.destroy(["lab-agent-2"])
+    assert "lab-agent-2" not in (state / "known_hosts").read_text()
+    assert "lab-agent-1" in (state / "known_hosts").read_text()
+    assert sorted(p.name for p in (state / "host-keys").iterdir()) == [
+        "lab-agent-1", "lab-agent-1.pub", "lab-master-1", "lab-master-1.pub"
+    ]  # fmt: skip
+    provider.destroy(["lab-master-1", "lab-agent-1"])
+    assert (state / "known_hosts").read_text() == ""
+    assert list((state / "host-keys").iterdir()) == []
+
+
+def test_machines_made_before_injection_keep_their_keys_and_stay_non_strict(
+    tmp_path: Path, env: dict[str, Any]
+) -> None:
+    """Their user data is left as it was (changing it could replace a running machine)."""
+    spec = make_spec(tmp_path, agents=1)
+    stack = env["stack"]
+    stack.planned = plan_machines(spec)
+    stack.host_keys = {}
+    stack.outputs_value = {"machines": auto.OutputValue(stack.program_records(), secret=False)}
+    stack.calls.append("up")  # the stack exists
+    (tmp_path / "state" / "pulumi").mkdir(parents=True)
+
+    grown = make_spec(tmp_path, agents=2)
+    machines = PulumiProvider(grown, tmp_path / "state").create(plan_machines(grown))
+
+    assert sorted(stack.host_keys) == ["lab-agent-2"]
+    strict = {m.name: m.strict_host_keys for m in machines}
+    assert strict == {"lab-master-1": False, "lab-agent-1": False, "lab-agent-2": True}
+    lines = (tmp_path / "state" / "known_hosts").read_text().splitlines()
+    assert [line.split()[-1] for line in lines] == ["dcos-provision:lab-agent-2"]

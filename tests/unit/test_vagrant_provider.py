@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import paramiko
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provisioner.errors import ProviderError, ToolMissingError
 from provisioner.paths import vagrant_dir
@@ -43,6 +47,19 @@ def ssh_block(name: str, address: str, key: str | None = None) -> str:
     )
 
 
+def host_key_line(name: str, generation: int = 0) -> str:
+    """A real ed25519 public key, fixed per container name (and generation: a re-created one)."""
+    seed = hashlib.sha256(f"{name}/{generation}".encode()).digest()
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
+    text = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{text.decode()} root@{name}\n"
+
+
+def host_keys_for(args: list[str]) -> CommandResult:
+    """`lxc-attach -n NAME ... cat /etc/ssh/ssh_host_*_key.pub`: that container's key."""
+    return ok(host_key_line(args[args.index("-n") + 1]))
+
+
 @dataclass
 class Call:
     args: list[str]
@@ -55,7 +72,7 @@ class FakeRunner:
     """Answers commands from a table of (argument prefix -> result or function); records calls."""
 
     answers: list[tuple[list[str], Callable[[list[str]], CommandResult] | CommandResult]] = field(
-        default_factory=list
+        default_factory=lambda: [(["lxc-attach"], host_keys_for)]
     )
     calls: list[Call] = field(default_factory=list)
     streamed: list[str] = field(default_factory=list)
@@ -159,7 +176,7 @@ def test_create_writes_all_machines_and_brings_up_only_missing_ones(tmp_path: Pa
     assert master.address == "10.0.3.10"
     assert (master.ssh_user, master.ssh_port) == ("vagrant", 22)
     assert master.ssh_private_key == "/state/vagrant/machines/demo-master-1/lxc/private_key"
-    assert master.strict_host_keys is False
+    assert all(m.strict_host_keys for m in machines)  # lxc: keys recorded through lxc-attach
     assert (master.roles, master.zookeeper_id) == (("master", "zookeeper"), 1)
     assert (machines[1].roles, machines[1].zookeeper_id) == (("agent",), None)
 
@@ -191,6 +208,106 @@ def test_create_virtualbox_is_serial_and_gets_private_addresses(tmp_path: Path) 
         "192.168.56.12",
     ]
     assert runner.commands("vagrant", "up")[0][2:4] == ["--provider=virtualbox", "--no-parallel"]
+
+
+def running_runner() -> FakeRunner:
+    running = "".join(
+        f"1,{n},state,running\n" for n in ("demo-master-1", "demo-agent-1", "demo-agent-2")
+    )
+    runner = FakeRunner().on(["vagrant", "status"], ok(running))
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    return runner
+
+
+def test_create_records_host_keys_read_through_lxc(tmp_path: Path) -> None:
+    runner = running_runner()
+    provider = make_provider(tmp_path, runner)
+    machines = provider.create(plan_machines(provider.spec))
+
+    assert runner.commands("lxc-attach") == [
+        ["lxc-attach", "-n", name, "--clear-env", "--", "sh", "-c",
+         "cat /etc/ssh/ssh_host_*_key.pub"]
+        for name in ("demo-master-1", "demo-agent-1", "demo-agent-2")
+    ]  # fmt: skip
+    assert not runner.commands("vagrant", "ssh")  # never learnt over SSH
+    known_hosts = tmp_path / "state" / "known_hosts"
+    assert known_hosts.stat().st_mode & 0o777 == 0o600
+    keys = paramiko.HostKeys(str(known_hosts))
+    for machine in machines:
+        assert machine.strict_host_keys is True
+        expected = host_key_line(machine.name).split()[1]
+        assert keys.lookup(machine.address)["ssh-ed25519"].get_base64() == expected
+
+
+def test_recreated_machine_replaces_its_lines_and_keeps_others(tmp_path: Path) -> None:
+    """A re-created container has new keys (and maybe a new address): its old lines go, the
+    lines of other machines and of hosts accepted by `doctor` stay."""
+    runner = running_runner()
+    provider = make_provider(tmp_path, runner)
+    known_hosts = tmp_path / "state" / "known_hosts"
+    known_hosts.parent.mkdir(parents=True)
+    doctor_line = host_key_line("static-host").split()
+    known_hosts.write_text(
+        f"10.9.9.9 {doctor_line[0]} {doctor_line[1]}\n"
+        f"10.0.3.11 {doctor_line[0]} {doctor_line[1]}\n"  # stale: another machine had .11
+    )
+    provider.create(plan_machines(provider.spec))
+    master_line = [ln for ln in known_hosts.read_text().splitlines() if "demo-master-1" in ln]
+
+    # demo-agent-1 is re-created: new key, and it comes back at 10.0.3.20
+    runner.on(["lxc-attach", "-n", "demo-agent-1"], ok(host_key_line("demo-agent-1", 1)))
+    runner.on(
+        ["vagrant", "ssh-config"],
+        lambda args: ok("".join(
+            ssh_block(n, "10.0.3.20" if n == "demo-agent-1" else f"10.0.3.{10 + i}")
+            for i, n in enumerate(args[2:])
+        )),
+    )  # fmt: skip
+    provider.create(plan_machines(provider.spec))
+
+    lines = known_hosts.read_text().splitlines()
+    assert lines[0] == f"10.9.9.9 {doctor_line[0]} {doctor_line[1]}"
+    assert not any(ln.startswith("10.0.3.11 ") for ln in lines)
+    agent = [ln for ln in lines if ln.endswith("dcos-provision:demo-agent-1")]
+    assert agent == [f"10.0.3.20 {' '.join(host_key_line('demo-agent-1', 1).split()[:2])} "
+                     "dcos-provision:demo-agent-1"]  # fmt: skip
+    assert [ln for ln in lines if "demo-master-1" in ln] == master_line
+
+
+def test_destroy_forgets_the_machines_host_keys(tmp_path: Path) -> None:
+    runner = running_runner()
+    runner.on(["vagrant", "destroy"], ok()).on(["lxc-ls"], ok(""))
+    provider = make_provider(tmp_path, runner)
+    provider.create(plan_machines(provider.spec))
+    known_hosts = tmp_path / "state" / "known_hosts"
+    known_hosts.write_text(known_hosts.read_text() + "10.9.9.9 ssh-ed25519 AAAA\n")
+
+    provider.destroy(["demo-agent-1", "demo-agent-2"])
+
+    lines = known_hosts.read_text().splitlines()
+    assert [ln.split()[-1] for ln in lines] == ["dcos-provision:demo-master-1", "AAAA"]
+
+
+def test_unreadable_host_keys_name_the_machine(tmp_path: Path) -> None:
+    runner = running_runner()
+    runner.on(["lxc-attach", "-n", "demo-agent-2"], failed("lxc-attach: no such container"))
+    provider = make_provider(tmp_path, runner)
+    with pytest.raises(ProviderError, match=r"^demo-agent-2: cannot read its SSH host keys"):
+        provider.create(plan_machines(provider.spec))
+    runner.on(["lxc-attach", "-n", "demo-agent-2"], ok("ssh-ed25519 AAAAC3NzaC1yc2EAAAA= x\n"))
+    with pytest.raises(ProviderError, match=r"^demo-agent-2: unreadable SSH host key"):
+        provider.create(plan_machines(provider.spec))
+
+
+def test_virtualbox_machines_stay_non_strict_without_a_trusted_channel(tmp_path: Path) -> None:
+    runner = running_runner()
+    provider = make_provider(
+        tmp_path, runner, vagrant_provider="virtualbox", private_network="192.168.56.10"
+    )
+    machines = provider.create(plan_machines(provider.spec))
+    assert [m.strict_host_keys for m in machines] == [False] * 3
+    assert runner.commands("lxc-attach") == []
+    assert not (tmp_path / "state" / "known_hosts").exists()
 
 
 def test_create_keeps_machines_that_left_the_plan_defined(tmp_path: Path) -> None:
