@@ -74,7 +74,11 @@ PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
 
 
 def run_playbook(
-    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
+    cluster: Cluster,
+    action: Action,
+    machines: list[Machine],
+    result: RunResult,
+    extravars: dict[str, Any] | None = None,
 ) -> ansible.PlaybookResult:
     from . import ansible
 
@@ -87,6 +91,7 @@ def run_playbook(
             inventory=inventory,
             state_dir=cluster.state_dir,
             limit=list(action.hosts),
+            extravars=extravars,
             on_event=cluster.on_ansible_event,
             on_output=cluster.on_ansible_output,
         )
@@ -208,7 +213,7 @@ def _resize_step(run: UpRun, action: Action) -> None:
     with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
         outcome, hosts = resize_run.run_step(run.cluster, run.state, resize, step)
     run.result.playbooks.append(resize_run.playbook_record(outcome, hosts))
-    _record_observed(run.cluster, run.state, hosts)
+    record_observed(run.cluster, run.state, hosts)
     run.save()
 
 
@@ -250,7 +255,7 @@ def _converge(run: UpRun, action: Action) -> None:
     for host in touched:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version
-    _record_observed(cluster, state, touched)
+    record_observed(cluster, state, touched)
     if action.playbook == "scale.yml":  # it rewrote the other hosts' firewall rules
         _refresh_firewall_record(
             cluster, state, [m.name for m in machines if m.name not in touched]
@@ -289,7 +294,7 @@ def _check_drift(
     return tuple(h.host for h in found if h.drifted)
 
 
-def _record_observed(
+def record_observed(
     cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]
 ) -> None:
     """Store what the drift check sees now on these hosts (right after they converged)."""
