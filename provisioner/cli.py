@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .doctor import DoctorReport
     from .health import CheckResult, HealthReport
     from .metrics import Figures
+    from .rotate import RotationPlan
 
 app = typer.Typer(
     name="dcos-provision",
@@ -565,6 +566,73 @@ def upgrade(
         verbose=verbose,
         as_json=as_json,
     )
+
+
+@app.command("rotate-credentials")
+def rotate_credentials(
+    spec: SpecArg,
+    yes: YesOpt = False,
+    as_json: JsonOpt = False,
+    state_dir: StateDirOpt = None,
+    wait: WaitOpt = 300,
+    verbose: VerboseRunOpt = False,
+    no_backup: NoBackupOpt = False,
+    passphrase_file: PassphraseFileOpt = None,
+) -> None:
+    """New operator, health and agent credentials and new node certificates, rolled out one
+    node at a time with a health check between nodes; the old secrets are rejected after.
+
+    Three passes (accept the new, switch to the new, retire the old), each over the masters
+    (leader last) and then the agents; the run stops at the first unhealthy check, naming
+    it, and a re-run resumes. Shows its plan and asks first (--yes skips it); a backup is
+    taken first (--no-backup skips it).
+    """
+    from . import rotate
+
+    auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
+    the_plan = _run(lambda: rotate.plan(_open(spec, state_dir)), as_json)
+    _print_rotation_plan(the_plan)
+    if not yes:
+        _confirm(
+            f"Rotate the credentials of {the_plan.cluster}, restarting "
+            f"{len(the_plan.masters) + len(the_plan.agents)} node(s) one at a time?",
+            as_json,
+            "rotate credentials",
+        )
+
+    def run() -> rotate.RotationResult:
+        return rotate.rotate(
+            _open(spec, state_dir, view), wait_timeout=wait, auto_backup=auto_backup
+        )
+
+    with ProgressView(err, verbose=verbose) as view:
+        result = _run(run, as_json)
+    if as_json:
+        _emit_json(result.to_dict())
+    if result.phases:
+        err.print(phase_table(result.phases, result.seconds))
+    for check in result.checks:
+        verdict = "healthy" if check["healthy"] else "NOT healthy"
+        err.print(f"health after {check['after']}: {verdict}", markup=False)
+    if result.health is not None:
+        _print_health(result.health)
+    err.print(f"rotate-credentials finished in {result.seconds:.0f}s")
+
+
+def _print_rotation_plan(the_plan: RotationPlan) -> None:
+    """The rotation's plan, `plan`-style, before anything changes."""
+    err.print(f"rotate-credentials plan for {the_plan.cluster}:")
+    if the_plan.resuming:
+        err.print("  resuming an interrupted rotation")
+    for name, (old, new) in the_plan.principals.items():
+        err.print(f"  {name}: {old} -> {new or 'a new principal'} (new secret)", markup=False)
+    if the_plan.certificates:
+        err.print(f"  new node and executor certificates: {', '.join(the_plan.certificates)}")
+    order = ", ".join([*the_plan.masters, *the_plan.agents])
+    for step in the_plan.passes:
+        err.print(f"  {step} pass: {order} (one at a time, leader last)", markup=False)
+    for item in the_plan.not_rotated:
+        err.print(f"  not rotated: {item}", markup=False)
 
 
 @app.command()

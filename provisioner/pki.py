@@ -329,6 +329,15 @@ def forget(state_dir: Path, nodes: Iterable[str] | None = None) -> None:
 CONTROLLER = NodeIdentity("dcos-provision-controller", "dcos-provision-controller")
 
 
+def renew_controller(state_dir: Path, cluster: str, days: int) -> None:
+    """A new key and certificate for our own clients (`rotate-credentials`)."""
+    ca = ensure_ca(state_dir, cluster)
+    key_path, cert_path = _paths(state_dir, CONTROLLER.name, "client")
+    key, cert = ca.issue(CONTROLLER, "client", days)
+    _write(key_path, _key_pem(key), 0o600)
+    _write(cert_path, _cert_pem(cert), 0o644)
+
+
 def client_context(state_dir: Path, cluster: str, days: int) -> ssl.SSLContext:
     """The TLS context of our own clients: trusts only the cluster CA, checks that a server's
     certificate names the address dialled, and presents the controller's certificate (issued

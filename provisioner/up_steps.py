@@ -68,13 +68,17 @@ PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
 
 
 def run_playbook(
-    cluster: Cluster, action: Action, machines: list[Machine], result: RunResult
+    cluster: Cluster,
+    action: Action,
+    machines: list[Machine],
+    result: RunResult,
+    extravars: dict[str, Any] | None = None,
 ) -> PlayRecord:
     """Run the action's playbook on its hosts as one phase of the run, and list it in `result`."""
     assert action.playbook
     name = PLAYBOOK_PHASES.get(action.kind, action.kind)
     with cluster.phase(name, action.playbook, tuple(action.hosts)):
-        record = run_play(cluster, action.playbook, action.hosts, machines=machines)
+        record = run_play(cluster, action.playbook, action.hosts, extravars, machines=machines)
     result.playbooks.append(record)
     return record
 
@@ -187,7 +191,7 @@ def _resize_step(run: UpRun, action: Action) -> None:
         final = [m.name for m in run.planned]
         record = resize_run.run_step(run.cluster, run.state, resize, step, final)
     run.result.playbooks.append(record)
-    _record_observed(run.cluster, run.state, record.limit)
+    record_observed(run.cluster, run.state, record.limit)
     run.save()
 
 
@@ -231,7 +235,7 @@ def _converge(run: UpRun, action: Action) -> None:
     for host in touched:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version
-    _record_observed(cluster, state, touched)
+    record_observed(cluster, state, touched)
     if action.playbook == "scale.yml":  # it rewrote the other hosts' firewall rules
         _refresh_firewall_record(
             cluster, state, [m.name for m in machines if m.name not in touched]
@@ -270,7 +274,7 @@ def _check_drift(
     return tuple(h.host for h in found if h.drifted)
 
 
-def _record_observed(
+def record_observed(
     cluster: Cluster, state: ClusterState, hosts: list[str] | tuple[str, ...]
 ) -> None:
     """Store what the drift check sees now on these hosts (right after they converged)."""
