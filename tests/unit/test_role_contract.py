@@ -62,7 +62,7 @@ def test_flags_the_spec_refuses_are_those_the_role_renders(
     [(name, owned)] = found.items()
     if not isinstance(owned, list):
         pytest.skip(f"{role}: {name} is a template ({owned!r}), not a list to compare")
-    assert set(owned) == set(refused), f"{role}: {name} vs spec_base"
+    assert set(owned) == set(refused), f"{role}: {name} vs spec.base"
 
 
 #: Where each role names its service: (file under the role, variable).
