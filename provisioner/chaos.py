@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from .cluster import Cluster, recorded_machines
 from .domain import Layer, Machine, Role
-from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 from .errors import HealthTimeoutError, ProvisionError, RefusedError
+from .roles import ROLE_AGENT, ROLE_MASTER, ROLE_ZOOKEEPER, SERVICES
 
 if TYPE_CHECKING:
     from .health import HealthReport, SshProbes

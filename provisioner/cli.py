@@ -29,7 +29,7 @@ from .cluster import (
 )
 from .errors import ProvisionError, SpecError, UsageError
 from .spec import ClusterSpec
-from .specfile import load_spec
+from .spec.file import load_spec
 
 if TYPE_CHECKING:
     from .backup import AutoBackup, BackupResult, RestoreResult
@@ -176,13 +176,20 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _confirm(question: str, as_json: bool, refused: str) -> None:
+def _confirm(
+    question: str,
+    as_json: bool,
+    refused: str,
+    *,
+    hint: str = "pass --yes",
+    declined: str = "nothing changed",
+) -> None:
     """Ask on a terminal; refuse (exit 2) without one; exit 1 when the answer is no."""
     if not _interactive():
         _fail(UsageError(f"refusing to {refused} without confirmation on a non-interactive "
-                         "terminal", hint="pass --yes"), as_json)  # fmt: skip
+                         "terminal", hint=hint), as_json)  # fmt: skip
     if not typer.confirm(question, err=True):
-        err.print("nothing changed")
+        err.print(declined)
         raise typer.Exit(1)
 
 
@@ -262,7 +269,7 @@ def schema(
 ) -> None:
     """Print the JSON Schema of the cluster spec (with every field's description)."""
     if markdown:
-        from .specdoc import spec_reference_markdown
+        from .spec.doc import spec_reference_markdown
 
         sys.stdout.write(spec_reference_markdown())
         return
@@ -310,18 +317,43 @@ def up(
         plan(spec, as_json=as_json, state_dir=state_dir, converge=converge)
         return
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
+    _run_and_summarise(
+        "up",
+        spec,
+        state_dir,
+        lambda cluster: operations.up(
+            cluster,
+            wait_timeout=wait,
+            workload=workload,
+            converge=converge,
+            auto_backup=auto_backup,
+        ),
+        verbose=verbose,
+        as_json=as_json,
+    )
+
+
+def _run_and_summarise(
+    verb: str,
+    spec: Path,
+    state_dir: Path | None,
+    operation: Callable[[Cluster], operations.RunResult],
+    *,
+    verbose: bool,
+    as_json: bool,
+    before: Callable[[], None] | None = None,
+) -> None:
+    """`up`, `scale` and `upgrade`: under a live progress view, run `before` (if any), open
+    the cluster and run the operation on it; then print the run's summary."""
+
+    def run() -> operations.RunResult:
+        if before is not None:
+            before()
+        return operation(_open(spec, state_dir, view))
+
     with ProgressView(err, verbose=verbose) as view:
-        result = _run(
-            lambda: operations.up(
-                _open(spec, state_dir, view),
-                wait_timeout=wait,
-                workload=workload,
-                converge=converge,
-                auto_backup=auto_backup,
-            ),
-            as_json,
-        )
-    _finish_run(result, as_json, "up")
+        result = _run(run, as_json)
+    _finish_run(result, as_json, verb)
 
 
 def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
@@ -335,8 +367,8 @@ def _finish_run(result: operations.RunResult, as_json: bool, verb: str) -> None:
     for host, error in result.unobserved.items():
         err.print(f"drift check could not look at {host}: {error}", markup=False)
     for book in result.playbooks:
-        changed = sum(book["changed"].values())
-        err.print(f"ansible {book['playbook']}: changed={changed} (log: {book['log']})")
+        changed = sum(book.changed.values())
+        err.print(f"ansible {book.playbook}: changed={changed} (log: {book.log})")
     if result.health is not None:
         _print_health(result.health)
     err.print(f"{verb} finished in {result.seconds:.0f}s")
@@ -494,14 +526,19 @@ def scale(
             "remove agents",
         )
 
-    def run() -> operations.RunResult:
+    def record_the_count() -> None:
         if operations.record_agent_count(spec, change):
             err.print(f"{spec}: agents.count set to {change.agents}")
-        return operations.scale(_open(spec, state_dir, view), change, wait_timeout=wait)
 
-    with ProgressView(err, verbose=verbose) as view:
-        result = _run(run, as_json)
-    _finish_run(result, as_json, "scale")
+    _run_and_summarise(
+        "scale",
+        spec,
+        state_dir,
+        lambda cluster: operations.scale(cluster, change, wait_timeout=wait),
+        verbose=verbose,
+        as_json=as_json,
+        before=record_the_count,
+    )
 
 
 @app.command()
@@ -521,14 +558,14 @@ def upgrade(
     """
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
 
-    def run() -> operations.RunResult:
-        return operations.upgrade(
-            _open(spec, state_dir, view), wait_timeout=wait, auto_backup=auto_backup
-        )
-
-    with ProgressView(err, verbose=verbose) as view:
-        result = _run(run, as_json)
-    _finish_run(result, as_json, "upgrade")
+    _run_and_summarise(
+        "upgrade",
+        spec,
+        state_dir,
+        lambda cluster: operations.upgrade(cluster, wait_timeout=wait, auto_backup=auto_backup),
+        verbose=verbose,
+        as_json=as_json,
+    )
 
 
 @app.command("rotate-credentials")
@@ -651,16 +688,9 @@ def doctor(
     ] = False,
 ) -> None:
     """SSH preflight on every host: login, sudo, python3, OS, free ports, clock, disk."""
-    from .doctor import run_doctor
 
     def run() -> DoctorReport:
-        cluster = _open(spec, state_dir)
-        return run_doctor(
-            cluster.spec,
-            known_machines(cluster),
-            accept_new_host_keys=accept_new_host_keys,
-            known_hosts=cluster.state_dir / "known_hosts",
-        )
+        return operations.doctor(_open(spec, state_dir), accept_new_host_keys=accept_new_host_keys)
 
     report = _run(run, as_json)
     if as_json:
@@ -708,12 +738,11 @@ def diagnose(
     Hosts that are down or refuse SSH are recorded as such and the rest is still collected;
     the exit code is 0 whenever the bundle was written.
     """
-    from .diagnose import collect_bundle
 
     def run() -> DiagnoseResult:
         cluster = _open(spec, state_dir)
         err.print(f"collecting diagnostics of {cluster.spec.name} ...")
-        return collect_bundle(
+        return operations.diagnose(
             cluster, spec_file=spec, output=output, journal_lines=lines, via_ssh=via_ssh
         )
 
@@ -847,11 +876,9 @@ def repair(
     """Re-converge only the hosts and roles health names (plus missing files or stopped
     services of the roles), then verify. Refuses on gone hosts, lost quorum or a changed spec.
     """
-    from . import repair as repair_module
-
     auto_backup = _auto_backup(no_backup, passphrase_file, as_json)
     result = _run(
-        lambda: repair_module.repair(
+        lambda: operations.repair(
             _open(spec, state_dir),
             plan_only=plan_only,
             wait_timeout=wait,
@@ -869,10 +896,10 @@ def repair(
             for reason in reasons:
                 err.print(f"  {role}: {reason}", markup=False)
     for book in result.playbooks:
-        changed = sum(book["changed"].values())
+        changed = sum(book.changed.values())
         err.print(
-            f"ansible {book['playbook']} --limit {','.join(book['limit'])}: changed={changed} "
-            f"(log: {book['log']})"
+            f"ansible {book.playbook} --limit {','.join(book.limit)}: changed={changed} "
+            f"(log: {book.log})"
         )
     report = result.health or result.before
     if report is not None and not plan_only:
@@ -901,26 +928,17 @@ def verify(
     if not chaos:
         status(spec, as_json=as_json, state_dir=state_dir, workload=True)
         return
-    from . import chaos as chaos_module
-
     cluster = _run(lambda: _open(spec, state_dir), as_json)
     if not yes:
-        if not sys.stdin.isatty():
-            _fail(
-                UsageError(
-                    "refusing to stop services without confirmation on a non-interactive terminal",
-                    hint="pass --yes (only on test and staging clusters)",
-                ),
-                as_json,
-            )
-        if not typer.confirm(
+        _confirm(
             f"Stop ZooKeeper, the leading master and an agent of {cluster.spec.name}, one at a "
             "time (test and staging clusters only)?",
-            err=True,
-        ):
-            err.print("nothing stopped")
-            raise typer.Exit(1)
-    report = _run(lambda: chaos_module.run_chaos(cluster), as_json)
+            as_json,
+            "stop services",
+            hint="pass --yes (only on test and staging clusters)",
+            declined="nothing stopped",
+        )
+    report = _run(lambda: operations.chaos(cluster), as_json)
     if as_json:
         _emit_json(report.to_dict())
     table = Table(title=f"chaos on {report.cluster}", title_justify="left")

@@ -6,20 +6,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import pki, security
-from .domain import Machine, Role
+from .domain import Machine, PlannedMachine, Role
 from .errors import ProvisionError
 from .paths import default_state_dir
 from .phases import PhaseListener, PhaseTiming, timed_phase
 from .providers import provider_for
 from .providers.base import Provider
 from .spec import ClusterSpec
-from .specfile import load_spec
+from .spec.file import load_spec
 from .state import ClusterState, StateStore
 from .topology import plan_machines
 
@@ -39,6 +39,10 @@ class Cluster:
     on_phase: PhaseListener | None = None
     #: Phases of the current run, in order (`up` points it at its RunResult.phases).
     phase_log: list[PhaseTiming] = field(default_factory=list)
+    #: The health credential and the stamps of the files it was read from.
+    _credential: tuple[object, security.Credential | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def state_dir(self) -> Path:
@@ -69,7 +73,21 @@ class Cluster:
 
     def health_credential(self) -> security.Credential | None:
         """What the health checks authenticate as: the health principal (Mesos authentication
-        on) and the controller's TLS certificate (`security.tls` on); None when neither."""
+        on) and the controller's TLS certificate (`security.tls` on); None when neither.
+
+        Read once per command: later calls reuse it until the secrets file or the cluster CA
+        changes on disk (created by the first `up`, or rotated)."""
+        key = (
+            _file_stamp(security.secrets_path(self.state_dir)),
+            _file_stamp(pki.pki_dir(self.state_dir) / "ca.crt"),
+        )
+        if self._credential is not None and self._credential[0] == key:
+            return self._credential[1]
+        credential = self._read_health_credential()
+        self._credential = (key, credential)
+        return credential
+
+    def _read_health_credential(self) -> security.Credential | None:
         tls = self.tls_context()
         creds = (
             security.load_credentials(self.spec, self.state_dir)
@@ -94,6 +112,15 @@ class Cluster:
             self.progress(f"tls: issued {len(written) // 2} certificate(s) from the cluster CA")
 
 
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a rewritten file from the one read before (None: there is none)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
 def open_cluster(
     spec_path: Path | str, state_dir: Path | str | None = None, progress: Progress | None = None
 ) -> Cluster:
@@ -108,9 +135,13 @@ def open_cluster(
     return Cluster(spec=spec, store=store, progress=progress or (lambda _m: None))
 
 
-def machines_in_order(spec: ClusterSpec, state: ClusterState) -> list[Machine]:
-    """The recorded machines in the spec's order, then any the spec no longer names."""
-    order = [m.name for m in plan_machines(spec, state.machines)]
+def machines_in_order(
+    spec: ClusterSpec, state: ClusterState, planned: Sequence[PlannedMachine] | None = None
+) -> list[Machine]:
+    """The recorded machines in the spec's order, then any the spec no longer names.
+    `planned` (a plan's machines) gives the order without planning them again."""
+    source = planned if planned is not None else plan_machines(spec, state.machines)
+    order = [m.name for m in source]
     known = [state.machines[n] for n in order if n in state.machines]
     extra = [m for n, m in sorted(state.machines.items()) if n not in order]
     return known + extra

@@ -20,10 +20,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .domain import Machine, Role
+from .domain import Machine
 from .errors import HostTrustError
-from .health.probes import ProbeError
-from .health.ssh import SshProbes, UntrustedHostError
+from .remote.probes import ProbeError
+from .remote.ssh import SshProbes, UntrustedHostError
+from .roles import MACHINE_ROLES, ROLE_AGENT, ROLE_MASTER, ROLE_ORDER
 
 MANIFEST_DIR = "/var/lib/dcos-provision/manifest.d"
 #: POSIX sh, run with sudo: one line per manifest entry, `<role> <kind> <item> <observation>`
@@ -46,12 +47,6 @@ for m in "$d"/*; do
   done
 done
 """
-ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT = "zookeeper", "mesos_master", "mesos_agent"
-#: The roles `repair` re-converges, in the order it runs them.
-ROLE_ORDER = (ROLE_ZOOKEEPER, ROLE_MASTER, ROLE_AGENT)
-#: The service each of those roles runs (the roles' defaults; chaos stops and starts them).
-SERVICES = {ROLE_ZOOKEEPER: "zookeeper", ROLE_MASTER: "mesos-master", ROLE_AGENT: "mesos-agent"}
-MACHINE_ROLES = {ROLE_ZOOKEEPER: Role.ZOOKEEPER, ROLE_MASTER: Role.MASTER, ROLE_AGENT: Role.AGENT}
 #: host -> role -> what the probe found (repair's findings).
 Findings = dict[str, dict[str, list[str]]]
 #: Observations kept in state (what must stay equal); service states are checked live.

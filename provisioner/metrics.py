@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .domain import Machine, Role, with_role
-from .health.probes import METRICS_PATH, ProbeError, Probes, get_json
 from .ports import MESOS_MASTER_PORT, PROMETHEUS_PORT
+from .remote.probes import METRICS_PATH, ProbeError, Probes, get_json
 from .spec import ClusterSpec
 
 #: Figure -> PromQL over the monitoring role's series (the leader: master/elected == 1).

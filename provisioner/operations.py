@@ -1,5 +1,7 @@
-"""The operations behind the CLI commands: plan, up, scale, upgrade, status, down (library;
-no printing).
+"""The operations behind the CLI commands: plan, up, scale, upgrade, status, metrics, down,
+credentials, doctor, diagnose, repair and verify --chaos (library; no printing). Every command goes
+through this layer; the longer ones live in their own modules (repair.py, chaos.py, doctor/,
+diagnose/) and are entered here.
 
 `up` and `down` take the cluster's lock, read state.json, act, and save state after every step
 that changed something, so an interrupted run (Ctrl-C, a failed host) can simply be re-run.
@@ -16,19 +18,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import backup, pki, resize_run, security, up_steps
-from .cluster import Cluster, machines_in_order, recorded_agents, recorded_machines
+from .cluster import (
+    Cluster,
+    known_machines,
+    machines_in_order,
+    recorded_agents,
+    recorded_machines,
+)
 from .errors import ProvisionError, UsageError
 from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
-from .specfile import set_agent_count
-from .topology import plan_machines
+from .spec.file import set_agent_count
 from .up_steps import STEPS, RunResult, UpRun
 from .vanished import forget_vanished
 
 if TYPE_CHECKING:
     from . import health
     from .browser_bundle import BrowserBundle
+    from .chaos import ChaosReport
+    from .diagnose import DiagnoseResult
+    from .doctor import DoctorReport
     from .metrics import Figures
+    from .repair import RepairResult
 
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
@@ -63,6 +74,7 @@ def up(
     workload: bool = True,
     converge: bool = False,
     auto_backup: backup.AutoBackup | None = None,
+    upgrade_only: bool = False,
 ) -> RunResult:
     """Create what is missing, converge, verify health; safe to re-run after an interruption.
 
@@ -71,25 +83,31 @@ def up(
     stand-in, which runs none: there the report says so and the layer is left out).
     `converge` runs site.yml on every host instead of the fast drift check (drift.py).
     `auto_backup` (the CLI's default) backs the cluster up before an upgrade or master resize.
+    `upgrade_only` (`upgrade`) raises UsageError before anything changes unless the plan
+    rolls out a new `mesos.version`.
     """
     started = time.monotonic()
     spec, store = cluster.spec, cluster.store
     cluster.phase_log = []
-    with store.lock("up"), _remembering_phases(cluster):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(store.lock("up"))
         state = store.load()
-        if not state.cluster_id:
-            state.ensure_cluster_id()
-            if state.machines:  # a new cluster saves it with its first machines
-                store.save(state)
         provider = cluster.provider()
         gone = forget_vanished(state, provider)
+        the_plan = compute_plan(spec, state, remove, converge)
+        if upgrade_only and not the_plan.upgrades:
+            raise _nothing_to_upgrade(spec.mesos.version)  # before anything is written
+        stack.enter_context(_remembering_phases(cluster))
+        if not state.cluster_id:
+            state.ensure_cluster_id()
+            if state.machines and not gone:  # a new cluster saves it with its first machines
+                store.save(state)
         if gone:
             cluster.progress(
                 f"recorded machines no longer exist: {', '.join(gone)}; creating them again "
                 "(`restore` brings back their ZooKeeper and registry state)"
             )
             store.save(state)
-        the_plan = compute_plan(spec, state, remove, converge)
         result = RunResult(cluster=spec.name, plan=the_plan, phases=cluster.phase_log)
         if the_plan.changes_machines:
             # The provider's tools are only needed to create or destroy machines; checking
@@ -102,7 +120,7 @@ def up(
         security.ensure_credentials(spec, store.directory)
         for warning in spec.security.warnings():
             cluster.progress(warning)
-        planned = plan_machines(spec, list(state.machines), remove)
+        planned = list(the_plan.planned)
         keep, pending = planned, []
         resize = the_plan.resize
         if resize is not None:
@@ -182,14 +200,17 @@ def scale(cluster: Cluster, change: ScaleChange, *, wait_timeout: float = 600) -
 def upgrade(
     cluster: Cluster, *, wait_timeout: float = 600, auto_backup: backup.AutoBackup | None = None
 ) -> RunResult:
-    """`up` when it would roll out a new `mesos.version`; UsageError when there is none."""
-    if not plan(cluster).upgrades:
-        raise UsageError(
-            f"nothing to upgrade: mesos.version {cluster.spec.mesos.version} is what the "
-            "cluster last converged with (or the cluster is not created yet)",
-            hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
-        )
-    return up(cluster, wait_timeout=wait_timeout, auto_backup=auto_backup)
+    """`up` when it would roll out a new `mesos.version`; UsageError when there is none (the
+    check reads the plan `up` computes, so the plan is made once)."""
+    return up(cluster, wait_timeout=wait_timeout, auto_backup=auto_backup, upgrade_only=True)
+
+
+def _nothing_to_upgrade(version: str) -> UsageError:
+    return UsageError(
+        f"nothing to upgrade: mesos.version {version} is what the "
+        "cluster last converged with (or the cluster is not created yet)",
+        hint="edit mesos.version in the spec, then run `upgrade` (or `up`)",
+    )
 
 
 def status(
@@ -293,3 +314,54 @@ def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list
         security.forget(store.directory)
         pki.forget(store.directory)
         return ordered
+
+
+def doctor(cluster: Cluster, *, accept_new_host_keys: bool = False) -> DoctorReport:
+    """The SSH preflight of every host (static hosts before adoption); new host keys are
+    recorded in the state directory's known_hosts when accepted."""
+    from .doctor import run_doctor
+
+    return run_doctor(
+        cluster.spec,
+        known_machines(cluster),
+        accept_new_host_keys=accept_new_host_keys,
+        known_hosts=cluster.state_dir / "known_hosts",
+    )
+
+
+def diagnose(
+    cluster: Cluster,
+    *,
+    spec_file: Path | None = None,
+    output: Path | None = None,
+    journal_lines: int = 500,
+    via_ssh: bool = False,
+) -> DiagnoseResult:
+    """Write the support bundle (diagnose/); host problems are recorded, never raised."""
+    from .diagnose import collect_bundle
+
+    return collect_bundle(
+        cluster, spec_file=spec_file, output=output, journal_lines=journal_lines, via_ssh=via_ssh
+    )
+
+
+def repair(
+    cluster: Cluster,
+    *,
+    plan_only: bool = False,
+    wait_timeout: float = 300,
+    auto_backup: backup.AutoBackup | None = None,
+) -> RepairResult:
+    """Re-converge only what health and the roles' manifests name, then verify (repair.py)."""
+    from . import repair as repair_module
+
+    return repair_module.repair(
+        cluster, plan_only=plan_only, wait_timeout=wait_timeout, auto_backup=auto_backup
+    )
+
+
+def chaos(cluster: Cluster) -> ChaosReport:
+    """`verify --chaos`: each fault in turn on a healthy cluster, measured (chaos.py)."""
+    from .chaos import run_chaos
+
+    return run_chaos(cluster)

@@ -85,6 +85,9 @@ class Plan:
     actions: tuple[Action, ...] = field(default_factory=tuple)
     #: The resize the `resize` actions are steps of (not part of the JSON: the actions are).
     resize: Resize | None = field(default=None, compare=False, repr=False)
+    #: The spec's machines as `up` will leave them, in order, computed once with the plan:
+    #: every step downstream takes them from here (not part of the JSON).
+    planned: tuple[PlannedMachine, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def changes_machines(self) -> bool:
@@ -199,7 +202,7 @@ def compute_plan(
             reason="verify ZooKeeper, masters and agents against the spec",
         )
     )
-    return Plan(spec.name, tuple(actions), resize)
+    return Plan(spec.name, tuple(actions), resize, tuple(planned))
 
 
 def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action]:

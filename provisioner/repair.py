@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 from .backup import AutoBackup, before
 from .cluster import Cluster, machines_in_order
 from .domain import Layer, Machine, Role, is_core
-from .drift import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER, probe_drift
+from .drift import probe_drift
 from .errors import HealthTimeoutError, QuorumError, RefusedError
 from .plan import config_fingerprint
+from .plays import PlayRecord, run_play
+from .roles import ROLE_AGENT, ROLE_MASTER, ROLE_ORDER, ROLE_ZOOKEEPER
 from .spec import ClusterSpec
 from .state import ClusterState
 from .topology import plan_machines
@@ -60,7 +62,7 @@ class RepairResult:
     before: HealthReport | None = None
     targets: Targets = field(default_factory=dict)
     rounds: list[Targets] = field(default_factory=list)
-    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    playbooks: list[PlayRecord] = field(default_factory=list)
     health: HealthReport | None = None
     seconds: float = 0.0
 
@@ -78,7 +80,7 @@ class RepairResult:
                 for host, roles in self.targets.items()
             ],
             "rounds": len(self.rounds),
-            "playbooks": self.playbooks,
+            "playbooks": [record.to_dict() for record in self.playbooks],
             "healthy": self.healthy,
             "health_before": self.before.to_dict() if self.before else None,
             "health": self.health.to_dict() if self.health else None,
@@ -280,34 +282,20 @@ def roles_only(targets: Targets) -> dict[str, list[str]]:
     return {host: list(roles) for host, roles in targets.items()}
 
 
-def run_repair_playbook(
-    cluster: Cluster, machines: list[Machine], targets: Targets
-) -> dict[str, Any]:
+def run_repair_playbook(cluster: Cluster, machines: list[Machine], targets: Targets) -> PlayRecord:
     """repair.yml limited to the target hosts, each with its roles; returns the run's record."""
-    from . import ansible
-    from .inventory import render_inventory
-
-    cluster.issue_certificates(machines)
-    inventory = cluster.store.write_inventory(render_inventory(cluster.spec, machines))
     cluster.progress(
         f"ansible: {PLAYBOOK} on " + "; ".join(f"{h} ({', '.join(r)})" for h, r in targets.items())
     )
-    outcome = ansible.run_playbook(
+    roles = roles_only(targets)
+    return run_play(
+        cluster,
         PLAYBOOK,
-        inventory=inventory,
-        state_dir=cluster.state_dir,
-        limit=list(targets),
-        extravars={"repair_roles": roles_only(targets)},
-        on_event=cluster.on_ansible_event,
+        list(targets),
+        {"repair_roles": roles},
+        machines=machines,
+        roles=roles,
     )
-    return {
-        "playbook": PLAYBOOK,
-        "limit": list(targets),
-        "roles": roles_only(targets),
-        "hosts_in_plays": sorted(ansible.hosts_in_play(outcome)),
-        "changed": {h: s.changed for h, s in outcome.stats.items()},
-        "log": str(outcome.log_path),
-    }
 
 
 def repair(

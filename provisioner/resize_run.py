@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .domain import Layer, Machine, PlannedMachine, Role, is_core
 from .errors import HealthTimeoutError, QuorumError, StateError
+from .plays import PlayRecord, run_play
 from .resize import (
     PLAYBOOK,
     Resize,
@@ -31,9 +32,9 @@ from .state import ClusterState
 from .topology import plan_machines
 
 if TYPE_CHECKING:
-    from .ansible import PlaybookResult
     from .cluster import Cluster
     from .health import HealthReport
+    from .health.view import ClusterView
     from .security import Credential
     from .spec import ClusterSpec
 
@@ -47,12 +48,15 @@ GATE_INTERVAL_S = 2.0
 
 
 def check_cluster(
-    spec: ClusterSpec, machines: list[Machine], credential: Credential | None = None
+    spec: ClusterSpec,
+    machines: list[Machine],
+    credential: Credential | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """One pass of the health checks (a module attribute so tests can replace it)."""
     from . import health
 
-    return health.check_cluster(spec, machines, credential=credential)
+    return health.check_cluster(spec, machines, credential=credential, view=view)
 
 
 def start(cluster: Cluster, state: ClusterState, resize: Resize) -> None:
@@ -99,14 +103,13 @@ def leaving_planned(spec: ClusterSpec, resize: Resize) -> list[PlannedMachine]:
 
 
 def run_step(
-    cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep
-) -> tuple[PlaybookResult, list[str]]:
-    """Run one step and its gate; on success record it in `state` (the caller saves)."""
-    from . import ansible
+    cluster: Cluster, state: ClusterState, resize: Resize, step: ResizeStep, final: list[str]
+) -> PlayRecord:
+    """Run one step and its gate; on success record it in `state` (the caller saves).
+    `final` names the machines of the cluster after the resize (the plan's machines)."""
     from .plan import config_fingerprint
 
     spec = cluster.spec
-    final = [m.name for m in plan_machines(spec, state.machines)]
     missing = [n for n in [*final, *step.hosts] if n not in state.machines]
     if missing:
         raise StateError(
@@ -115,19 +118,14 @@ def run_step(
             hint="run `up` again: it creates missing machines before the resize continues",
         )
     inventory = step_inventory(spec, step, state.machines, final)
-    cluster.issue_certificates(list(state.machines.values()))
-    path = cluster.store.write_inventory(
-        yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False)
-    )
     hosts = final if step.phase in (ResizePhase.PREPARE, ResizePhase.FINISH) else list(step.hosts)
     cluster.progress(f"resize step {step.index + 1}/{len(resize.steps)}: {step.reason}")
-    outcome = ansible.run_playbook(
+    record = run_play(
+        cluster,
         PLAYBOOK,
-        inventory=path,
-        state_dir=cluster.state_dir,
-        limit=hosts,
-        on_event=cluster.on_ansible_event,
-        on_output=cluster.on_ansible_output,
+        hosts,
+        machines=list(state.machines.values()),
+        inventory=yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False),
     )
     if step.phase in GATES:
         layers, timeout_s = GATES[step.phase]
@@ -155,7 +153,7 @@ def run_step(
         playbook=PLAYBOOK,
         hosts=hosts,
     )
-    return outcome, hosts
+    return record
 
 
 def wait_layers(
@@ -173,27 +171,18 @@ def wait_layers(
     from .health.view import ClusterView
     from .health.wait import describe_failure
 
+    view = ClusterView(spec, machines)  # once for every poll
     deadline = clock() + timeout_s
     while True:
-        report = check_cluster(spec, machines, credential)
+        report = check_cluster(spec, machines, credential, view)
         failing = [layer for layer in layers if not report.layer_ok(layer)]
         if not failing:
             return report
         if clock() >= deadline:
-            observed = describe_failure(report, ClusterView(spec, machines), failing[0])
+            observed = describe_failure(report, view, failing[0])
             raise HealthTimeoutError(
                 f"after resize {what}: {observed} (not healthy after {timeout_s:g}s)",
                 hint="the resize stopped here and state.json records the steps done; fix the "
                 "cause and run `up` again to continue",
             )
         sleep(GATE_INTERVAL_S)
-
-
-def playbook_record(outcome: PlaybookResult, hosts: list[str]) -> dict[str, Any]:
-    """The entry `up --json` lists for a playbook run."""
-    return {
-        "playbook": PLAYBOOK,
-        "limit": hosts,
-        "changed": {h: s.changed for h, s in outcome.stats.items()},
-        "log": str(outcome.log_path),
-    }

@@ -34,6 +34,7 @@ from .domain import Machine, Role, with_role
 from .errors import CredentialsError, HealthTimeoutError, UsageError
 from .phases import PhaseTiming, RunPhase
 from .plan import Action, ActionKind, Plan
+from .plays import PlayRecord
 from .security import ClusterCredentials, Generation
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ class RotationResult:
     """What a rotation did, for the CLI's summary and `--json`."""
 
     plan: RotationPlan
-    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    playbooks: list[PlayRecord] = field(default_factory=list)
     #: One record per health check between passes (and before the first): the proof that
     #: the cluster stayed healthy. The playbooks gate each node besides.
     checks: list[dict[str, Any]] = field(default_factory=list)
@@ -187,7 +188,7 @@ class RotationResult:
         return {
             "cluster": self.plan.cluster,
             "plan": self.plan.to_dict(),
-            "playbooks": self.playbooks,
+            "playbooks": [record.to_dict() for record in self.playbooks],
             "checks": self.checks,
             "healthy": self.health.healthy if self.health else None,
             "health": self.health.to_dict() if self.health else None,

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import resize_run
 from .cluster import Cluster, machines_in_order
 from .domain import Machine, PlannedMachine, is_core
 from .errors import StateError
-from .inventory import render_inventory
 from .phases import PhaseTiming, RunPhase
 from .plan import Action, ActionKind, Plan, config_fingerprint
+from .plays import PlayRecord, run_play
 from .providers.base import Provider
 from .resize import ResizeStep, finish_if_done
 from .state import ClusterState
@@ -26,7 +25,7 @@ from .state import ClusterState
 FIREWALL_RULES_FILE = "/etc/dcos-provision/firewall.nft"
 
 if TYPE_CHECKING:
-    from . import ansible, health
+    from . import health
 
 
 @dataclass
@@ -35,7 +34,7 @@ class RunResult:
 
     cluster: str
     plan: Plan
-    playbooks: list[dict[str, Any]] = field(default_factory=list)
+    playbooks: list[PlayRecord] = field(default_factory=list)
     destroyed: list[str] = field(default_factory=list)
     health: health.HealthReport | None = None
     seconds: float = 0.0
@@ -48,7 +47,7 @@ class RunResult:
         return {
             "cluster": self.cluster,
             "plan": self.plan.to_dict(),
-            "playbooks": self.playbooks,
+            "playbooks": [record.to_dict() for record in self.playbooks],
             "destroyed": self.destroyed,
             "drift": self.drift,
             "unobserved": self.unobserved,
@@ -57,11 +56,6 @@ class RunResult:
             "seconds": round(self.seconds, 1),
             "phases": [phase.to_dict() for phase in self.phases],
         }
-
-
-def _write_inventory(cluster: Cluster, machines: list[Machine]) -> Path:
-    cluster.issue_certificates(machines)
-    return cluster.store.write_inventory(render_inventory(cluster.spec, machines))
 
 
 #: Phase name of each playbook action (a converge may run site.yml, scale.yml or upgrade.yml).
@@ -79,31 +73,14 @@ def run_playbook(
     machines: list[Machine],
     result: RunResult,
     extravars: dict[str, Any] | None = None,
-) -> ansible.PlaybookResult:
-    from . import ansible
-
-    inventory = _write_inventory(cluster, machines)
+) -> PlayRecord:
+    """Run the action's playbook on its hosts as one phase of the run, and list it in `result`."""
     assert action.playbook
     name = PLAYBOOK_PHASES.get(action.kind, action.kind)
     with cluster.phase(name, action.playbook, tuple(action.hosts)):
-        outcome = ansible.run_playbook(
-            action.playbook,
-            inventory=inventory,
-            state_dir=cluster.state_dir,
-            limit=list(action.hosts),
-            extravars=extravars,
-            on_event=cluster.on_ansible_event,
-            on_output=cluster.on_ansible_output,
-        )
-    result.playbooks.append(
-        {
-            "playbook": action.playbook,
-            "limit": list(action.hosts),
-            "changed": {h: s.changed for h, s in outcome.stats.items()},
-            "log": str(outcome.log_path),
-        }
-    )
-    return outcome
+        record = run_play(cluster, action.playbook, action.hosts, extravars, machines=machines)
+    result.playbooks.append(record)
+    return record
 
 
 @dataclass
@@ -180,9 +157,9 @@ def _firewall(run: UpRun, action: Action) -> None:
     """firewall.yml on the hosts that stay: only their rules file changes, so only its entry
     in what the drift check recorded is refreshed (other drift stays visible)."""
     machines = _existing(run.state, run.planned)
-    outcome = run_playbook(run.cluster, action, machines, run.result)
+    record = run_playbook(run.cluster, action, machines, run.result)
     _refresh_firewall_record(
-        run.cluster, run.state, [h for h in outcome.stats if h in action.hosts]
+        run.cluster, run.state, [h for h in record.changed if h in action.hosts]
     )
     run.state.record("firewall", hosts=list(action.hosts))
     run.save()
@@ -211,9 +188,10 @@ def _resize_step(run: UpRun, action: Action) -> None:
     assert resize is not None, "a resize action comes with the plan's resize"
     step = run.resize_steps.pop(0)
     with run.cluster.phase(RunPhase.RESIZE, f"step {step.index + 1}: {step.reason}"):
-        outcome, hosts = resize_run.run_step(run.cluster, run.state, resize, step)
-    run.result.playbooks.append(resize_run.playbook_record(outcome, hosts))
-    record_observed(run.cluster, run.state, hosts)
+        final = [m.name for m in run.planned]
+        record = resize_run.run_step(run.cluster, run.state, resize, step, final)
+    run.result.playbooks.append(record)
+    record_observed(run.cluster, run.state, record.limit)
     run.save()
 
 
@@ -223,17 +201,19 @@ def _wait_healthy(run: UpRun, action: Action) -> None:
     from . import health
 
     cluster = run.cluster
-    machines = machines_in_order(cluster.spec, run.state)
+    machines = machines_in_order(cluster.spec, run.state, run.planned)
+    view = health.ClusterView(cluster.spec, machines)  # one for the wait and the workload
     with cluster.phase(RunPhase.HEALTH, "ZooKeeper, masters and agents"):
         report = health.wait_healthy(
             cluster.spec,
             machines,
             timeout_s=run.wait_timeout,
             credential=cluster.health_credential(),
+            view=view,
         )
     run.result.health = report
     if run.workload:
-        run.result.health = _run_workload(cluster, machines, report)
+        run.result.health = _run_workload(cluster, machines, report, view)
 
 
 def _existing(state: ClusterState, planned: list[PlannedMachine]) -> list[Machine]:
@@ -249,9 +229,9 @@ def _converge(run: UpRun, action: Action) -> None:
     missing = [m.name for m in run.planned if m.name not in state.machines]
     if missing:
         raise StateError(f"machines missing after create: {', '.join(missing)}")
-    outcome = run_playbook(cluster, action, machines, run.result)
+    record = run_playbook(cluster, action, machines, run.result)
     fingerprint = config_fingerprint(cluster.spec, [m for m in machines if is_core(m)])
-    touched = [host for host in outcome.stats if host in action.hosts]
+    touched = [host for host in record.changed if host in action.hosts]
     for host in touched:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version
@@ -309,7 +289,10 @@ def record_observed(
 
 
 def _run_workload(
-    cluster: Cluster, machines: list[Machine], healthy: health.HealthReport
+    cluster: Cluster,
+    machines: list[Machine],
+    healthy: health.HealthReport,
+    view: health.ClusterView,
 ) -> health.HealthReport:
     from . import health
 
@@ -318,5 +301,9 @@ def _run_workload(
         return healthy
     with cluster.phase(RunPhase.WORKLOAD, "one task through the scheduler API"):
         return health.check_cluster(
-            cluster.spec, machines, workload=True, credential=cluster.health_credential()
+            cluster.spec,
+            machines,
+            workload=True,
+            credential=cluster.health_credential(),
+            view=view,
         )

@@ -6,10 +6,11 @@ raises HealthTimeoutError naming the layer, host and last observation.
 
 from __future__ import annotations
 
+from ..remote.probes import DirectProbes, ProbeError, Probes
+from ..remote.ssh import SshProbes
 from .checks import GATES, check_cluster
-from .probes import DirectProbes, ProbeError, Probes
 from .report import LAYERS, CheckResult, HealthReport, LayerStatus
-from .ssh import SshProbes
+from .view import ClusterView
 from .wait import DEFAULT_LAYER_TIMEOUTS, HealthWaitTimeout, wait_healthy
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "GATES",
     "LAYERS",
     "CheckResult",
+    "ClusterView",
     "DirectProbes",
     "HealthReport",
     "HealthWaitTimeout",

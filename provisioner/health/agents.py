@@ -13,8 +13,8 @@ from typing import Any
 
 from ..domain import Layer, Machine, Role
 from ..ports import MESOS_AGENT_PORT
+from ..remote.probes import METRICS_PATH, ProbeError, Probes, get_json
 from .masters import MasterFacts
-from .probes import METRICS_PATH, ProbeError, Probes, get_json
 from .report import CheckResult
 from .versions import check_version
 from .view import ClusterView, Results, fmt, number, pid_address

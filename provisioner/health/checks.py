@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..domain import Layer, Machine
+from ..remote.probes import DirectProbes, ProbeError, Probes, StreamProbes
 from ..security import Credential
 from ..spec import ClusterSpec
 from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
-from .probes import DirectProbes, ProbeError, Probes, StreamProbes
 from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
 from .security import HostCommands, check_security
 from .view import ClusterView, Results
@@ -56,7 +56,7 @@ def make_probes(
     checks strict machines' host keys against ``known_hosts_file`` (the state directory's)."""
     probes: StreamProbes
     if via_ssh:
-        from .ssh import SshProbes
+        from ..remote.ssh import SshProbes
 
         probes = SshProbes(machines, known_hosts_file=known_hosts_file)
     else:
@@ -77,11 +77,13 @@ def check_cluster(
     security: bool = False,
     hosts: HostCommands | None = None,
     known_hosts_file: str | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """Run every layer once; probe failures become failed checks, never exceptions.
     `workload` adds the workload layer (a real task through the scheduler API), `security`
     the security layer (`hosts` reads each host's firewall over SSH); `credential`
-    authenticates the HTTP requests and the task."""
+    authenticates the HTTP requests and the task. `view` is the spec matched to `machines`
+    when the caller has it already."""
     own_probes = probes is None
     active = (
         probes
@@ -97,6 +99,7 @@ def check_cluster(
             credential=credential,
             security=security,
             hosts=hosts,
+            view=view,
         )
     finally:
         if own_probes:
@@ -112,8 +115,12 @@ def run_checks(
     credential: Credential | None = None,
     security: bool = False,
     hosts: HostCommands | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
-    view = ClusterView(spec, list(machines))
+    """One pass of the layers with these probes; `view` (built from `spec` and `machines`
+    when not given) is what a health wait builds once for all its polls."""
+    if view is None:
+        view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
     facts = MasterFacts()
 

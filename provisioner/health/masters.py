@@ -14,14 +14,14 @@ from typing import Any
 
 from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
-from ..topology import mesos_quorum
-from .probes import (
+from ..remote.probes import (
     METRICS_PATH,
     ProbeError,
     Probes,
     get_json,
     header,
 )
+from ..topology import mesos_quorum
 from .report import CheckResult
 from .versions import check_version
 from .view import ClusterView, Results, fmt, number

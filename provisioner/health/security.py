@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import CLUSTER_PORTS, MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
+from ..remote.probes import ProbeError, Probes, get_json
 from .masters import MasterFacts
-from .probes import ProbeError, Probes, get_json
 from .report import CheckResult
 from .view import ClusterView, Results
 

@@ -10,7 +10,7 @@ label after a `-` (`1.11.0-2.0.1`, `1.12.0-relabel`): only the part before it is
 from __future__ import annotations
 
 from ..domain import Machine
-from .probes import ProbeError, Probes, get_json
+from ..remote.probes import ProbeError, Probes, get_json
 from .view import Results
 
 CHECK = "version"

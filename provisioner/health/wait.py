@@ -14,10 +14,10 @@ from itertools import pairwise
 
 from ..domain import Layer, Machine
 from ..errors import HealthTimeoutError, UsageError
+from ..remote.probes import Probes
 from ..security import Credential
 from ..spec import ClusterSpec
 from .checks import make_probes, run_checks
-from .probes import Probes
 from .report import LAYERS, HealthReport
 from .view import ClusterView
 
@@ -68,9 +68,11 @@ def wait_healthy(
     sleep: Callable[[float], None] = time.sleep,
     credential: Credential | None = None,
     known_hosts_file: str | None = None,
+    view: ClusterView | None = None,
 ) -> HealthReport:
     """Return the first healthy report; raise HealthTimeoutError naming what is still wrong.
-    `credential` authenticates the HTTP requests (Mesos authentication on)."""
+    `credential` authenticates the HTTP requests (Mesos authentication on). The spec is
+    matched to the machines once (`view`, or built here), not on every poll."""
     unknown = sorted(set(layer_timeouts or {}) - set(LAYERS))
     if unknown:
         raise UsageError(
@@ -83,12 +85,13 @@ def wait_healthy(
         if probes is not None
         else make_probes(machines, via_ssh, credential, known_hosts_file)
     )
-    view = ClusterView(spec, list(machines))
+    if view is None:
+        view = ClusterView(spec, list(machines))
     start = clock()
     budget_start: dict[str, float] = {LAYERS[0]: start}
     try:
         while True:
-            report = run_checks(spec, machines, active)
+            report = run_checks(spec, machines, active, view=view)
             if on_progress is not None:
                 on_progress(report)
             if report.healthy:

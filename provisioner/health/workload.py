@@ -20,8 +20,8 @@ from typing import Any
 
 from ..domain import Layer
 from ..ports import MESOS_MASTER_PORT
+from ..remote.probes import ProbeError, StreamHTTPConnection, describe_error
 from ..security import Credential
-from .probes import ProbeError, StreamHTTPConnection, describe_error
 from .report import CheckResult
 
 LAYER = Layer.WORKLOAD

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from ..domain import Layer, Role
 from ..ports import ZOOKEEPER_CLIENT_PORT
+from ..remote.probes import ProbeError, Probes
 from ..topology import majority
-from .probes import ProbeError, Probes
 from .report import CheckResult
 from .view import ClusterView, Results
 

@@ -140,7 +140,8 @@ class PulumiProvider(Provider):
             self._run("destroy", lambda: stack.destroy(on_output=self.progress))
             self._run("remove", lambda: stack.workspace.remove_stack(self.stack_name))
         else:
-            planned = [self._planned_from_machine(m) for m in keep]
+            spec_machines = {p.name: p for p in plan_machines(self.spec)}
+            planned = [self._planned_from_machine(m, spec_machines) for m in keep]
             stack = self._stack(planned, create=False)
             self.progress(f"pulumi up: stack {self.stack_name}, removing {sorted(doomed)}")
             self._run("up", lambda: stack.up(on_output=self.progress))
@@ -311,11 +312,14 @@ class PulumiProvider(Provider):
         except ValueError as exc:
             raise ProviderError(str(exc), hint="set provider.backend.network_cidr") from None
 
-    def _planned_from_machine(self, machine: Machine) -> PlannedMachine:
-        """The planned form of an existing machine, sized as the spec sizes its role."""
-        for planned in plan_machines(self.spec):
-            if planned.name == machine.name:
-                return replace(planned, address=machine.extra.get("private_ip", machine.address))
+    def _planned_from_machine(
+        self, machine: Machine, spec_machines: dict[str, PlannedMachine]
+    ) -> PlannedMachine:
+        """The planned form of an existing machine, sized as the spec sizes its role
+        (`spec_machines`: the spec's planned machines by name, planned once per destroy)."""
+        planned = spec_machines.get(machine.name)
+        if planned is not None:
+            return replace(planned, address=machine.extra.get("private_ip", machine.address))
         group: dict[Role, MasterGroup | AgentGroup | ZooKeeperSpec] = {
             Role.MASTER: self.spec.masters,
             Role.AGENT: self.spec.agents,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.specfile import load_spec
+from provisioner.spec.file import load_spec
 
 from .cli_helpers import (
     REPO,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from provisioner.errors import ProviderError
-from provisioner.health.ssh import SshProbes
 from provisioner.paths import vagrant_dir
 from provisioner.providers.vagrant import VagrantProvider
+from provisioner.remote.ssh import SshProbes
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from provisioner.domain import Machine, Role
 from provisioner.health import CheckResult, HealthReport, check_cluster
-from provisioner.health.probes import DirectProbes, ProbeError
+from provisioner.remote.probes import DirectProbes, ProbeError
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from provisioner.cli import app
 from provisioner.cluster import open_cluster
 from provisioner.diagnose import collect_bundle
-from provisioner.diagnose_host import items_for
+from provisioner.diagnose.host import items_for
 from provisioner.redact import excluded_reason, redact_data, redact_text
 
 from .fake_ssh_server import FakeHost, FakeSSHServer, Reply

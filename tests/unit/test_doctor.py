@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from provisioner.doctor import DoctorReport, fingerprint, run_doctor
-from provisioner.doctor_checks import CHECKS
+from provisioner.doctor.checks import CHECKS
 from provisioner.domain import Machine
 from provisioner.spec import ClusterSpec
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.doctor_checks import (
+from provisioner.doctor.checks import (
     CLOCK_COMMAND,
     GIB,
     MIN_FREE_BYTES_AGENT,

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from provisioner.health.probes import DirectProbes, ProbeError, get_json
+from provisioner.remote.probes import DirectProbes, ProbeError, get_json
 
 from .health_fakes import FourLetterServer, zk_answers
 

@@ -13,9 +13,9 @@ import pytest
 
 from provisioner.domain import Machine
 from provisioner.health.checks import make_probes
-from provisioner.health.probes import DirectProbes, ProbeError
-from provisioner.health.ssh import SshProbes, UntrustedHostError
 from provisioner.hostkeys import HostKey, record
+from provisioner.remote.probes import DirectProbes, ProbeError
+from provisioner.remote.ssh import SshProbes, UntrustedHostError
 
 from .health_fakes import FourLetterServer, zk_answers
 from .ssh_fakes import FakeSshServer, cached_key

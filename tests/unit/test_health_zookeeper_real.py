@@ -10,9 +10,9 @@ import uuid
 import pytest
 
 from provisioner.domain import Machine
-from provisioner.health.probes import DirectProbes, ProbeError
-from provisioner.health.ssh import SshProbes
 from provisioner.health.zookeeper import parse_srvr
+from provisioner.remote.probes import DirectProbes, ProbeError
+from provisioner.remote.ssh import SshProbes
 
 from .ssh_fakes import FakeSshServer
 

@@ -17,11 +17,20 @@ PACKAGE = Path(__file__).resolve().parents[2] / "provisioner"
 
 SPEC_MODULES = {
     "provisioner.spec",
-    "provisioner.spec_base",
-    "provisioner.spec_providers",
-    "provisioner.spec_monitoring",
-    "provisioner.spec_security",
-    "provisioner.spec_yaml",
+    "provisioner.spec.model",
+    "provisioner.spec.base",
+    "provisioner.spec.providers",
+    "provisioner.spec.monitoring",
+    "provisioner.spec.security",
+    "provisioner.spec.yaml_loader",
+}
+REMOTE_MODULES = {
+    "provisioner.remote",
+    "provisioner.remote.connect",
+    "provisioner.remote.probes",
+    "provisioner.remote.ssh",
+    "provisioner.remote.tlsstream",
+    "provisioner.remote.zkwire",
 }
 #: Module -> the only modules of ours it may import (leaves import none).
 ALLOWED: dict[str, set[str]] = {
@@ -32,13 +41,22 @@ ALLOWED: dict[str, set[str]] = {
     # The spec is validated data: it knows nothing of machines, state or backends. The
     # ports are facts of the services its firewall description names.
     **{name: SPEC_MODULES | {"provisioner.errors", "provisioner.ports"} for name in SPEC_MODULES},
-    "provisioner.specfile": SPEC_MODULES | {"provisioner.errors", "provisioner.fileutil"},
+    "provisioner.spec.file": SPEC_MODULES | {"provisioner.errors", "provisioner.fileutil"},
     # The backup's parts that touch files, keys, ZooKeeper or Mesos know nothing of clusters,
     # machines or backends; only backup.run puts them together.
     "provisioner.backup.archive": {"provisioner.errors"},
     "provisioner.backup.sealed": {"provisioner.errors"},
     "provisioner.backup.zktree": {"provisioner.errors"},
     "provisioner.backup.mesos_api": {"provisioner.errors", "provisioner.ports"},
+    # The hosts over SSH and the service ports (one login, the probes, ZooKeeper's wire
+    # protocol, TLS over any stream): machines, ports and the trusted host keys only, nothing
+    # of clusters or health.
+    **{
+        name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports", "provisioner.hostkeys"}
+        for name in REMOTE_MODULES
+    },
+    # The doctor's verdicts are pure functions of what a host answered.
+    "provisioner.doctor.checks": {"provisioner.domain", "provisioner.ports"},
 }
 #: The pure centre and the health checks get records from domain.py, never from a backend.
 NO_PROVIDERS = {

@@ -24,7 +24,7 @@ from provisioner.cli import app
 from provisioner.cluster import open_cluster
 from provisioner.doctor import run_doctor
 from provisioner.domain import Machine
-from provisioner.health.ssh import SshProbes
+from provisioner.remote.ssh import SshProbes
 from provisioner.spec import ClusterSpec
 
 from .ssh_fakes import FakeSshServer
@@ -208,7 +208,7 @@ def test_doctor_keeps_paramiko_logs_off_stderr() -> None:
     code = (
         "import logging, sys\n"
         "import provisioner.doctor\n"
-        "assert 'provisioner.health.ssh' not in sys.modules\n"
+        "assert 'provisioner.remote.ssh' not in sys.modules\n"
         "logging.getLogger('paramiko.transport').error('Exception (client): boom\\nTraceback')\n"
     )
     result = subprocess.run(

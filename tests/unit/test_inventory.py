@@ -13,7 +13,7 @@ import yaml
 
 from provisioner.domain import Machine
 from provisioner.inventory import build_inventory, render_inventory, zk_url
-from provisioner.specfile import parse_spec
+from provisioner.spec.file import parse_spec
 from provisioner.topology import plan_machines
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from provisioner.health.probes import ProbeError
 from provisioner.metrics import cluster_figures
+from provisioner.remote.probes import ProbeError
 
 from .health_fakes import FakeCluster, FakeProbes
 

@@ -12,7 +12,7 @@ from provisioner import operations, up_steps
 from provisioner.cli import app
 from provisioner.cluster import open_cluster
 from provisioner.errors import UsageError
-from provisioner.plan import Action, ActionKind, Plan
+from provisioner.plan import ActionKind, Plan
 
 from .test_cli_options import cluster_with_two_agents
 
@@ -80,27 +80,21 @@ def test_scale_refuses_a_spec_that_does_not_say_the_new_count(
     assert ups == []
 
 
-def test_upgrade_refuses_when_there_is_nothing_to_upgrade(
-    tmp_path: Path, ups: list[dict[str, Any]]
-) -> None:
+def test_upgrade_refuses_when_there_is_nothing_to_upgrade(tmp_path: Path) -> None:
     spec = tmp_path / "c.yaml"
     spec.write_text(STATIC)
     result = runner.invoke(app, ["upgrade", str(spec)])
     assert result.exit_code == 2
     assert "nothing to upgrade: mesos.version" in result.stderr
-    assert ups == []
+    assert not (tmp_path / ".dcos-provision" / "lab" / "state.json").exists()
 
 
-def test_upgrade_runs_up_when_the_plan_upgrades(
-    tmp_path: Path, ups: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_upgrade_is_up_told_to_upgrade_only(tmp_path: Path, ups: list[dict[str, Any]]) -> None:
     spec = tmp_path / "c.yaml"
     spec.write_text(STATIC)
-    rolling = Plan("lab", (Action(ActionKind.CONVERGE, ("m1",), "upgrade.yml", "new version"),))
-    monkeypatch.setattr(operations, "plan", lambda _cluster: rolling)
     result = operations.upgrade(open_cluster(spec), wait_timeout=5)
     assert result.cluster == "lab"
-    assert ups == [{"agents": 1, "wait_timeout": 5, "auto_backup": None}]  # the spec default
+    assert ups == [{"agents": 1, "wait_timeout": 5, "auto_backup": None, "upgrade_only": True}]
 
 
 def test_up_has_a_step_for_every_kind_of_action_a_plan_holds() -> None:

@@ -10,7 +10,7 @@ import pytest
 from provisioner.domain import Machine
 from provisioner.errors import QuorumError, StateError, StateLockedError, UsageError
 from provisioner.plan import compute_plan, config_fingerprint
-from provisioner.specfile import parse_spec
+from provisioner.spec.file import parse_spec
 from provisioner.state import ClusterState, StateStore
 from provisioner.topology import plan_machines
 

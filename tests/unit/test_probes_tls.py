@@ -16,9 +16,9 @@ import pytest
 
 from provisioner import pki
 from provisioner.domain import Layer, Machine
-from provisioner.health.probes import DirectProbes, ProbeError, StreamProbes
 from provisioner.health.security import _tls_checks
 from provisioner.health.view import ClusterView, Results
+from provisioner.remote.probes import DirectProbes, ProbeError, StreamProbes
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 

@@ -188,7 +188,8 @@ def test_verify_chaos_needs_confirmation(tmp_path):
     spec.write_text("name: x\nprovider: {kind: vagrant}\n")
     result = CliRunner().invoke(app, ["verify", "--chaos", str(spec)])
     assert result.exit_code == 2
-    assert "without confirmation" in result.stderr
+    assert "refusing to stop services without confirmation" in result.stderr
+    assert "pass --yes (only on test and staging clusters)" in result.stderr
 
 
 def test_repair_refuses_a_cluster_never_created(tmp_path):

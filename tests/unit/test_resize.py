@@ -19,7 +19,7 @@ from provisioner.health import LAYERS, CheckResult, HealthReport
 from provisioner.plan import compute_plan, config_fingerprint
 from provisioner.providers.base import Provider
 from provisioner.resize import plan_resize, stages, step_inventory
-from provisioner.specfile import parse_spec
+from provisioner.spec.file import parse_spec
 from provisioner.state import ClusterState
 from provisioner.topology import plan_machines
 
@@ -320,7 +320,7 @@ def lab(tmp_path, monkeypatch):
     health_calls: list[int] = []
     unhealthy: dict[str, str] = {}
 
-    def check_cluster(the_spec, machines, credential=None):
+    def check_cluster(the_spec, machines, credential=None, view=None):
         health_calls.append(the_spec.masters.count)
         checks = [CheckResult(layer, "x", None, True, "ok") for layer in LAYERS]
         if unhealthy:
@@ -357,7 +357,7 @@ def test_up_resizes_step_by_step_and_a_second_up_is_a_drift_check(lab):
     assert [r["playbook"] for r in lab.runs] == ["resize_masters.yml"] * 4
     assert lab.runs[1]["limit"] == list(masters(1, 2, 3))
     assert lab.health[0] == 1  # the pre-check looks at the cluster as it was
-    assert [p["playbook"] for p in result.playbooks] == ["resize_masters.yml"] * 4
+    assert [p.playbook for p in result.playbooks] == ["resize_masters.yml"] * 4
     state = cluster.store.load()
     assert not {k for k in state.applied if k.startswith("resize")}
     core = [state.machines[n] for n in masters(1, 2, 3)]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from provisioner import ports
-from provisioner.spec_base import AGENT_OWNED_FLAGS, MASTER_OWNED_FLAGS
+from provisioner import ports, roles
+from provisioner.spec.base import AGENT_OWNED_FLAGS, MASTER_OWNED_FLAGS
 
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 
@@ -62,4 +62,26 @@ def test_flags_the_spec_refuses_are_those_the_role_renders(
     [(name, owned)] = found.items()
     if not isinstance(owned, list):
         pytest.skip(f"{role}: {name} is a template ({owned!r}), not a list to compare")
-    assert set(owned) == set(refused), f"{role}: {name} vs spec_base"
+    assert set(owned) == set(refused), f"{role}: {name} vs spec.base"
+
+
+#: Where each role names its service: (file under the role, variable).
+SERVICE_VARIABLES = {
+    roles.ROLE_ZOOKEEPER: ("vars/Debian.yml", "__zookeeper_service"),
+    roles.ROLE_MASTER: ("defaults/main.yml", "mesos_master_service"),
+    roles.ROLE_AGENT: ("defaults/main.yml", "mesos_agent_service"),
+}
+
+
+def test_the_role_vocabulary_names_roles_that_exist() -> None:
+    assert set(roles.ROLE_ORDER) == set(roles.SERVICES) == set(roles.MACHINE_ROLES)
+    for role in roles.ROLE_ORDER:
+        assert (ROLES / role / "tasks" / "main.yml").is_file(), role
+        assert f"hosts: repair_{role}:" in (ROLES.parent / "repair.yml").read_text(), role
+
+
+@pytest.mark.parametrize("role", sorted(SERVICE_VARIABLES))
+def test_the_services_are_those_the_roles_run(role: str) -> None:
+    path, variable = SERVICE_VARIABLES[role]
+    found = yaml.safe_load((ROLES / role / path).read_text(encoding="utf-8"))
+    assert found[variable] == roles.SERVICES[role]

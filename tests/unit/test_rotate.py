@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from provisioner import rotate, security
+from provisioner.ansible import PlaybookResult
 from provisioner.domain import Machine, Role
 from provisioner.errors import CredentialsError
+from provisioner.plays import PlayRecord
 from provisioner.rotate import RotationPass
 from provisioner.security import ClusterCredentials, generate, next_generation
 
@@ -234,7 +236,8 @@ class _Run:
     ) -> None:
         self.passes.append(json.loads(security.secrets_path(self.state_dir).read_text()))
         self.masters.append(extravars["rotate_masters"])
-        result.playbooks.append({"playbook": action.playbook, "log": "x", "changed": {}})
+        outcome = PlaybookResult(action.playbook, "successful", 0, {}, self.state_dir / "log")
+        result.playbooks.append(PlayRecord(action.playbook, [], {}, "x", outcome))
 
     def wait_healthy(self, spec: Any, machines: Any, **_kwargs: Any) -> Any:
         from provisioner.domain import Layer

@@ -11,7 +11,7 @@ import yaml
 
 from provisioner.errors import SpecError
 from provisioner.spec import ClusterSpec
-from provisioner.specfile import load_spec, parse_spec, set_agent_count
+from provisioner.spec.file import load_spec, parse_spec, set_agent_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -237,7 +237,7 @@ def test_set_agent_count_keeps_comments_and_validates(tmp_path):
 
 
 def test_docs_spec_reference_is_generated_from_the_schema():
-    from provisioner.specdoc import embed
+    from provisioner.spec.doc import embed
 
     page = (REPO / "docs" / "spec.md").read_text()
     assert embed(page) == page, "run: dcos-provision schema --markdown (docs/spec.md section)"

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from provisioner.cli import app
 from provisioner.errors import SpecError
-from provisioner.spec_yaml import MAX_SPEC_BYTES
-from provisioner.specfile import load_spec, parse_spec
+from provisioner.spec.file import load_spec, parse_spec
+from provisioner.spec.yaml_loader import MAX_SPEC_BYTES
 
 runner = CliRunner()
 HEAD = "name: x\nprovider: {kind: vagrant}\n"

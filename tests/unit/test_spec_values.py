@@ -15,7 +15,7 @@ from provisioner.cli import app
 from provisioner.domain import Machine
 from provisioner.errors import SpecError
 from provisioner.inventory import render_inventory
-from provisioner.specfile import load_spec, parse_spec
+from provisioner.spec.file import load_spec, parse_spec
 
 from .role_render import cluster, render, role_vars
 

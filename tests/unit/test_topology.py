@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provisioner.specfile import parse_spec
+from provisioner.spec.file import parse_spec
 from provisioner.topology import majority, mesos_quorum, plan_machines
 
 

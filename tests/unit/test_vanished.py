@@ -5,7 +5,7 @@ from __future__ import annotations
 from provisioner.domain import Machine
 from provisioner.plan import ActionKind, compute_plan
 from provisioner.providers.base import Provider
-from provisioner.specfile import load_spec
+from provisioner.spec.file import load_spec
 from provisioner.state import ClusterState
 from provisioner.vanished import forget_vanished
 

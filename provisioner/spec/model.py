@@ -2,8 +2,8 @@
 
 Every field has a description (it becomes the JSON Schema and the reference in docs/spec.md).
 Cross-field rules live in model validators; a message may start with ``@sub.path@`` to point
-at a sub-field, which ``specfile.py`` folds into the reported field path. Provider models live
-in ``spec_providers.py`` and are re-exported here.
+at a sub-field, which ``file.py`` folds into the reported field path. Provider models live
+in ``providers.py`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from .spec_base import (
+from .base import (
     AGENT_OWNED_FLAGS,
     DNS_LABEL,
     FLAG_NAME,
@@ -37,8 +37,8 @@ from .spec_base import (
     odd_count,
     shown,
 )
-from .spec_monitoring import MonitoringSpec
-from .spec_providers import (
+from .monitoring import MonitoringSpec
+from .providers import (
     ProviderSpec,
     PulumiAwsBackend,
     PulumiBackend,
@@ -48,7 +48,7 @@ from .spec_providers import (
     StaticProviderSpec,
     VagrantProviderSpec,
 )
-from .spec_security import FirewallSpec, SecuritySpec
+from .security import FirewallSpec, SecuritySpec
 
 __all__ = [
     "AGENT_OWNED_FLAGS",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .ports import NODE_EXPORTER_PORT, PROMETHEUS_PORT
-from .spec_base import StrictModel
+from ..ports import NODE_EXPORTER_PORT, PROMETHEUS_PORT
+from .base import StrictModel
 
 
 class MonitoringSpec(StrictModel):

@@ -1,7 +1,7 @@
 """`doctor`: preflight every host over SSH (paramiko) before Ansible touches it.
 
 All hosts are checked in parallel; each yields one :class:`DoctorCheck` per name in
-``doctor_checks.CHECKS``. When ``ssh_login`` fails, that host's other checks are reported as
+``checks.CHECKS``. When ``ssh_login`` fails, that host's other checks are reported as
 skipped. Host keys of strict machines are verified against ``~/.ssh/known_hosts`` plus the
 given ``known_hosts`` file (the state directory's); an unknown key is refused unless
 ``accept_new_host_keys``, which records it into that file. A changed key is always refused.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import socket
 import threading
 import time
@@ -23,14 +22,9 @@ from typing import Any
 
 import paramiko
 
-from .doctor_checks import CHECKS, CommandResult, Runner, run_checks
-from .domain import Machine
-from .hostkeys import load_trusted_keys
-
-# As in health/ssh.py: failed logins become failed checks; without a handler paramiko's own
-# log lines (and the tracebacks of its transport threads) reach stderr through logging's
-# last-resort handler.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
+from ..domain import Machine
+from ..remote.connect import KeyFileError, connect
+from .checks import CHECKS, CommandResult, Runner, run_checks
 
 DEFAULT_TIMEOUT_S = 5.0
 #: How often the waiting thread wakes up, so Ctrl-C is handled within a second.
@@ -190,54 +184,32 @@ def _login_detail(machine: Machine, exc: BaseException, settings: _Settings) -> 
     return f"login to {where} failed: {type(exc).__name__}"
 
 
-def _load_key(path: str | None) -> tuple[paramiko.PKey | None, bool]:
-    """(key, use_agent): a passphrase-protected key is left to ssh-agent, as Ansible does."""
-    if path is None:
-        return None, True
-    if not Path(path).is_file():
-        raise LoginFailed(f"private key file {path} does not exist")
-    try:
-        return paramiko.PKey.from_path(path), False
-    except paramiko.PasswordRequiredException:
-        return None, True
-    except (paramiko.SSHException, OSError, ValueError) as exc:
-        raise LoginFailed(f"cannot read private key file {path}: {exc}") from None
-
-
 def _connect(machine: Machine, settings: _Settings) -> tuple[paramiko.SSHClient, str | None]:
     """A logged-in client and the known-hosts name recorded for it (if any)."""
-    key, use_agent = _load_key(machine.ssh_private_key)
-    client = paramiko.SSHClient()
-    policy: paramiko.MissingHostKeyPolicy
-    if machine.strict_host_keys:
-        load_trusted_keys(client, str(settings.known_hosts) if settings.known_hosts else None)
-        policy = _HostKeyPolicy(settings.accept_new_host_keys, settings.record_to, settings.lock)
-    else:
-        policy = paramiko.AutoAddPolicy()  # throw-away machine: key kept in memory only
-    client.set_missing_host_key_policy(policy)
-    with settings.lock:
-        if settings.stopping.is_set():
-            raise LoginFailed("interrupted")
-        settings.open_clients.add(client)
+    policy = _HostKeyPolicy(settings.accept_new_host_keys, settings.record_to, settings.lock)
+
+    def track(client: paramiko.SSHClient) -> None:
+        with settings.lock:
+            if settings.stopping.is_set():
+                raise LoginFailed("interrupted")
+            settings.open_clients.add(client)
+
     try:
-        client.connect(
-            hostname=machine.address,
-            port=machine.ssh_port,
-            username=machine.ssh_user,
-            pkey=key,
+        client = connect(
+            machine,
+            timeout_s=settings.timeout_s,
+            known_hosts=settings.known_hosts,
             password=settings.password,
-            timeout=settings.timeout_s,
-            banner_timeout=settings.timeout_s,
-            auth_timeout=settings.timeout_s,
-            # Like Ansible: the configured key/password, else the agent and default keys.
-            allow_agent=use_agent and not settings.password,
-            look_for_keys=machine.ssh_private_key is None and not settings.password,
+            unknown_host_key=policy,
+            on_client=track,
         )
+    except LoginFailed:
+        raise
+    except KeyFileError as exc:
+        raise LoginFailed(str(exc)) from None
     except Exception as exc:
-        client.close()
         raise LoginFailed(_login_detail(machine, exc, settings)) from None
-    recorded = policy.recorded if isinstance(policy, _HostKeyPolicy) else None
-    return client, recorded
+    return client, policy.recorded if machine.strict_host_keys else None
 
 
 def _runner(client: paramiko.SSHClient) -> Runner:

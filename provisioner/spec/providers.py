@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .spec_base import (
+from .base import (
     HOST_NAME,
     ODD_COUNTS,
     USER_NAME,

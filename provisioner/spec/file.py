@@ -12,10 +12,10 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .errors import SpecError
-from .fileutil import atomic_write
-from .spec import ClusterSpec
-from .spec_yaml import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
+from ..errors import SpecError
+from ..fileutil import atomic_write
+from .model import ClusterSpec
+from .yaml_loader import MAX_SPEC_BYTES, SpecLoader, compose, short_repr
 
 #: Where a value sits in the spec: mapping keys and list indexes from the top.
 KeyPath = tuple[str | int, ...]

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import paramiko
 
-from .domain import Machine, Role
-from .health.probes import ProbeError, StreamProbes
-from .health.ssh import describe_ssh_error
-from .hostkeys import load_trusted_keys
-from .ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
-from .redact import redact_data, redact_text
+from ..domain import Machine, Role
+from ..ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
+from ..redact import redact_data, redact_text
+from ..remote.connect import connect as ssh_connect
+from ..remote.probes import ProbeError, StreamProbes
+from ..remote.ssh import describe_ssh_error
 
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0
@@ -120,30 +120,9 @@ def items_for(roles: Iterable[str], journal_lines: int = 500) -> list[Item]:
 
 def connect(machine: Machine, password: str | None, known_hosts: Path | None) -> paramiko.SSHClient:
     """A logged-in client; host keys are checked as `status --via-ssh` checks them."""
-    client = paramiko.SSHClient()
-    if machine.strict_host_keys:
-        load_trusted_keys(client, str(known_hosts) if known_hosts else None)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    else:
-        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # throw-away machine
-    key = machine.ssh_private_key
-    try:
-        client.connect(
-            machine.address,
-            port=machine.ssh_port,
-            username=machine.ssh_user,
-            key_filename=key,
-            password=password,
-            allow_agent=key is None and not password,
-            look_for_keys=key is None and not password,
-            timeout=CONNECT_TIMEOUT_S,
-            banner_timeout=CONNECT_TIMEOUT_S,
-            auth_timeout=CONNECT_TIMEOUT_S,
-        )
-    except Exception:
-        client.close()
-        raise
-    return client
+    return ssh_connect(
+        machine, timeout_s=CONNECT_TIMEOUT_S, known_hosts=known_hosts, password=password
+    )
 
 
 def run_command(client: paramiko.SSHClient, command: str, as_root: bool) -> bytes:

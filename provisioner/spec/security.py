@@ -12,8 +12,8 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from .ports import CLUSTER_PORTS
-from .spec_base import StrictModel, at
+from ..ports import CLUSTER_PORTS
+from .base import StrictModel, at
 
 #: Unix account names (useradd's rule, and what Mesos' run_tasks ACL compares).
 _USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 from typing import Any
 
 import paramiko
 
 from ..domain import Machine
-from ..hostkeys import load_trusted_keys
 from ..ports import ZOOKEEPER_CLIENT_PORT
+from .connect import KeyFileError, connect
 from .probes import (
     DEFAULT_TIMEOUT_S,
     ProbeError,
@@ -24,10 +23,6 @@ from .probes import (
     describe_error,
 )
 from .zkwire import read_children
-
-# Failed logins and refused channels become failed checks; without a handler paramiko's
-# errors would reach stderr through logging's last-resort handler.
-logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 class UntrustedHostError(ProbeError):
@@ -87,34 +82,11 @@ class SshProbes(StreamProbes):
         if client and transport and transport.is_active():
             return client
         self._drop(machine.address)
-        client = paramiko.SSHClient()
-        if machine.strict_host_keys:
-            # As doctor and Ansible do: the cluster's own file plus ~/.ssh/known_hosts.
-            load_trusted_keys(client, self._known_hosts_file)
-            client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        else:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        key = machine.ssh_private_key
         try:
-            # loaded here so a bad key file is named instead of paramiko's last guess
-            pkey = paramiko.PKey.from_path(key) if key else None
-        except (OSError, paramiko.SSHException) as exc:
-            client.close()
-            raise ProbeError(f"ssh private key {key}: {exc}") from None
-        try:
-            client.connect(
-                machine.address,
-                port=machine.ssh_port,
-                username=machine.ssh_user,
-                pkey=pkey,
-                allow_agent=key is None,
-                look_for_keys=key is None,
-                timeout=self.timeout_s,
-                banner_timeout=self.timeout_s,
-                auth_timeout=self.timeout_s,
-            )
+            client = connect(machine, timeout_s=self.timeout_s, known_hosts=self._known_hosts_file)
+        except KeyFileError as exc:
+            raise ProbeError(f"ssh private key {machine.ssh_private_key}: {exc}") from None
         except Exception as exc:
-            client.close()
             error = UntrustedHostError if _is_trust_failure(exc) else ProbeError
             raise error(describe_ssh_error(exc, machine, self.timeout_s)) from None
         self._clients[machine.address] = client

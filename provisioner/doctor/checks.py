@@ -1,6 +1,6 @@
 """The doctor's checks as pure verdicts over command output, plus the order they run in.
 
-``doctor.py`` owns SSH (login, host keys, parallelism); this module only decides, from what a
+``run.py`` owns SSH (login, host keys, parallelism); this module only decides, from what a
 host answered, whether it is fit for the cluster, so every rule is unit-tested on fixtures.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .domain import Role
-from .ports import (
+from ..domain import Role
+from ..ports import (
     MESOS_AGENT_PORT,
     MESOS_MASTER_PORT,
     ZOOKEEPER_CLIENT_PORT,

@@ -23,12 +23,12 @@ from typing import Any
 
 import yaml
 
-from . import __version__
-from .cluster import Cluster, known_machines
-from .diagnose_host import HostCollection, collect_host, items_for
-from .domain import Machine
-from .errors import ProvisionError
-from .redact import excluded_reason, redact_data, redact_text
+from .. import __version__
+from ..cluster import Cluster, known_machines
+from ..domain import Machine
+from ..errors import ProvisionError
+from ..redact import excluded_reason, redact_data, redact_text
+from .host import HostCollection, collect_host, items_for
 
 #: Ansible run logs copied into the bundle (the newest ones).
 ANSIBLE_LOGS = 5
@@ -72,7 +72,7 @@ class DiagnoseResult:
 def known_secrets(cluster: Cluster) -> tuple[str, ...]:
     """Secret values to scrub from every file: the SSH password, the Pulumi passphrase and
     the cluster's credentials (secrets.json itself is never collected)."""
-    from . import security
+    from .. import security
 
     values = []
     with contextlib.suppress(ProvisionError, OSError, ValueError):
@@ -169,7 +169,7 @@ def _reason(exc: BaseException) -> str:
 
 
 def _health(cluster: Cluster, machines: list[Machine], via_ssh: bool) -> bytes:
-    from . import health
+    from .. import health
 
     report = health.check_cluster(
         cluster.spec,
