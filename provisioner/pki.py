@@ -97,13 +97,18 @@ def _write(path: Path, text: str, mode: int) -> None:
         raise StateError(f"{path}: cannot write: {exc}") from None
 
 
-def _read_key(path: Path) -> rsa.RSAPrivateKey:
+def require_private(path: Path, what: str) -> None:
+    """Refuse a secret file (a key, the secrets file) that group or others may read."""
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise CredentialsError(
-            f"{path}: a private key readable by others (mode {stat.S_IMODE(mode):04o})",
+            f"{path}: {what} is readable by others (mode {stat.S_IMODE(mode):04o})",
             hint=f"chmod 600 {path}",
         )
+
+
+def _read_key(path: Path) -> rsa.RSAPrivateKey:
+    require_private(path, "a private key")
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError) as exc:

@@ -22,7 +22,6 @@ import json
 import re
 import secrets
 import ssl
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import yaml
 
 from .errors import CredentialsError, StateError
 from .fileutil import atomic_write
+from .pki import require_private
 from .spec import ClusterSpec
 
 SECRETS_FILE = "secrets.json"
@@ -209,12 +209,7 @@ def secrets_path(state_dir: Path) -> Path:
 
 
 def _read(path: Path, what: str) -> Any:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise CredentialsError(
-            f"{path}: {what} is readable by others (mode {stat.S_IMODE(mode):04o})",
-            hint=f"chmod 600 {path}",
-        )
+    require_private(path, what)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
