@@ -8,7 +8,6 @@ kept in `<state dir>/backups/`, the newest `KEEP` per cluster.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -211,16 +210,10 @@ def verify(cluster: Cluster, path: Path, passphrase: str | None) -> tuple[Archiv
     return archive, secrets
 
 
-def _gate(cluster: Cluster, machines: list[Machine], creds: Any) -> None:
+def _gate(cluster: Cluster, machines: list[Machine]) -> None:
     from .. import health
 
-    # The health credential with the cluster's TLS context (HTTPS when `security.tls` is on).
-    credential = creds.health if creds else None
-    tls = cluster.tls_context()
-    if tls is not None:
-        credential = dataclasses.replace(credential, tls=tls) if credential else None
-        credential = credential or security.Credential("", "", tls=tls)
-    report = health.check_cluster(cluster.spec, machines, credential=credential)
+    report = health.check_cluster(cluster.spec, machines, credential=cluster.health_credential())
     failed = [
         f"{c.layer} {c.name}{' on ' + c.host if c.host else ''}: {c.detail}"
         for layer in (Layer.REACHABILITY, Layer.ZOOKEEPER, Layer.MESOS_MASTERS)
@@ -258,7 +251,7 @@ def restore(
     machines = recorded_machines(cluster)
     creds = security.load_credentials(cluster.spec, cluster.state_dir)
     auth = _operator_auth(cluster, creds)
-    _gate(cluster, machines, creds)
+    _gate(cluster, machines)
     tree = archive.json("zookeeper.json")
     if tree is not None:
         nodes = [zktree.Znode.from_dict(n) for n in tree["znodes"]]
