@@ -30,7 +30,7 @@ from .phases import RunPhase
 from .plan import Action, ActionKind, Plan, compute_plan
 from .spec.file import set_agent_count
 from .up_steps import STEPS, RunResult, UpRun
-from .vanished import forget_vanished
+from .vanished import account_for_silent
 
 if TYPE_CHECKING:
     from . import health
@@ -44,12 +44,13 @@ if TYPE_CHECKING:
 
 def plan(cluster: Cluster, converge: bool = False) -> Plan:
     """What `up` would do; checks the provider's tools first (a plan it cannot carry out lies).
-    Machines that vanished are planned for creation, as `up` would (state is not changed)."""
+    Machines that vanished are planned for creation and stopped ones for a start, as `up`
+    would (state is not changed)."""
     provider = cluster.provider()
     provider.preflight()
     state = cluster.store.load()
-    forget_vanished(state, provider)  # in memory only
-    return compute_plan(cluster.spec, state, converge=converge)
+    absent = account_for_silent(state, provider)  # in memory only
+    return compute_plan(cluster.spec, state, converge=converge, stopped=tuple(absent.stopped))
 
 
 @contextlib.contextmanager
@@ -93,8 +94,9 @@ def up(
         stack.enter_context(store.lock("up"))
         state = store.load()
         provider = cluster.provider()
-        gone = forget_vanished(state, provider)
-        the_plan = compute_plan(spec, state, remove, converge)
+        absent = account_for_silent(state, provider)
+        gone = absent.gone
+        the_plan = compute_plan(spec, state, remove, converge, tuple(absent.stopped))
         if upgrade_only and not the_plan.upgrades:
             raise _nothing_to_upgrade(spec.mesos.version)  # before anything is written
         stack.enter_context(_remembering_phases(cluster))

@@ -40,6 +40,8 @@ class ActionKind(StrEnum):
     """What a step of a plan does; the values are what `plan --json` and `up --json` show."""
 
     CREATE = "create"
+    #: Start recorded machines the provider reports stopped (vagrant: after a host reboot).
+    START = "start"
     REMOVE_AGENTS = "remove_agents"
     DESTROY = "destroy"
     CONVERGE = "converge"
@@ -53,7 +55,9 @@ class ActionKind(StrEnum):
 
 
 #: Kinds that create or delete machines (the provider's tools are needed).
-MACHINE_KINDS = frozenset({ActionKind.CREATE, ActionKind.DESTROY, ActionKind.REMOVE_AGENTS})
+MACHINE_KINDS = frozenset(
+    {ActionKind.CREATE, ActionKind.START, ActionKind.DESTROY, ActionKind.REMOVE_AGENTS}
+)
 UPGRADE_PLAYBOOK = "upgrade.yml"
 
 
@@ -136,11 +140,13 @@ def compute_plan(
     state: ClusterState,
     remove: tuple[str, ...] = (),
     converge: bool = False,
+    stopped: tuple[str, ...] = (),
 ) -> Plan:
     """The actions that bring the recorded cluster to the spec (no I/O).
 
     `remove` names agents to drop first instead of the newest ones (`scale --remove`);
-    `converge` replaces the fast drift check with `site.yml` on every host.
+    `converge` replaces the fast drift check with `site.yml` on every host; `stopped` names
+    recorded machines the provider reports stopped (started first, when the spec keeps them).
     """
     unknown = [
         n for n in remove if n not in state.machines or Role.AGENT not in state.machines[n].roles
@@ -159,6 +165,16 @@ def compute_plan(
     actions: list[Action] = []
     resize = plan_resize(spec, state, planned)
 
+    to_start = [n for n in planned_names if n in stopped and n in existing]
+    if to_start:
+        actions.append(
+            Action(
+                ActionKind.START,
+                tuple(to_start),
+                reason="recorded, but the provider reports the machine stopped; its disk is "
+                "kept (a changed address makes every host converge again)",
+            )
+        )
     if to_create:
         actions.append(
             Action(ActionKind.CREATE, tuple(to_create), reason="in the spec, not created yet")

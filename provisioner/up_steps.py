@@ -121,6 +121,26 @@ def _create(run: UpRun, action: Action) -> None:
     run.save()
 
 
+def _start(run: UpRun, action: Action) -> None:
+    """Start stopped machines. A machine that comes back on another address changes what
+    every host's configuration names (ZooKeeper, /etc/hosts, firewall allow-lists): then
+    what the drift check recorded is dropped, so it converges every host."""
+    recorded = [run.state.machines[name] for name in action.hosts]
+    with run.cluster.phase(RunPhase.MACHINES, f"starting {', '.join(action.hosts)}", action.hosts):
+        started = run.provider.start(recorded)
+    moved = []
+    for machine in started:
+        before = run.state.machines[machine.name]
+        if (machine.address, machine.ssh_port) != (before.address, before.ssh_port):
+            moved.append(f"{machine.name} {before.address} -> {machine.address}")
+        run.state.machines[machine.name] = machine
+    if moved:
+        run.cluster.progress(f"new address: {'; '.join(moved)}; every host converges again")
+        run.state.observed.clear()
+    run.state.record("start", hosts=list(action.hosts))
+    run.save()
+
+
 def _check_drift_and_converge(run: UpRun, action: Action) -> None:
     """The drift check, then site.yml on the hosts that drifted (none: nothing runs)."""
     machines = _existing(run.state, run.planned)
@@ -247,6 +267,7 @@ def _converge(run: UpRun, action: Action) -> None:
 #: What `up` does for each kind of action in its plan.
 STEPS: dict[ActionKind, Callable[[UpRun, Action], None]] = {
     ActionKind.CREATE: _create,
+    ActionKind.START: _start,
     ActionKind.DRIFT_CHECK: _check_drift_and_converge,
     ActionKind.REMOVE_AGENTS: _remove_agents,
     ActionKind.FIREWALL: _firewall,

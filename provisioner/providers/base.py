@@ -53,5 +53,16 @@ class Provider(ABC):
         backend cannot tell, so nothing is ever recreated behind the operator's back)."""
         return []
 
+    def stopped(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Of these recorded machines, those that exist but are stopped (vagrant: after the
+        host rebooted), which `start` brings back. Default: none (never started behind the
+        operator's back)."""
+        return []
+
+    def start(self, machines: builtins.list[Machine]) -> builtins.list[Machine]:
+        """Start these stopped machines; return them as they are now (the address may differ).
+        Only called with names `stopped` returned."""
+        raise NotImplementedError(f"{type(self).__name__} cannot start machines")
+
     def preflight(self) -> None:  # noqa: B027 - optional hook
         """Raise ToolMissingError when a tool the backend needs is absent (cheap, no changes)."""

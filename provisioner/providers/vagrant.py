@@ -216,23 +216,49 @@ class VagrantProvider(Provider):
         # Write the full desired set first: the Vagrantfile reads it on every vagrant call.
         self._write_machines_file(self.machine_entries(machines, previous))
         states = self._states()
-        pending = [m.name for m in machines if states.get(m.name) != "running"]
-        if pending:
-            self.progress(f"vagrant up ({self.vagrant_provider}): {', '.join(pending)}")
+        self._bring_up([m.name for m in machines if states.get(m.name) != "running"])
+        return self._running([(m.name, list(m.roles), m.zookeeper_id) for m in machines])
+
+    def stopped(self, names: builtins.list[str]) -> builtins.list[str]:
+        """Machines `vagrant status` reports as stopped (their container exists)."""
+        if not names or not self.machines_file.exists():
+            return []
+        self._check_names(names)
+        states = self._states()
+        return [n for n in names if states.get(n) == "stopped"]
+
+    def start(self, machines: builtins.list[Machine]) -> builtins.list[Machine]:
+        """`vagrant up` the stopped machines (the container and its disk are kept)."""
+        if not machines:
+            return []
+        self._check_names([m.name for m in machines])
+        self._bring_up([m.name for m in machines])
+        return self._running([(m.name, list(m.roles), m.zookeeper_id) for m in machines])
+
+    def _bring_up(self, pending: builtins.list[str]) -> None:
+        if not pending:
+            return
+        self.progress(f"vagrant up ({self.vagrant_provider}): {', '.join(pending)}")
+        result = self._up(pending)
+        if not result.ok and ADDRESS_TIMEOUT in result.stderr + result.stdout:
+            # The container runs but its DHCP lease came after vagrant-lxc stopped asking
+            # (about 30 s; a loaded host). `vagrant up` again only asks again.
+            self.progress(f"vagrant up: {ADDRESS_TIMEOUT} (no address yet); once more")
             result = self._up(pending)
-            if not result.ok and ADDRESS_TIMEOUT in result.stderr + result.stdout:
-                # The container runs but its DHCP lease came after vagrant-lxc stopped asking
-                # (about 30 s; a loaded host). `vagrant up` again only asks again.
-                self.progress(f"vagrant up: {ADDRESS_TIMEOUT} (no address yet); once more")
-                result = self._up(pending)
-            if not result.ok:
-                raise ProviderError(self._up_failure(result, pending), hint=self._up_hint(result))
-        configs = self._ssh_configs([m.name for m in machines])
-        created = [self._machine(configs[m.name], list(m.roles), m.zookeeper_id) for m in machines]
-        for machine in created:
+        if not result.ok:
+            raise ProviderError(self._up_failure(result, pending), hint=self._up_hint(result))
+
+    def _running(
+        self, wanted: builtins.list[tuple[str, builtins.list[str], int | None]]
+    ) -> builtins.list[Machine]:
+        """The running machines (name, roles, ZooKeeper id) with their SSH settings now; their
+        host keys recorded under the current address (read through lxc-attach)."""
+        configs = self._ssh_configs([name for name, _, _ in wanted])
+        running = [self._machine(configs[name], roles, zk_id) for name, roles, zk_id in wanted]
+        for machine in running:
             if machine.strict_host_keys:
                 self._record_host_keys(machine)
-        return created
+        return running
 
     @property
     def checks_host_keys(self) -> bool:

@@ -5,9 +5,9 @@ refused by name by `status` and `up`; a second `up` is a drift check that runs n
 `up --converge` reports changed=0; growing runs scale.yml on
 the new agents only (the existing hosts are not in the play); shrinking drains the removed
 agents through the maintenance API before destroying them; `down --yes` leaves no container of
-the cluster and touches no other container; with an agent container stopped, scaling up
-still adds the new agent (it is never restarted behind the operator's back) and names the dead
-one instead of hanging.
+the cluster and touches no other container; a stopped agent container is started again by the
+next `up` (its plan says `start`); with an agent dead (running, but neither sshd nor the agent
+answers) scaling up still adds the new agent and names the dead one instead of hanging.
 """
 
 from __future__ import annotations
@@ -130,8 +130,18 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         again = cli_json("up", str(spec))
         assert again["drift"] == {} and again["playbooks"] == [], again
 
-        # A dead agent does not stop a scale-up: the new agent is added, the dead one named.
+        # A stopped machine (the lab host rebooted) is started again by the next `up`, which
+        # plans it as a `start` and ends verified healthy with that agent registered.
         subprocess.run(["lxc-stop", "-n", agent1], check=True, timeout=120)
+        restarted = cli_json("up", str(spec))
+        kinds = [(a["kind"], a["hosts"]) for a in restarted["plan"]["actions"]]
+        assert kinds[0] == ("start", [agent1]), kinds
+        assert restarted["healthy"] is True
+        assert {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]} == {agent1}
+
+        # A dead agent (the provider says it runs, but nothing answers: sshd and the agent are
+        # gone) does not stop a scale-up: the new agent is added, the dead one named.
+        in_container(agent1, "systemctl", "stop", "mesos-agent", "ssh")
         blocked = cli("scale", str(spec), "--agents", "2", "--wait", "90")
         assert blocked.returncode == 1
         assert agent1 in blocked.stderr and "not healthy" in blocked.stderr

@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from provisioner.domain import Machine
 from provisioner.errors import ProviderError, ToolMissingError
 from provisioner.paths import vagrant_dir
 from provisioner.providers import vagrant as vagrant_module
@@ -544,6 +545,34 @@ def test_vanished_is_not_created_only_never_stopped(tmp_path: Path) -> None:
     assert provider.vanished(names) == ["demo-agent-1", "demo-agent-3"]
     with pytest.raises(ProviderError, match="do not belong to cluster demo"):
         provider.vanished(["other-master-1"])
+
+
+def test_stopped_is_stopped_only(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    provider = make_provider(tmp_path, runner)
+    assert provider.stopped(["demo-agent-2"]) == []  # no machines file: nothing of ours
+    provider.state_dir.mkdir(parents=True)
+    provider.machines_file.write_text(json.dumps({"machines": []}))
+    names = ["demo-master-1", "demo-agent-1", "demo-agent-2", "demo-agent-3"]
+    assert provider.stopped(names) == ["demo-agent-2"]
+    with pytest.raises(ProviderError, match="do not belong to cluster demo"):
+        provider.stopped(["other-agent-1"])
+
+
+def test_start_brings_up_the_stopped_machine_and_records_its_new_address(tmp_path: Path) -> None:
+    runner = FakeRunner().on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], ok(ssh_block("demo-agent-2", "10.0.3.99")))
+    provider = make_provider(tmp_path, runner)
+    recorded = Machine("demo-agent-2", ("agent",), "10.0.3.12", "vagrant")
+    [started] = provider.start([recorded])
+    [up] = runner.commands("vagrant", "up")
+    assert up[-1] == "demo-agent-2" and "--provider=lxc" in up
+    assert (started.name, started.roles) == ("demo-agent-2", ("agent",))
+    assert started.address == "10.0.3.99"
+    # Its key, read through lxc-attach, is recorded for the new address.
+    keys = paramiko.HostKeys(str(tmp_path / "state" / "known_hosts"))
+    assert keys.lookup("10.0.3.99") is not None
+    assert provider.start([]) == [] and len(runner.commands("vagrant", "up")) == 1
 
 
 def test_list_without_machines_file_runs_nothing(tmp_path: Path) -> None:
