@@ -285,7 +285,7 @@ def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list
         # Adopted hosts exist whether or not `up` ever ran: only recorded ones are ours.
         if provider.deletes_machines:
             try:
-                names |= {m.name for m in provider.list()}
+                names |= set(provider.names())
             except ProvisionError:
                 if not names:
                     return []  # nothing recorded and nothing the provider knows of

@@ -47,6 +47,11 @@ class Provider(ABC):
     def list(self) -> list[Machine]:
         """The machines of this cluster that exist now."""
 
+    def names(self) -> builtins.list[str]:
+        """The machines this provider holds for the cluster, running or not: what `down`
+        destroys beside the recorded ones. Default: those `list` returns."""
+        return [m.name for m in self.list()]
+
     def vanished(self, names: builtins.list[str]) -> builtins.list[str]:
         """Of these recorded machines, those that no longer exist at all (deleted outside this
         tool), as opposed to stopped or unreachable; `up` recreates them. Default: none (the

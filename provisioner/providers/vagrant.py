@@ -53,8 +53,10 @@ class VagrantProvider(Provider):
 
     detects_vanished = True
 
-    #: Where the lxc bridge shows up; a class attribute so tests can point it elsewhere.
+    #: Where the lxc bridge shows up, and the process table where its DHCP server (lxc-net's
+    #: dnsmasq) runs; class attributes so tests can point them elsewhere.
     bridge_path = Path("/sys/class/net/lxcbr0")
+    proc_path = Path("/proc")
 
     def __init__(
         self,
@@ -205,6 +207,14 @@ class VagrantProvider(Provider):
         if not self.bridge_path.exists():
             raise ProviderError(
                 "the LXC bridge lxcbr0 is not up (containers would get no network)",
+                hint=LAB_SETUP_HINT,
+            )
+        if not dhcp_serves(self.bridge_path.name, self.proc_path):
+            # lxc-net's dnsmasq dies with the session that started it while the bridge stays:
+            # containers would start without an address and `vagrant up` fail minutes later.
+            raise ProviderError(
+                f"no DHCP server (lxc-net's dnsmasq) serves the LXC bridge "
+                f"{self.bridge_path.name}: new containers would get no address",
                 hint=LAB_SETUP_HINT,
             )
 
@@ -359,6 +369,13 @@ class VagrantProvider(Provider):
         states = self._states()
         return [n for n in names if states.get(n, "not_created") == "not_created"]
 
+    def names(self) -> builtins.list[str]:
+        """Every machine this cluster's Vagrantfile defines, whatever its state: written
+        before `vagrant up`, so a failed or half-done `up` leaves nothing `down` cannot find."""
+        return [
+            e["name"] for e in self._read_machines_file() if self._name_pattern.match(e["name"])
+        ]
+
     def list(self) -> list[Machine]:
         entries = self._read_machines_file()
         if not entries:
@@ -458,3 +475,17 @@ class VagrantProvider(Provider):
         if self.vagrant_provider == "lxc":
             return f"check `lxc-ls -f`; {LAB_SETUP_HINT}"
         return "see the vagrant output above"
+
+
+def dhcp_serves(interface: str, proc: Path = Path("/proc")) -> bool:
+    """True when a dnsmasq process serves `interface` (`--interface=<name>` on its command
+    line, as lxc-net starts it)."""
+    wanted = f"--interface={interface}".encode()
+    for cmdline in proc.glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue  # the process ended while we looked
+        if args and args[0].endswith(b"dnsmasq") and wanted in args:
+            return True
+    return False

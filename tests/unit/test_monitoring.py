@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from provisioner.security import generate
 from provisioner.spec import ClusterSpec
 
-from .role_render import ROLES, cluster, render, role_vars
+from .role_render import ROLES, cluster, render, role_vars, value
 
 EXPORTER = ROLES / "monitoring" / "files" / "dcos-metrics-exporter.py"
 
@@ -172,12 +172,73 @@ def test_the_exporter_settings_hold_the_health_credential_in_a_root_only_file(
     )
     assert plain["mesos"] == [{"role": "agent", "url": "http://10.0.3.11:5051"}]
     assert plain["ca_file"] == plain["cert_file"] == plain["key_file"] == ""
-    task = next(
-        t
-        for t in yaml.safe_load((ROLES / "monitoring" / "tasks" / "exporter.yml").read_text())
-        if t["name"] == "Write the exporter settings"
+    # The looped task that writes it: mode 0600, and the item is marked secret (no_log).
+    files = {f["src"]: f for f in value("__monitoring_files", variables)}
+    assert files["exporter.json.j2"]["mode"] == "0600" and files["exporter.json.j2"]["secret"]
+    assert not any(f.get("secret") for src, f in files.items() if src != "exporter.json.j2")
+
+
+@pytest.mark.timeout(120)
+def test_the_looped_file_task_censors_only_the_secret_file(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The role's own task and handler, run for real on localhost: every file is written with
+    its mode, the secret one's content and result never reach the events or the log, and the
+    other items stay visible (no_log is per item, not on the whole task)."""
+    import shutil
+
+    from provisioner.ansible import control_path_dir, run_playbook
+
+    tasks = yaml.safe_load((ROLES / "monitoring" / "tasks" / "main.yml").read_text())
+    task = next(t for t in tasks if t["name"] == "Write the monitoring settings, units and rules")
+    handlers = yaml.safe_load((ROLES / "monitoring" / "handlers" / "main.yml").read_text())
+    secret = "s3cret-" + generate().health.secret
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "public.j2").write_text("port={{ 9100 }}\n")
+    (tmp_path / "templates" / "secret.j2").write_text('{"secret": "{{ the_secret }}"}\n')
+    files = [
+        {"src": "public.j2", "dest": str(tmp_path / "public.conf"), "mode": "0644", "restarts": ""},
+        {
+            "src": "secret.j2",
+            "dest": str(tmp_path / "exporter.json"),
+            "mode": "0600",
+            "restarts": "",
+            "secret": True,
+        },
+    ]
+    play = {
+        "name": "The monitoring role's file task",
+        "hosts": "all",
+        "gather_facts": False,
+        "vars": {
+            "__monitoring_files": files,
+            "the_secret": secret,
+            "monitoring_exporter_service": "x",
+        },
+        "tasks": [task],
+        "handlers": handlers,
+    }
+    (tmp_path / "play.yml").write_text(yaml.safe_dump([play]))
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"testhost": local}}}))
+    events: list[dict[str, Any]] = []
+    state = tmp_path / "state"
+    request.addfinalizer(lambda: shutil.rmtree(control_path_dir(state), ignore_errors=True))
+    run_playbook(
+        str(tmp_path / "play.yml"),
+        inventory=tmp_path / "inv.yml",
+        state_dir=state,
+        on_event=events.append,
     )
-    assert task["ansible.builtin.template"]["mode"] == "0600" and task["no_log"] is True
+    assert (tmp_path / "public.conf").read_text() == "port=9100\n"
+    assert secret in (tmp_path / "exporter.json").read_text()
+    assert (tmp_path / "exporter.json").stat().st_mode & 0o777 == 0o600
+    assert secret not in json.dumps(events, default=str)
+    # The log names the public item (its label) and censors the secret one.
+    (log,) = [path.read_text() for path in (state / "logs").iterdir()]
+    assert f"changed: [testhost] => (item={tmp_path / 'public.conf'})" in log
+    assert "changed: [testhost] => (item=(censored due to no_log))" in log
+    assert secret not in log
 
 
 # --------------------------------------------------------------------------- exporter script

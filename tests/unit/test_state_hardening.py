@@ -135,3 +135,40 @@ def test_down_on_an_adopted_static_cluster_resets_and_releases_it(
     assert operations.down(cluster) == ["m1"]
     assert ran == [("m1",)]
     assert operations.down(open_cluster(spec)) == []
+
+
+def test_down_after_an_up_that_failed_before_recording_destroys_what_the_provider_defined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up` failed after `vagrant up` but before any machine was recorded (no address yet,
+    so listing them fails): `down` still destroys the machines the provider defined."""
+    from provisioner import cluster as cluster_module
+    from provisioner.errors import ProviderError
+    from provisioner.providers.base import Provider
+
+    destroyed: list[str] = []
+
+    class HalfCreated(Provider):
+        def create(self, machines: list) -> list:
+            raise AssertionError("down never creates")
+
+        def destroy(self, names: list[str]) -> None:
+            destroyed.extend(names)
+
+        def list(self) -> list:
+            raise ProviderError("vagrant ssh-config failed: There was an error executing lxc-info")
+
+        def names(self) -> list[str]:
+            return ["v-agent-1", "v-master-1"]
+
+    monkeypatch.setattr(
+        cluster_module,
+        "provider_for",
+        lambda spec, state_dir, progress: HalfCreated(spec, state_dir),
+    )
+    spec = tmp_path / "v.yaml"
+    spec.write_text("name: v\nprovider: {kind: vagrant}\n")
+    cluster = open_cluster(spec)
+    assert cluster.store.load().machines == {}
+    assert operations.down(cluster) == ["v-agent-1", "v-master-1"]
+    assert destroyed == ["v-agent-1", "v-master-1"]

@@ -575,6 +575,20 @@ def test_start_brings_up_the_stopped_machine_and_records_its_new_address(tmp_pat
     assert provider.start([]) == [] and len(runner.commands("vagrant", "up")) == 1
 
 
+def test_names_are_every_defined_machine_without_asking_vagrant(tmp_path: Path) -> None:
+    """What `down` destroys: the machines file's entries, also when `vagrant up` failed before
+    any address was known (ssh-config would fail) or the containers are stopped."""
+    runner = FakeRunner()
+    provider = make_provider(tmp_path, runner)
+    assert provider.names() == []
+    # As create writes it, before `vagrant up`.
+    provider._write_machines_file(
+        [{"name": "demo-master-1", "roles": ["master"]}, {"name": "demo-agent-1", "roles": []}]
+    )
+    assert provider.names() == ["demo-master-1", "demo-agent-1"]
+    assert runner.calls == []
+
+
 def test_list_without_machines_file_runs_nothing(tmp_path: Path) -> None:
     runner = FakeRunner()
     assert make_provider(tmp_path, runner).list() == []
@@ -590,7 +604,21 @@ def tools_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     bridge = tmp_path / "lxcbr0"
     bridge.mkdir()
     monkeypatch.setattr(VagrantProvider, "bridge_path", bridge)
+    monkeypatch.setattr(VagrantProvider, "proc_path", fake_proc(tmp_path / "proc", "lxcbr0"))
     return bridge
+
+
+def fake_proc(proc: Path, *interfaces: str) -> Path:
+    """A process table: an unrelated process, and a dnsmasq per interface (as lxc-net runs it)."""
+    (proc / "1").mkdir(parents=True)
+    (proc / "1" / "cmdline").write_bytes(b"/sbin/init\0--interface=lxcbr0\0")
+    for pid, interface in enumerate(interfaces, start=100):
+        (proc / str(pid)).mkdir()
+        (proc / str(pid) / "cmdline").write_bytes(
+            b"\0".join([b"dnsmasq", b"-u", b"lxc-dnsmasq", f"--interface={interface}".encode()])
+        )
+    (proc / "self").mkdir()  # not a pid: never read
+    return proc
 
 
 def lab_runner(plugins: str = "vagrant-lxc (1.4.3, system)\n",
@@ -635,6 +663,22 @@ def test_preflight_without_bridge(tmp_path: Path, tools_present: Path) -> None:
     with pytest.raises(ProviderError, match="lxcbr0 is not up") as caught:
         make_provider(tmp_path, lab_runner()).preflight()
     assert "sudo scripts/lab-setup.sh" in (caught.value.hint or "")
+
+
+def test_preflight_without_dhcp_on_the_bridge(
+    tmp_path: Path, tools_present: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge is up but lxc-net's dnsmasq died with an earlier session: refused before any
+    container starts (vagrant would fail minutes later on a container without an address)."""
+    monkeypatch.setattr(VagrantProvider, "proc_path", fake_proc(tmp_path / "p2", "virbr0"))
+    with pytest.raises(ProviderError, match=r"no DHCP server .* serves the LXC bridge lxcbr0") as e:
+        make_provider(tmp_path, lab_runner()).preflight()
+    assert "sudo scripts/lab-setup.sh" in (e.value.hint or "")
+
+
+def test_dhcp_serves_reads_the_real_process_table() -> None:
+    """On this machine: no dnsmasq serves an interface that does not exist."""
+    assert vagrant_module.dhcp_serves("dcos-no-such-if0") is False
 
 
 def test_preflight_libvirt_needs_its_plugin_but_no_local_box(
