@@ -16,7 +16,10 @@ Rules (what an operator of kubespray/dcos-ansible expects):
   destroyed (resize.py); resizes of dedicated ZooKeeper or static clusters are refused;
 - after agents are destroyed, `firewall.yml` drops their addresses from the allow-lists of
   every host that stays; in a shrink the resize's finish step does that (role common with the
-  final host list on every remaining host), for departed masters and removed agents alike.
+  final host list on every remaining host), for departed masters and removed agents alike;
+- after agents joined (scale.yml) or left, `monitoring_targets.yml` rewrites Prometheus'
+  targets and rules on the masters (with monitoring on; a full converge or a resize does it
+  anyway).
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ class ActionKind(StrEnum):
     WAIT_HEALTHY = "wait_healthy"
     #: Rewrite the remaining hosts' firewall rules after machines left (firewall.yml).
     FIREWALL = "firewall"
+    #: Point Prometheus (on the masters) at the agents after some joined or left
+    #: (monitoring_targets.yml).
+    MONITORING = "monitoring"
     #: `down` on adopted hosts (reset.yml); never part of a plan.
     RESET = "reset"
 
@@ -59,6 +65,7 @@ MACHINE_KINDS = frozenset(
     {ActionKind.CREATE, ActionKind.START, ActionKind.DESTROY, ActionKind.REMOVE_AGENTS}
 )
 UPGRADE_PLAYBOOK = "upgrade.yml"
+MONITORING_PLAYBOOK = "monitoring_targets.yml"
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,9 @@ class Plan:
 def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[PlannedMachine]) -> str:
     """Hash of everything that shapes a host's configuration, except the list of agents.
 
-    Adding or removing agents does not change it, so scaling never reconverges old hosts.
+    Adding or removing agents does not change it, so scaling never reconverges old hosts
+    (Prometheus on the masters follows the agents through `monitoring_targets.yml`). The
+    `monitoring` section is in it: a changed retention or threshold reconverges.
     """
     core = sorted(
         (m.name, getattr(m, "address", None), m.zookeeper_id, tuple(m.roles))
@@ -130,6 +139,7 @@ def config_fingerprint(spec: ClusterSpec, machines: list[Machine] | list[Planned
         "core": core,
         "ssh_user": spec.ssh.user,
         "security": spec.security.model_dump(mode="json"),
+        "monitoring": spec.monitoring.model_dump(mode="json"),
     }
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -210,7 +220,11 @@ def compute_plan(
     if resize is not None:
         actions.extend(_resize_actions(resize, existing))
     else:
-        actions.append(_converge_action(spec, state, planned, to_create, converge))
+        converge_action = _converge_action(spec, state, planned, to_create, converge)
+        actions.append(converge_action)
+        agents_changed = bool(removed_agents) or converge_action.playbook == "scale.yml"
+        if spec.monitoring.enabled and agents_changed:
+            actions.extend(_monitoring_action(spec, existing, planned_names))
     actions.append(
         Action(
             ActionKind.WAIT_HEALTHY,
@@ -219,6 +233,27 @@ def compute_plan(
         )
     )
     return Plan(spec.name, tuple(actions), resize, tuple(planned))
+
+
+def _monitoring_action(
+    spec: ClusterSpec, existing: dict[str, Machine], planned_names: list[str]
+) -> list[Action]:
+    """After agents joined or left without a full converge (scale.yml, or removal then the
+    drift check): Prometheus on the masters scrapes the agents as they are now and its
+    agents-below-spec rule expects the spec's count. The configuration fingerprint leaves the
+    agent list out, so nothing else would tell the masters."""
+    masters = tuple(n for n in planned_names if n in existing and Role.MASTER in existing[n].roles)
+    if not masters:
+        return []
+    return [
+        Action(
+            ActionKind.MONITORING,
+            masters,
+            MONITORING_PLAYBOOK,
+            f"Prometheus follows the agents (its agents-below-spec rule expects "
+            f"{spec.agents.count}); Prometheus' configuration and rules only",
+        )
+    ]
 
 
 def _resize_actions(resize: Resize, existing: dict[str, Machine]) -> list[Action]:

@@ -23,6 +23,12 @@ from .state import ClusterState
 
 #: The rules file of the host firewall (the common role's `common_firewall_rules_file`).
 FIREWALL_RULES_FILE = "/etc/dcos-provision/firewall.nft"
+#: Prometheus' configuration and rules (the monitoring role's `monitoring_prometheus_*_file`),
+#: as the drift manifest names them.
+PROMETHEUS_FILES = (
+    "file /etc/prometheus/prometheus.yml",
+    "file /etc/prometheus/dcos-provision.rules.yml",
+)
 
 if TYPE_CHECKING:
     from . import health
@@ -63,6 +69,7 @@ PLAYBOOK_PHASES: dict[ActionKind, RunPhase] = {
     ActionKind.CONVERGE: RunPhase.CONVERGE,
     ActionKind.REMOVE_AGENTS: RunPhase.DRAIN,
     ActionKind.FIREWALL: RunPhase.CONVERGE,
+    ActionKind.MONITORING: RunPhase.CONVERGE,
     ActionKind.RESET: RunPhase.RESET,
 }
 
@@ -176,31 +183,47 @@ def _destroy(run: UpRun, action: Action) -> None:
 def _firewall(run: UpRun, action: Action) -> None:
     """firewall.yml on the hosts that stay: only their rules file changes, so only its entry
     in what the drift check recorded is refreshed (other drift stays visible)."""
+    _run_and_refresh(run, action, _firewall_keys(run.cluster), "firewall")
+
+
+def _monitoring(run: UpRun, action: Action) -> None:
+    """monitoring_targets.yml on the masters: only Prometheus' configuration and rules change,
+    so only their entries in what the drift check recorded are refreshed."""
+    _run_and_refresh(run, action, PROMETHEUS_FILES, "monitoring")
+
+
+def _run_and_refresh(run: UpRun, action: Action, keys: tuple[str, ...], event: str) -> None:
     machines = _existing(run.state, run.planned)
     record = run_playbook(run.cluster, action, machines, run.result)
-    _refresh_firewall_record(
-        run.cluster, run.state, [h for h in record.changed if h in action.hosts]
-    )
-    run.state.record("firewall", hosts=list(action.hosts))
+    _refresh_record(run.cluster, run.state, [h for h in record.changed if h in action.hosts], keys)
+    run.state.record(event, hosts=list(action.hosts))
     run.save()
 
 
-def _refresh_firewall_record(cluster: Cluster, state: ClusterState, hosts: list[str]) -> None:
-    """Record the firewall rules file as it is now on these hosts (scale.yml and firewall.yml
-    rewrite it on hosts they do not converge), leaving every other recorded entry alone."""
+def _firewall_keys(cluster: Cluster) -> tuple[str, ...]:
+    enabled = cluster.spec.security.firewall.enabled
+    return (f"file {FIREWALL_RULES_FILE}",) if enabled else ()
+
+
+def _refresh_record(
+    cluster: Cluster, state: ClusterState, hosts: list[str], keys: tuple[str, ...]
+) -> None:
+    """Record these manifest entries as they are now on these hosts (scale.yml, firewall.yml
+    and monitoring_targets.yml rewrite files on hosts they do not converge), leaving every
+    other recorded entry alone."""
     from . import drift
 
-    if not cluster.spec.security.firewall.enabled:
+    if not keys:
         return
-    key = f"file {FIREWALL_RULES_FILE}"
     machines = [state.machines[h] for h in hosts if h in state.observed]
     for host, outcome in drift.observe(machines, cluster.known_hosts_file).items():
         if isinstance(outcome, Exception):
             state.observed.pop(host, None)  # unknown: the next drift check converges it
         else:
             seen = drift.parse_observation(outcome)[0]
-            if key in seen:
-                state.observed[host][key] = seen[key]
+            for key in keys:
+                if key in seen:
+                    state.observed[host][key] = seen[key]
 
 
 def _resize_step(run: UpRun, action: Action) -> None:
@@ -257,8 +280,11 @@ def _converge(run: UpRun, action: Action) -> None:
     state.applied["mesos_version"] = cluster.spec.mesos.version
     record_observed(cluster, state, touched)
     if action.playbook == "scale.yml":  # it rewrote the other hosts' firewall rules
-        _refresh_firewall_record(
-            cluster, state, [m.name for m in machines if m.name not in touched]
+        _refresh_record(
+            cluster,
+            state,
+            [m.name for m in machines if m.name not in touched],
+            _firewall_keys(cluster),
         )
     state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
     run.save()
@@ -271,6 +297,7 @@ STEPS: dict[ActionKind, Callable[[UpRun, Action], None]] = {
     ActionKind.DRIFT_CHECK: _check_drift_and_converge,
     ActionKind.REMOVE_AGENTS: _remove_agents,
     ActionKind.FIREWALL: _firewall,
+    ActionKind.MONITORING: _monitoring,
     ActionKind.DESTROY: _destroy,
     ActionKind.RESIZE: _resize_step,
     ActionKind.CONVERGE: _converge,

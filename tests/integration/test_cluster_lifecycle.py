@@ -104,7 +104,11 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
 
         grown = cli_json("scale", str(spec), "--agents", "3")
         new = [f"{CLUSTER}-agent-2", f"{CLUSTER}-agent-3"]
-        assert [(p["playbook"], p["limit"]) for p in grown["playbooks"]] == [("scale.yml", new)]
+        # Prometheus on the master follows the agents (its configuration and rules only).
+        assert [(p["playbook"], p["limit"]) for p in grown["playbooks"]] == [
+            ("scale.yml", new),
+            ("monitoring_targets.yml", [master]),
+        ]
         assert recap_hosts(grown["playbooks"][0]["log"]) == set(new)
         assert grown["healthy"] is True
         assert "count: 3" in spec.read_text()
@@ -120,13 +124,14 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
         assert {s["hostname"] for s in state["slaves"] if s["active"]} == {agent1}
         assert not set(new) & set(containers())
         # The removed addresses are in no remaining host's live firewall rules (issue 20) ...
-        assert [(p["playbook"], p["limit"]) for p in shrunk["playbooks"]][1] == (
-            "firewall.yml", [master, agent1]
-        )  # fmt: skip
+        assert [(p["playbook"], p["limit"]) for p in shrunk["playbooks"]][1:] == [
+            ("firewall.yml", [master, agent1]),
+            ("monitoring_targets.yml", [master]),
+        ]
         for host in (master, agent1):
             rules = in_container(host, "nft", "list", "table", "inet", "dcos_provision")
             assert not [a for a in removed_addresses if a in rules], (host, rules)
-        # ... and the next up still changes nothing (the rewritten rules file was recorded).
+        # ... and the next up still changes nothing (the rewritten rules files were recorded).
         again = cli_json("up", str(spec))
         assert again["drift"] == {} and again["playbooks"] == [], again
 

@@ -189,7 +189,7 @@ def test_the_looped_file_task_censors_only_the_secret_file(
 
     from provisioner.ansible import control_path_dir, run_playbook
 
-    tasks = yaml.safe_load((ROLES / "monitoring" / "tasks" / "main.yml").read_text())
+    tasks = yaml.safe_load((ROLES / "monitoring" / "tasks" / "files.yml").read_text())
     task = next(t for t in tasks if t["name"] == "Write the monitoring settings, units and rules")
     handlers = yaml.safe_load((ROLES / "monitoring" / "handlers" / "main.yml").read_text())
     secret = "s3cret-" + generate().health.secret
@@ -212,6 +212,7 @@ def test_the_looped_file_task_censors_only_the_secret_file(
         "gather_facts": False,
         "vars": {
             "__monitoring_files": files,
+            "monitoring_files_only": [],
             "the_secret": secret,
             "monitoring_exporter_service": "x",
         },

@@ -110,6 +110,39 @@ def test_removing_agents_rewrites_the_remaining_hosts_firewall_rules():
     assert not compute_plan(spec_with(3), state).of_kind("firewall")
 
 
+def test_prometheus_follows_the_agents_after_they_join_or_leave():
+    """Prometheus on the masters scrapes every host and its agents-below-spec rule expects the
+    spec's count: after scale.yml, or after a removal (then the drift check), the masters get
+    monitoring_targets.yml, before the health wait; not on a no-op up, not without monitoring."""
+    masters = ["p-master-1", "p-master-2", "p-master-3"]
+    grown = compute_plan(spec_with(3), converged_state(spec_with(1)))
+    assert kinds(grown)[1:] == [
+        ("converge", "scale.yml", ["p-agent-2", "p-agent-3"]),
+        ("monitoring", "monitoring_targets.yml", masters),
+        ("wait_healthy", None, [*masters, "p-agent-1", "p-agent-2", "p-agent-3"]),
+    ]
+    assert "expects 3" in grown.of_kind("monitoring")[0].reason
+    shrunk = compute_plan(spec_with(1), converged_state(spec_with(3)))
+    assert [a.kind for a in shrunk.actions] == [
+        "remove_agents", "destroy", "firewall", "drift_check", "monitoring", "wait_healthy"
+    ]  # fmt: skip
+    assert shrunk.of_kind("monitoring")[0].hosts == tuple(masters)
+    assert not compute_plan(spec_with(1), converged_state(spec_with(1))).of_kind("monitoring")
+    off = "monitoring: {enabled: false}\n"
+    assert not compute_plan(spec_with(3, off), converged_state(spec_with(1, off))).of_kind(
+        "monitoring"
+    )
+
+
+def test_a_changed_monitoring_setting_reconverges():
+    """The monitoring section shapes every host's files: a new retention is applied by `up`
+    (a drift check alone would find the files as last written and change nothing)."""
+    state = converged_state(spec_with(1))
+    plan = compute_plan(spec_with(1, "monitoring: {retention_days: 30}\n"), state)
+    assert kinds(plan)[0][:2] == ("converge", "site.yml")
+    assert plan.actions[0].reason == "configuration changed"
+
+
 def test_config_change_reconverges_everything():
     state = converged_state(spec_with(1))
     plan = compute_plan(spec_with(2, "mesos: {version: 1.11.1}\n"), state)

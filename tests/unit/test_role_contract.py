@@ -85,3 +85,16 @@ def test_the_services_are_those_the_roles_run(role: str) -> None:
     path, variable = SERVICE_VARIABLES[role]
     found = yaml.safe_load((ROLES / role / path).read_text(encoding="utf-8"))
     assert found[variable] == roles.SERVICES[role]
+
+
+def test_the_files_up_refreshes_in_the_drift_record_are_the_roles():
+    """After firewall.yml and monitoring_targets.yml, `up` re-records these manifest entries:
+    they must name the files the roles write."""
+    from provisioner import up_steps
+
+    common, monitoring = role_variables("common"), role_variables("monitoring")
+    assert common["common_firewall_rules_file"] == up_steps.FIREWALL_RULES_FILE
+    assert (
+        f"file {monitoring['monitoring_prometheus_config_file']}",
+        f"file {monitoring['monitoring_prometheus_rules_file']}",
+    ) == up_steps.PROMETHEUS_FILES
