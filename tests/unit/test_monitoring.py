@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from provisioner.security import generate
 from provisioner.spec import ClusterSpec
 
+from .local_play import run_local_playbook
 from .role_render import ROLES, cluster, render, role_vars, value
 
 EXPORTER = ROLES / "monitoring" / "files" / "dcos-metrics-exporter.py"
@@ -185,10 +186,6 @@ def test_the_looped_file_task_censors_only_the_secret_file(
     """The role's own task and handler, run for real on localhost: every file is written with
     its mode, the secret one's content and result never reach the events or the log, and the
     other items stay visible (no_log is per item, not on the whole task)."""
-    import shutil
-
-    from provisioner.ansible import control_path_dir, run_playbook
-
     tasks = yaml.safe_load((ROLES / "monitoring" / "tasks" / "files.yml").read_text())
     task = next(t for t in tasks if t["name"] == "Write the monitoring settings, units and rules")
     handlers = yaml.safe_load((ROLES / "monitoring" / "handlers" / "main.yml").read_text())
@@ -219,18 +216,8 @@ def test_the_looped_file_task_censors_only_the_secret_file(
         "tasks": [task],
         "handlers": handlers,
     }
-    (tmp_path / "play.yml").write_text(yaml.safe_dump([play]))
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"testhost": local}}}))
-    events: list[dict[str, Any]] = []
+    events = run_local_playbook(tmp_path, request, yaml.safe_dump([play]))
     state = tmp_path / "state"
-    request.addfinalizer(lambda: shutil.rmtree(control_path_dir(state), ignore_errors=True))
-    run_playbook(
-        str(tmp_path / "play.yml"),
-        inventory=tmp_path / "inv.yml",
-        state_dir=state,
-        on_event=events.append,
-    )
     assert (tmp_path / "public.conf").read_text() == "port=9100\n"
     assert secret in (tmp_path / "exporter.json").read_text()
     assert (tmp_path / "exporter.json").stat().st_mode & 0o777 == 0o600

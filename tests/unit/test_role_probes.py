@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from provisioner.ansible import control_path_dir, run_playbook
+from .local_play import run_local_playbook
 
 APT_PLAYBOOK = """
 - name: Install what is missing
@@ -58,19 +55,12 @@ def run_apt_tasks(
     """Run common's tasks/apt.yml with `packages` (--check); the task events by task name."""
     if shutil.which("dpkg-query") is None:
         pytest.skip("dpkg-query is not installed (not a Debian-family machine)")
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    (tmp_path / "inv.yml").write_text(yaml.safe_dump({"all": {"hosts": {"testhost": local}}}))
-    (tmp_path / "apt.yml").write_text(playbook or APT_PLAYBOOK)
-    events: list[dict[str, Any]] = []
-    state = tmp_path / "state"
-    request.addfinalizer(lambda: shutil.rmtree(control_path_dir(state), ignore_errors=True))
-    run_playbook(
-        str(tmp_path / "apt.yml"),
-        inventory=tmp_path / "inv.yml",
-        state_dir=state,
+    events = run_local_playbook(
+        tmp_path,
+        request,
+        playbook or APT_PLAYBOOK,
         extravars={"common_apt_packages": packages} if packages is not None else {},
         check=True,
-        on_event=events.append,
     )
     request.node.all_events = [e for e in events if e["event"].startswith("host_")]
     return {e["task"]: e for e in events if e["event"].startswith("host_")}
