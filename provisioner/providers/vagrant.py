@@ -53,9 +53,11 @@ class VagrantProvider(Provider):
 
     detects_vanished = True
 
-    #: Where the lxc bridge shows up, and the process table where its DHCP server (lxc-net's
-    #: dnsmasq) runs; class attributes so tests can point them elsewhere.
+    #: Where the lxc bridge shows up, the flag lxc-net leaves when it runs the bridge, and the
+    #: process table where its DHCP server (dnsmasq) runs; class attributes so tests can point
+    #: them elsewhere.
     bridge_path = Path("/sys/class/net/lxcbr0")
+    lxc_net_flag = Path("/run/lxc/network_up")
     proc_path = Path("/proc")
 
     def __init__(
@@ -209,9 +211,10 @@ class VagrantProvider(Provider):
                 "the LXC bridge lxcbr0 is not up (containers would get no network)",
                 hint=LAB_SETUP_HINT,
             )
-        if not dhcp_serves(self.bridge_path.name, self.proc_path):
+        if self.lxc_net_flag.exists() and not dhcp_serves(self.bridge_path.name, self.proc_path):
             # lxc-net's dnsmasq dies with the session that started it while the bridge stays:
             # containers would start without an address and `vagrant up` fail minutes later.
+            # (A bridge lxc-net does not run may get its addresses elsewhere: not checked.)
             raise ProviderError(
                 f"no DHCP server (lxc-net's dnsmasq) serves the LXC bridge "
                 f"{self.bridge_path.name}: new containers would get no address",

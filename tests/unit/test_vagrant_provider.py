@@ -605,6 +605,9 @@ def tools_present(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     bridge.mkdir()
     monkeypatch.setattr(VagrantProvider, "bridge_path", bridge)
     monkeypatch.setattr(VagrantProvider, "proc_path", fake_proc(tmp_path / "proc", "lxcbr0"))
+    flag = tmp_path / "network_up"
+    flag.touch()
+    monkeypatch.setattr(VagrantProvider, "lxc_net_flag", flag)
     return bridge
 
 
@@ -674,6 +677,15 @@ def test_preflight_without_dhcp_on_the_bridge(
     with pytest.raises(ProviderError, match=r"no DHCP server .* serves the LXC bridge lxcbr0") as e:
         make_provider(tmp_path, lab_runner()).preflight()
     assert "sudo scripts/lab-setup.sh" in (e.value.hint or "")
+
+
+def test_a_bridge_lxc_net_does_not_run_is_not_checked_for_dhcp(
+    tmp_path: Path, tools_present: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without lxc-net's flag the bridge is someone else's (its DHCP may be anything)."""
+    monkeypatch.setattr(VagrantProvider, "proc_path", fake_proc(tmp_path / "p3"))
+    monkeypatch.setattr(VagrantProvider, "lxc_net_flag", tmp_path / "absent")
+    make_provider(tmp_path, lab_runner()).preflight()
 
 
 def test_dhcp_serves_reads_the_real_process_table() -> None:
