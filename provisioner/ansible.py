@@ -78,6 +78,8 @@ class PlaybookResult:
     failures: list[HostFailure] = field(default_factory=list)
     #: play name -> hosts that had at least one task result in that play (in first-seen order).
     play_hosts: dict[str, list[str]] = field(default_factory=dict)
+    #: Hosts a play with `ignore_unreachable` could not reach and went on without (sorted).
+    left_out: list[str] = field(default_factory=list)
     #: Last lines of output, for errors that happen before any task (syntax, missing file).
     output_tail: list[str] = field(default_factory=list)
 
@@ -173,6 +175,7 @@ class _Collector:
         self.on_output = on_output
         self.failures: dict[str, HostFailure] = {}
         self.play_hosts: dict[str, list[str]] = {}
+        self.unreached: set[str] = set()
         self.stats: dict[str, HostStats] | None = None
         self.tail: list[str] = []
 
@@ -197,9 +200,9 @@ class _Collector:
             hosts = self.play_hosts.setdefault(data.get("play", ""), [])
             if host not in hosts:
                 hosts.append(host)
-        ignored = data.get("ignore_errors") or (
-            name == "runner_on_unreachable" and data.get("ignore_unreachable")
-        )
+        if name == "runner_on_unreachable" and host:
+            self.unreached.add(host)
+        ignored = name == "runner_on_failed" and data.get("ignore_errors")
         if name in ("runner_on_failed", "runner_on_unreachable") and host and not ignored:
             self.failures[host] = HostFailure(
                 host=host,
@@ -249,14 +252,22 @@ def result_from_events(
 def _result(
     collector: _Collector, *, playbook: str, status: str, rc: int, log_path: Path
 ) -> PlaybookResult:
+    stats = collector.stats or {}
+    # The events do not say whether a play ignored an unreachable host; the recap does: an
+    # ignored one is counted `ok` + `ignored`, never `dark`.
+    left_out = {h for h in collector.unreached if h in stats and not stats[h].unreachable}
+    failures = [
+        f for f in collector.failures.values() if not (f.unreachable and f.host in left_out)
+    ]
     return PlaybookResult(
         playbook=playbook,
         status=status,
         rc=rc,
-        stats=collector.stats or {},
+        stats=stats,
         log_path=log_path,
-        failures=sorted(collector.failures.values(), key=lambda f: f.host),
+        failures=sorted(failures, key=lambda f: f.host),
         play_hosts=collector.play_hosts,
+        left_out=sorted(left_out),
         output_tail=collector.tail,
     )
 

@@ -4,7 +4,9 @@ Rules (what an operator of kubespray/dcos-ansible expects):
 - machines in the spec but not in state are created; agents in state but no longer in the spec
   are drained through the maintenance API (`remove_agents.yml`), then destroyed;
 - a fresh cluster, or a changed configuration fingerprint, converges every host (`site.yml`);
-- when only agents were added to a converged cluster, `scale.yml` runs on the new agents only;
+- when only agents were added to a converged cluster, `firewall.yml` lets them through every
+  other host's allow-lists (the rules file only, all hosts at once), then `scale.yml` runs on
+  the new agents only;
 - otherwise a fast drift check (drift.py: one SSH round trip per host comparing managed files,
   links and services with the last converge) runs `site.yml` on the drifted hosts only;
   `converge=True` (`up --converge`) runs `site.yml` on every host instead;
@@ -51,7 +53,8 @@ class ActionKind(StrEnum):
     DRIFT_CHECK = "drift_check"
     RESIZE = "resize"
     WAIT_HEALTHY = "wait_healthy"
-    #: Rewrite the remaining hosts' firewall rules after machines left (firewall.yml).
+    #: Rewrite the other hosts' firewall rules when agents join or machines left
+    #: (firewall.yml).
     FIREWALL = "firewall"
     #: Point Prometheus (on the masters) at the agents after some joined or left
     #: (monitoring_targets.yml).
@@ -66,6 +69,8 @@ MACHINE_KINDS = frozenset(
 )
 UPGRADE_PLAYBOOK = "upgrade.yml"
 MONITORING_PLAYBOOK = "monitoring_targets.yml"
+SCALE_PLAYBOOK = "scale.yml"
+FIREWALL_PLAYBOOK = "firewall.yml"
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,7 @@ def compute_plan(
                 Action(
                     ActionKind.FIREWALL,
                     remaining,
-                    "firewall.yml",
+                    FIREWALL_PLAYBOOK,
                     "drop the removed hosts from every remaining host's firewall allow-lists "
                     "(the rules file only)",
                 )
@@ -221,8 +226,11 @@ def compute_plan(
         actions.extend(_resize_actions(resize, existing))
     else:
         converge_action = _converge_action(spec, state, planned, to_create, converge)
+        scaling = converge_action.playbook == SCALE_PLAYBOOK
+        if scaling and spec.security.firewall.enabled:
+            actions.append(_let_in_action(planned_names, converge_action.hosts, existing))
         actions.append(converge_action)
-        agents_changed = bool(removed_agents) or converge_action.playbook == "scale.yml"
+        agents_changed = bool(removed_agents) or scaling
         if spec.monitoring.enabled and agents_changed:
             actions.extend(_monitoring_action(spec, existing, planned_names))
     actions.append(
@@ -233,6 +241,22 @@ def compute_plan(
         )
     )
     return Plan(spec.name, tuple(actions), resize, tuple(planned))
+
+
+def _let_in_action(
+    planned_names: list[str], new_agents: tuple[str, ...], existing: dict[str, Machine]
+) -> Action:
+    """Before scale.yml starts the new agents: every other host's allow-lists take them in,
+    one parallel run of the rules file alone (the hosts' cost, not the controller's, grows
+    with the cluster)."""
+    others = tuple(n for n in planned_names if n in existing and n not in new_agents)
+    return Action(
+        ActionKind.FIREWALL,
+        others,
+        FIREWALL_PLAYBOOK,
+        "let the new agents through every other host's firewall before they start "
+        "(the rules file only)",
+    )
 
 
 def _monitoring_action(
@@ -313,7 +337,7 @@ def _converge_action(
         return Action(
             ActionKind.CONVERGE,
             tuple(new_agents),
-            "scale.yml",
+            SCALE_PLAYBOOK,
             "new agents only; ZooKeeper, masters and other agents untouched",
         )
     if not converged_before:

@@ -181,8 +181,9 @@ def _destroy(run: UpRun, action: Action) -> None:
 
 
 def _firewall(run: UpRun, action: Action) -> None:
-    """firewall.yml on the hosts that stay: only their rules file changes, so only its entry
-    in what the drift check recorded is refreshed (other drift stays visible)."""
+    """firewall.yml on the hosts that stay, or on the others before scale.yml starts new
+    agents: only their rules file changes, so only its entry in what the drift check recorded
+    is refreshed (other drift stays visible)."""
     _run_and_refresh(run, action, _firewall_keys(run.cluster), "firewall")
 
 
@@ -196,6 +197,13 @@ def _run_and_refresh(run: UpRun, action: Action, keys: tuple[str, ...], event: s
     machines = _existing(run.state, run.planned)
     record = run_playbook(run.cluster, action, machines, run.result)
     _refresh_record(run.cluster, run.state, [h for h in record.changed if h in action.hosts], keys)
+    for host in record.outcome.left_out:  # not rewritten: the next drift check converges it
+        run.state.observed.pop(host, None)
+    if record.outcome.left_out:
+        run.cluster.progress(
+            f"{action.playbook} left out {', '.join(record.outcome.left_out)} (no answer); "
+            "the next `up` brings it up to date"
+        )
     run.state.record(event, hosts=list(action.hosts))
     run.save()
 
@@ -208,8 +216,8 @@ def _firewall_keys(cluster: Cluster) -> tuple[str, ...]:
 def _refresh_record(
     cluster: Cluster, state: ClusterState, hosts: list[str], keys: tuple[str, ...]
 ) -> None:
-    """Record these manifest entries as they are now on these hosts (scale.yml, firewall.yml
-    and monitoring_targets.yml rewrite files on hosts they do not converge), leaving every
+    """Record these manifest entries as they are now on these hosts (firewall.yml and
+    monitoring_targets.yml rewrite files on hosts they do not converge), leaving every
     other recorded entry alone."""
     from . import drift
 
@@ -279,13 +287,6 @@ def _converge(run: UpRun, action: Action) -> None:
         state.converged[host] = fingerprint
     state.applied["mesos_version"] = cluster.spec.mesos.version
     record_observed(cluster, state, touched)
-    if action.playbook == "scale.yml":  # it rewrote the other hosts' firewall rules
-        _refresh_record(
-            cluster,
-            state,
-            [m.name for m in machines if m.name not in touched],
-            _firewall_keys(cluster),
-        )
     state.record("converge", playbook=action.playbook, hosts=list(action.hosts))
     run.save()
 

@@ -2,8 +2,9 @@
 
 Covers: `up` ends verified healthy; a host whose SSH host key changed (a man in the middle) is
 refused by name by `status` and `up`; a second `up` is a drift check that runs no play, and
-`up --converge` reports changed=0; growing runs scale.yml on
-the new agents only (the existing hosts are not in the play); shrinking drains the removed
+`up --converge` reports changed=0; growing lets the new agents through the other hosts'
+firewalls (firewall.yml, the rules file only), then runs scale.yml on the new agents only (the
+existing hosts are not in that play); shrinking drains the removed
 agents through the maintenance API before destroying them; `down --yes` leaves no container of
 the cluster and touches no other container; a stopped agent container is started again by the
 next `up` (its plan says `start`); with an agent dead (running, but neither sshd nor the agent
@@ -104,18 +105,24 @@ def test_up_noop_scale_down(tmp_path: Path) -> None:
 
         grown = cli_json("scale", str(spec), "--agents", "3")
         new = [f"{CLUSTER}-agent-2", f"{CLUSTER}-agent-3"]
-        # Prometheus on the master follows the agents (its configuration and rules only).
+        # The other hosts let the new agents in first (their rules file only, one parallel
+        # run); Prometheus on the master follows the agents (its configuration and rules only).
         assert [(p["playbook"], p["limit"]) for p in grown["playbooks"]] == [
+            ("firewall.yml", [master, agent1]),
             ("scale.yml", new),
             ("monitoring_targets.yml", [master]),
         ]
-        assert recap_hosts(grown["playbooks"][0]["log"]) == set(new)
+        assert recap_hosts(grown["playbooks"][1]["log"]) == set(new)
+        new_addresses = [container_ip(name) for name in new]
+        for host in (master, agent1):
+            rules = in_container(host, "nft", "list", "table", "inet", "dcos_provision")
+            assert all(a in rules for a in new_addresses), (host, rules)
         assert grown["healthy"] is True
         assert "count: 3" in spec.read_text()
         active = {s["hostname"] for s in leader_state(master)["slaves"] if s["active"]}
         assert active == {agent1, *new}
 
-        removed_addresses = [container_ip(name) for name in new]
+        removed_addresses = new_addresses
         shrunk = cli_json("scale", str(spec), "--agents", "1", "--yes")
         assert shrunk["playbooks"][0]["playbook"] == "remove_agents.yml"
         assert sorted(shrunk["destroyed"]) == new

@@ -611,3 +611,50 @@ def test_status_fails_naming_a_host_whose_firewall_was_flushed(spec: Path) -> No
     finally:
         in_container(AGENT, "systemctl", "restart", "dcos-provision-firewall.service")
     assert cli_json("status", str(spec))["healthy"] is True
+
+
+IMPOSTOR = Path(__file__).with_name("impostor_https.py")
+
+
+def test_a_local_user_who_takes_the_agents_port_while_it_restarts_gets_no_credential(
+    spec: Path,
+) -> None:
+    """Found by the red team: while mesos-agent restarts, `nobody` binds 5051 and serves
+    HTTPS with the executors' certificate (readable by task users, it names the node's
+    address); the metrics exporter and the controller's health checks sent it the health
+    principal's secret and took its figures. Now no reply leaves a Mesos port but root's."""
+    agent = container_ip(AGENT)
+    script, log = f"/tmp/impostor-{uuid.uuid4().hex}.py", f"/tmp/impostor-{uuid.uuid4().hex}.log"
+    subprocess.run(
+        ["lxc-attach", "-n", AGENT, "--", "sh", "-c", f"cat > {script} && chmod 0644 {script}"],
+        input=IMPOSTOR.read_text(), text=True, check=True, timeout=60,
+    )  # fmt: skip
+    health = basic_auth(secrets_of(spec)["health"])
+    in_container(AGENT, "systemctl", "stop", "mesos-agent")
+    try:
+        in_container(AGENT, "sh", "-c", f"touch {log} && chown nobody {log}")
+        subprocess.Popen(
+            ["lxc-attach", "-n", AGENT, "--", "runuser", "-u", "nobody", "--",
+             "python3", script, agent, "5051", log],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while "BOUND" not in in_container(AGENT, "cat", log):
+            assert time.monotonic() < deadline, "the impostor never bound 5051"
+            time.sleep(0.5)
+        # The controller, as `status` asks an agent (health credential, our TLS context) ...
+        answer = "no answer"
+        with contextlib.suppress(OSError, ssl.SSLError):
+            connection = mesos_connection(agent, 5051, timeout=8)
+            connection.request("GET", "/metrics/snapshot", headers={"Authorization": health})
+            answer = f"{connection.getresponse().status}"
+        # ... and the agent's own metrics exporter (it runs as root and dials the agent).
+        in_container(AGENT, "systemctl", "start", "dcos-metrics-exporter.service", check=False)
+        seen = in_container(AGENT, "cat", log)
+    finally:
+        in_container(AGENT, "pkill", "-f", script, check=False)
+        in_container(AGENT, "rm", "-f", script, log, check=False)
+        in_container(AGENT, "systemctl", "start", "mesos-agent")
+    assert answer == "no answer", answer
+    assert seen.splitlines() == ["BOUND"], seen  # no request, no secret reached it
+    wait_status(spec, lambda rc, report: rc == 0 and report["healthy"] is True)

@@ -373,3 +373,29 @@ def test_limit_restricts_the_hosts_a_play_touches(tmp_path: Path, probe: Path, s
     assert hosts_in_play(result, "Probe") == {"node-b"}
     assert set(result.stats) == {"node-b"}
     assert not (tmp_path / "node-a.txt").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(
+    ("playbook", "group", "variables"),
+    [
+        ("firewall.yml", "mesos_agents", {"common_firewall_enabled": True}),
+        ("monitoring_targets.yml", "mesos_masters", {}),
+    ],
+)
+def test_a_host_that_does_not_answer_is_left_out_of_a_membership_update(
+    tmp_path: Path, state: Path, playbook: str, group: str, variables: dict[str, Any]
+) -> None:
+    """firewall.yml (before scale.yml, after a removal) and monitoring_targets.yml go on
+    without a dead host: the run succeeds and names it as left out (`up` then forgets what it
+    recorded there); the health checks report the host."""
+    dead = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"}
+    inventory = {"all": {"children": {group: {"hosts": {"h1": {**dead, **variables}}}}}}
+    (tmp_path / "inv.yml").write_text(yaml.safe_dump(inventory))
+    events: list[dict[str, Any]] = []
+    result = run_playbook(
+        playbook, inventory=tmp_path / "inv.yml", state_dir=state, on_event=events.append
+    )
+    assert result.ok
+    assert result.left_out == ["h1"]
+    assert [e["host"] for e in events if e["event"] == "host_unreachable"] == ["h1"]

@@ -343,29 +343,3 @@ def test_the_exporter_reports_down_endpoints_and_a_wrong_credential(tmp_path: Pa
     assert samples['dcos_mesos_up{role="master"}'] == 0  # 401: no anonymous figures
     assert samples['dcos_mesos_up{role="agent"}'] == 0
     assert samples["dcos_zookeeper_up"] == 0
-
-
-@pytest.mark.timeout(120)
-def test_a_master_that_does_not_answer_does_not_fail_the_targets_update(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    """monitoring_targets.yml after a scale: a dead master is left out (health names it), as
-    scale.yml's firewall update leaves out a dead host; the run itself succeeds."""
-    import shutil
-
-    from provisioner.ansible import control_path_dir, run_playbook
-
-    dead = {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_user": "nobody"}
-    inventory = {"all": {"children": {"mesos_masters": {"hosts": {"m1": dead}}}}}
-    (tmp_path / "inv.yml").write_text(yaml.safe_dump(inventory))
-    state = tmp_path / "state"
-    request.addfinalizer(lambda: shutil.rmtree(control_path_dir(state), ignore_errors=True))
-    events: list[dict[str, Any]] = []
-    result = run_playbook(
-        "monitoring_targets.yml",
-        inventory=tmp_path / "inv.yml",
-        state_dir=state,
-        on_event=events.append,
-    )
-    assert result.ok
-    assert [e["host"] for e in events if e["event"] == "host_unreachable"] == ["m1"]

@@ -79,12 +79,20 @@ def test_a_changed_configuration_is_converged_everywhere_not_drift_checked():
 
 
 def test_adding_agents_touches_only_the_new_hosts():
+    """scale.yml on the new agents; the other hosts get their rules file alone, all at once
+    (firewall.yml) before the new agents start, instead of one host after another."""
     state = converged_state(spec_with(1))
     plan = compute_plan(spec_with(3), state)
-    assert kinds(plan)[:2] == [
+    others = ["p-master-1", "p-master-2", "p-master-3", "p-agent-1"]
+    assert kinds(plan)[:3] == [
         ("create", None, ["p-agent-2", "p-agent-3"]),
+        ("firewall", "firewall.yml", others),
         ("converge", "scale.yml", ["p-agent-2", "p-agent-3"]),
     ]
+    assert "before they start" in plan.actions[1].reason
+    off = "security: {firewall: {enabled: false}}\n"
+    unguarded = compute_plan(spec_with(3, off), converged_state(spec_with(1, off)))
+    assert [a.kind for a in unguarded.actions][:2] == ["create", "converge"]
 
 
 def test_removing_agents_drains_newest_before_destroying():
@@ -116,7 +124,7 @@ def test_prometheus_follows_the_agents_after_they_join_or_leave():
     monitoring_targets.yml, before the health wait; not on a no-op up, not without monitoring."""
     masters = ["p-master-1", "p-master-2", "p-master-3"]
     grown = compute_plan(spec_with(3), converged_state(spec_with(1)))
-    assert kinds(grown)[1:] == [
+    assert kinds(grown)[2:] == [
         ("converge", "scale.yml", ["p-agent-2", "p-agent-3"]),
         ("monitoring", "monitoring_targets.yml", masters),
         ("wait_healthy", None, [*masters, "p-agent-1", "p-agent-2", "p-agent-3"]),

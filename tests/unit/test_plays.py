@@ -81,3 +81,48 @@ def test_repair_streams_its_play_and_lists_roles_and_play_hosts(tmp_path: Path, 
         "log",
     ]
     assert record.to_dict()["hosts_in_plays"] == ["demo-master-2"]
+
+
+def test_a_host_a_membership_update_left_out_is_converged_by_the_next_drift_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The firewall step before scale.yml could not reach demo-agent-1: its rules file was not
+    rewritten, so `up` forgets what it recorded there (the next drift check converges it); the
+    hosts it rewrote get their rules file entry recorded again."""
+    from provisioner import drift, up_steps
+    from provisioner.plan import ActionKind, compute_plan
+    from provisioner.state import ClusterState
+
+    the_cluster, _ = cluster(tmp_path)
+    messages: list[str] = []
+    the_cluster.progress = messages.append
+    machines = demo_machines(the_cluster.spec)
+    rules = f"file {up_steps.FIREWALL_RULES_FILE}"
+    state = ClusterState(cluster="demo", provider="vagrant")
+    state.machines = {m.name: m for m in machines}
+    state.observed = {m.name: {rules: "old", "file /etc/other": "kept"} for m in machines}
+
+    def run_playbook(playbook: str, *, limit: list[str], **_: Any) -> PlaybookResult:
+        stats = {h: HostStats(ok=2, changed=1) for h in limit if h != "demo-agent-1"}
+        result = PlaybookResult(playbook, "successful", 0, stats, tmp_path / "run.log")
+        result.left_out = ["demo-agent-1"]
+        return result
+
+    observed_now = {rules: "new"}
+    monkeypatch.setattr("provisioner.ansible.run_playbook", run_playbook)
+    monkeypatch.setattr(drift, "observe", lambda ms, *_a: {m.name: "seen" for m in ms})
+    monkeypatch.setattr(drift, "parse_observation", lambda _text: (observed_now, []))
+    plan = compute_plan(the_cluster.spec, state)
+    action = up_steps.Action(ActionKind.FIREWALL, tuple(state.machines), "firewall.yml", "test")
+    run = up_steps.UpRun(
+        the_cluster, state, plan, None, up_steps.RunResult("demo", plan),  # type: ignore[arg-type]
+        list(plan.planned), list(plan.planned), [], verify=False, workload=False, wait_timeout=1,
+    )  # fmt: skip
+    up_steps.STEPS[ActionKind.FIREWALL](run, action)
+    assert "demo-agent-1" not in state.observed
+    for name in state.observed:
+        assert state.observed[name] == {rules: "new", "file /etc/other": "kept"}
+    assert set(state.observed) == {m.name for m in machines} - {"demo-agent-1"}
+    assert messages[-1] == (
+        "firewall.yml left out demo-agent-1 (no answer); the next `up` brings it up to date"
+    )

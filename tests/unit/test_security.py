@@ -405,6 +405,11 @@ def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
     # No rule lets the cluster's members at large reach the agents' or the peer ports.
     assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
     assert "22" not in chain  # SSH is left alone
+    # Replies leave a Mesos port only from root, ZooKeeper's and the monitoring ports from no
+    # login account or `nobody` (who binds a port while its service restarts poses as it).
+    output = rules.split("chain output {")[1]
+    assert "tcp sport { 5050, 5051 } meta skuid != 0 drop" in output
+    assert "tcp sport { 2181, 2888, 3888, 9090, 9100 } meta skuid >= 1000 drop" in output
 
 
 def test_firewall_defaults_to_the_controllers_ssh_address() -> None:
