@@ -4,8 +4,9 @@
 
 Binds ADDRESS:PORT (a port its service left free while it restarts), serves HTTPS with the
 executors' certificate and key (task users can read them; they name the node's address) and
-appends "BOUND", then every request's path and Authorization header, to LOG. Stops by itself
-after 120 s. Used by tests/integration/test_security.py.
+appends "BOUND", then every request's path and Authorization header, to LOG; or "REFUSED" and
+the error when the port cannot be bound. Stops by itself after 120 s. Used by
+tests/integration/test_security.py.
 """
 
 import http.server
@@ -28,7 +29,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-server = http.server.HTTPServer((ADDRESS, PORT), Handler)
+try:
+    server = http.server.HTTPServer((ADDRESS, PORT), Handler)
+except OSError as exc:
+    with open(LOG, "a") as log:
+        log.write(f"REFUSED {exc.strerror}\n")
+    sys.exit(1)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(f"{TLS}/executor.crt", f"{TLS}/executor.key")
 server.socket = context.wrap_socket(server.socket, server_side=True)

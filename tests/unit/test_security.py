@@ -406,10 +406,30 @@ def test_firewall_admits_each_port_only_to_whom_it_serves() -> None:
     assert not re.search(r"(5051|2888|3888)[^\n]*@cluster_members", chain)
     assert "22" not in chain  # SSH is left alone
     # Replies leave a Mesos port only from root, ZooKeeper's and the monitoring ports from no
-    # login account or `nobody` (who binds a port while its service restarts poses as it).
+    # login account or `nobody` (who binds a port while its daemon restarts poses as it).
     output = rules.split("chain output {")[1]
     assert "tcp sport { 5050, 5051 } meta skuid != 0 drop" in output
     assert "tcp sport { 2181, 2888, 3888, 9090, 9100 } meta skuid >= 1000 drop" in output
+
+
+def test_the_agents_port_is_reserved_for_root_where_no_zookeeper_runs() -> None:
+    """Red team: while mesos-agent restarted, `nobody` bound 5051, served HTTPS with the
+    executors' certificate and received the health secret. On hosts without ZooKeeper the
+    ports up to the highest service port are privileged (per network namespace); ZooKeeper
+    hosts keep the kernel's default (Debian's ZooKeeper binds 2181 as its own user)."""
+    inventory = cluster(agents={"count": 1})
+    agent = role_vars("common", inventory, "demo-agent-1")
+    assert int(value("common_unprivileged_port_start", agent)) == 5052
+    master = role_vars("common", inventory, "demo-master-1")
+    assert int(value("common_unprivileged_port_start", master)) == 0
+    tasks = yaml.safe_load((ROLES / "common/tasks/main.yml").read_text())
+    task = next(t for t in tasks if t["name"].startswith("Reserve the service ports"))
+    assert task["ansible.builtin.template"]["dest"] == "/etc/sysctl.d/61-dcos-provision-ports.conf"
+    assert "net.ipv4.ip_unprivileged_port_start = 5052\n" in render(
+        "common", task["ansible.builtin.template"]["src"], agent
+    )
+    assert task["notify"] == "Reserve the service ports now"
+    assert task["when"] == "common_unprivileged_port_start | int > 0"
 
 
 def test_firewall_defaults_to_the_controllers_ssh_address() -> None:
