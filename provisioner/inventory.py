@@ -73,6 +73,9 @@ def _host_vars(machine: Machine) -> dict[str, Any]:
         host["ansible_ssh_private_key_file"] = machine.ssh_private_key
     if not machine.strict_host_keys:
         host["ansible_ssh_common_args"] = INSECURE_SSH_ARGS
+        # mitogen (the default strategy) puts its own StrictHostKeyChecking first, where ssh
+        # takes it over ours: it must be told per host too.
+        host["ansible_host_key_checking"] = False
     if machine.zookeeper_id is not None:
         host["zookeeper_myid"] = machine.zookeeper_id
     return host

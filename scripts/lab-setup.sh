@@ -77,6 +77,24 @@ else
 fi
 
 # --- 3. LXC bridge lxcbr0 (DHCP + DNS + NAT through lxc-net)
+# dnsmasq pings an address before it offers it and drops the DISCOVER meanwhile: every new
+# container waited 3 s for its second DISCOVER. Nothing but dnsmasq hands out addresses on
+# lxcbr0, so the lab turns the ping off (lxc-net's LXC_DHCP_PING, read at its start).
+LXC_NET_DEFAULTS=/etc/default/lxc-net
+if ! grep -qx 'LXC_DHCP_PING="false"' "$LXC_NET_DEFAULTS" 2>/dev/null; then
+  say "lxc-net: LXC_DHCP_PING=\"false\" in $LXC_NET_DEFAULTS (no 3 s ping before each lease)"
+  sed -i '/^LXC_DHCP_PING=/d' "$LXC_NET_DEFAULTS" 2>/dev/null || true
+  echo 'LXC_DHCP_PING="false"' >> "$LXC_NET_DEFAULTS"
+fi
+if pgrep -f -- '--interface=lxcbr0' >/dev/null 2>&1 &&
+   ! pgrep -f -- '--no-ping.*--interface=lxcbr0' >/dev/null 2>&1; then
+  if [ -z "$(lxc-ls --running 2>/dev/null | tr -d '[:space:]')" ]; then
+    say "lxc-net: restarting its dnsmasq without the ping (no container running)"
+    /usr/libexec/lxc/lxc-net stop || true
+  else
+    say "lxc-net: containers are running; its dnsmasq keeps the ping until lxc-net restarts"
+  fi
+fi
 bridge_serving() {
   # an lxcbr0 with its address and a dnsmasq on it works, even if /run/lxc/network_up is gone
   ip -4 addr show dev lxcbr0 2>/dev/null | grep -q 'inet ' &&
@@ -102,7 +120,8 @@ fi
 
 # --- 4. The box: rebuild only when missing or when its recipe (script + package list) changed
 BOX_DIR="$REPO/vagrant/box"
-recipe=$(cat "$BOX_DIR/build-box.sh" "$BOX_DIR/packages.txt" | sha256sum | cut -d' ' -f1)
+recipe=$(cat "$BOX_DIR/build-box.sh" "$BOX_DIR/packages.txt" "$BOX_DIR/lxc-template" |
+  sha256sum | cut -d' ' -f1)
 stamped=$(cat "$BOX_STAMP" 2>/dev/null || true)
 listed=0
 vagrant box list 2>/dev/null | awk '{print $1}' | grep -qxF "$BOX_NAME" && listed=1
@@ -125,6 +144,27 @@ else
   echo "$recipe" > "$BOX_STAMP"
   rm -f "$out"
 fi
+# The box's lxc-template unpacks it once per box into $LXC_BASE/<id> (every
+# container is an overlay on that): do it now rather than in the first `up`, then remove the
+# bases of earlier boxes that no container is laid on any more.
+LXC_BASE=/var/lib/dcos-provision/lxc-base   # the template's default
+box_lxc_dir="${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/$(echo "$BOX_NAME" | sed 's|/|-VAGRANTSLASH-|g')/0/lxc"
+if [ -x "$box_lxc_dir/lxc-template" ]; then
+  DCOS_PROVISION_LXC_BASE_DIR="$LXC_BASE" "$box_lxc_dir/lxc-template" --prepare-base \
+    --tarball "$box_lxc_dir/rootfs.tar.gz" || die "unpacking the box's base failed"
+fi
+for base in "$LXC_BASE"/*/; do
+  [ -d "$base" ] || continue
+  base=${base%/}
+  grep -qsF "overlay:$base/rootfs:" /var/lib/lxc/*/config && continue
+  box_tarball=$(cat "$base/tarball" 2>/dev/null || true)
+  if [ -n "$box_tarball" ] && [ -f "$box_tarball" ]; then   # the id the template gives it now
+    id=$(stat -L -c '%n %s %Y %i' "$box_tarball" | sha256sum | cut -c1-16)
+    [ "$id" = "$(basename "$base")" ] && continue
+  fi
+  say "removing $base (the unpacked base of an earlier box, unused)"
+  rm -rf "$base"
+done
 
 # --- 5. Mesos for the lab: .lab/mesos.tar.gz, real Mesos when there is a build (the one named by
 # DCOS_PROVISION_MESOS_TARBALL, else the newest in ../shared/mesos/: scripts/lib/lab-mesos.sh),

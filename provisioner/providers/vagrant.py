@@ -8,6 +8,14 @@ Host keys (lxc): after `create` each container's ``/etc/ssh/ssh_host_*_key.pub``
 LXC (``lxc-attach``, never over SSH) into the state directory's ``known_hosts``, and the machines
 are returned with ``strict_host_keys=True``; `destroy` removes their lines. libvirt and
 VirtualBox have no such channel here, so their machines stay non-strict (docs/security.md).
+
+Login key (lxc, lab box): when the box ships dcos-provision's ``lxc-template`` (it lays every
+container as an overlay on one unpacked copy of the box), the cluster gets its own ed25519
+key (``<state dir>/vagrant/ssh/id_ed25519``, 0600) and the template writes its public half as
+the vagrant user's only authorized key before the container first boots. Those machines'
+entries name the key, and the Vagrantfile sets ``ssh.insert_key = false`` for them: Vagrant no
+longer logs in with its well-known insecure key to replace it (about 4 s of Ruby per machine,
+one machine after another in a parallel `up`). Machines created before keep Vagrant's own key.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from ..errors import ProviderError, ToolMissingError
 from ..fileutil import atomic_write
 from ..paths import vagrant_dir
 from ..spec import ClusterSpec, VagrantProviderSpec
+from . import login_keys
 from .base import ProgressCallback, Provider
 from .vagrant_cli import (
     CommandResult,
@@ -46,6 +55,8 @@ PLUGINS = {"lxc": "vagrant-lxc", "libvirt": "vagrant-libvirt"}
 ADDRESS_TIMEOUT = "There was an error executing lxc-info"
 #: Read inside a container by `lxc-attach`: its SSH host public keys.
 HOST_KEYS_COMMAND = "cat /etc/ssh/ssh_host_*_key.pub"
+#: What the box's own lxc-template reads to authorize the cluster's key (vagrant/box/).
+AUTHORIZED_KEY_ENV = "DCOS_PROVISION_AUTHORIZED_KEY"
 
 
 class VagrantProvider(Provider):
@@ -103,7 +114,21 @@ class VagrantProvider(Provider):
         env["VAGRANT_CWD"] = str(vagrant_dir())
         env["VAGRANT_DOTFILE_PATH"] = str(self.dotfile_dir)
         env["DCOS_PROVISION_MACHINES"] = str(self.machines_file)
+        if self.login_key.exists():
+            env[AUTHORIZED_KEY_ENV] = login_keys.public_line(self.login_key)
         return env
+
+    @property
+    def login_key(self) -> Path:
+        """The cluster's own SSH login key (lxc machines made from a box that takes it)."""
+        return self.dotfile_dir / "ssh" / "id_ed25519"
+
+    def _box_takes_login_key(self) -> bool:
+        """True when the lxc box ships dcos-provision's lxc-template (it authorizes the key
+        named by DCOS_PROVISION_AUTHORIZED_KEY); other boxes keep Vagrant's key insertion."""
+        if self.vagrant_provider != "lxc":
+            return False
+        return login_keys.box_takes_key(self.box, AUTHORIZED_KEY_ENV)
 
     def _vagrant(self, *args: str, stream: bool = False) -> CommandResult:
         return self.run(
@@ -134,16 +159,21 @@ class VagrantProvider(Provider):
         atomic_write(self.machines_file, json.dumps(document, indent=2) + "\n", mode=0o644)
 
     def machine_entries(
-        self, planned: list[PlannedMachine], kept: list[dict[str, Any]]
+        self,
+        planned: list[PlannedMachine],
+        kept: list[dict[str, Any]],
+        login_key: Path | None = None,
     ) -> list[dict[str, Any]]:
         """machines.json entries: every planned machine, then ``kept`` ones not in the plan.
 
         Kept entries are machines that still exist but left the plan; the Vagrantfile must
-        still define them so a later ``destroy`` can reach them.
+        still define them so a later ``destroy`` can reach them. Machines new to the file get
+        ``ssh_private_key`` = ``login_key`` (when given); recorded ones keep what they had.
         """
         planned_names = [m.name for m in planned]
         leftovers = [e for e in kept if e["name"] not in planned_names]
         recorded = {e["name"]: e.get("ip") for e in kept}
+        keys = {e["name"]: e.get("ssh_private_key") for e in kept}
         addresses = assign_addresses(
             self.private_network if self.vagrant_provider != "lxc" else None,
             planned_names,
@@ -160,6 +190,10 @@ class VagrantProvider(Provider):
             }
             for m in planned
         ]
+        for entry in entries:
+            key = keys.get(entry["name"], login_key)
+            if key:
+                entry["ssh_private_key"] = str(key)
         return entries + leftovers
 
     # ------------------------------------------------------------------ Provider interface
@@ -226,8 +260,12 @@ class VagrantProvider(Provider):
             return []
         self._check_names([m.name for m in machines])
         previous = self._read_machines_file()
+        login_key = None
+        if self._box_takes_login_key():
+            login_keys.ensure(self.login_key)
+            login_key = self.login_key
         # Write the full desired set first: the Vagrantfile reads it on every vagrant call.
-        self._write_machines_file(self.machine_entries(machines, previous))
+        self._write_machines_file(self.machine_entries(machines, previous, login_key))
         states = self._states()
         self._bring_up([m.name for m in machines if states.get(m.name) != "running"])
         return self._running([(m.name, list(m.roles), m.zookeeper_id) for m in machines])

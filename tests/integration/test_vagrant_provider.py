@@ -56,13 +56,24 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
         assert set(containers()) >= set(names)
 
         by_name = {m.name: m for m in machines}
+        login_key = provider.login_key
+        public = login_key.with_name("id_ed25519.pub").read_text().split()[:2]
         for machine in machines:
             assert machine.address.startswith("10.0.3.")
-            assert machine.ssh_private_key and Path(machine.ssh_private_key).is_file()
+            assert machine.ssh_private_key == str(login_key)  # the cluster's own key
             assert machine.strict_host_keys is True
             rc, out, err = ssh_run(machine, "hostname && sudo -n true && echo sudo-ok")
             assert rc == 0, err
             assert out.split() == [machine.name, "sudo-ok"]
+            # Vagrant's well-known insecure key was never authorized: the box's lxc-template
+            # wrote the cluster's key before the first boot
+            rc, out, err = ssh_run(machine, "cat ~/.ssh/authorized_keys")
+            assert rc == 0, err
+            assert [line.split()[:2] for line in out.splitlines()] == [public]
+            # the container is an overlay on the box unpacked once, not a copy of it
+            config = Path(f"/var/lib/lxc/{machine.name}/config").read_text()
+            assert "overlay:/var/lib/dcos-provision/lxc-base/" in config
+        assert not any("insecure key" in line for line in progress)
         # The host keys recorded through lxc-attach are the ones sshd presents: a strict
         # login (RejectPolicy, the state dir's known_hosts only) gets in.
         known_hosts = tmp_path / "state" / "known_hosts"

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from .local_play import run_local_playbook
+
+#: The interpreter Ansible finds on the Debian targets, where python3-apt lives (the apt
+#: module cannot re-start itself elsewhere under mitogen, the default strategy).
+SYSTEM_PYTHON = "/usr/bin/python3"
+GUARD = "Install python3-apt with apt-get (the apt module needs it)"
 
 APT_PLAYBOOK = """
 - name: Install what is missing
@@ -50,17 +57,23 @@ TWO_INCLUDES = """
 
 
 def run_apt_tasks(
-    tmp_path: Path, request: pytest.FixtureRequest, packages: list[str] | None, playbook: str = ""
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    packages: list[str] | None,
+    playbook: str = "",
+    check: bool = True,
 ) -> dict:
-    """Run common's tasks/apt.yml with `packages` (--check); the task events by task name."""
+    """Run common's tasks/apt.yml with `packages` (--check unless told); the task events by
+    task name."""
     if shutil.which("dpkg-query") is None:
         pytest.skip("dpkg-query is not installed (not a Debian-family machine)")
+    if subprocess.run([SYSTEM_PYTHON, "-c", "import apt"], capture_output=True).returncode:
+        pytest.skip(f"{SYSTEM_PYTHON} has no python3-apt (the targets' interpreter has)")
+    extravars: dict = {"ansible_python_interpreter": SYSTEM_PYTHON}
+    if packages is not None:
+        extravars["common_apt_packages"] = packages
     events = run_local_playbook(
-        tmp_path,
-        request,
-        playbook or APT_PLAYBOOK,
-        extravars={"common_apt_packages": packages} if packages is not None else {},
-        check=True,
+        tmp_path, request, playbook or APT_PLAYBOOK, extravars=extravars, check=check
     )
     request.node.all_events = [e for e in events if e["event"].startswith("host_")]
     return {e["task"]: e for e in events if e["event"].startswith("host_")}
@@ -103,3 +116,36 @@ def test_the_package_list_is_read_once_per_host_and_run(
     assert installs[0]["event"] == "host_skipped"  # dpkg: installed
     args = installs[1]["raw"]["event_data"]["res"]["invocation"]["module_args"]
     assert args["name"] == ["dcos-provision-no-such-package"]
+
+
+def test_a_host_with_python3_apt_needs_no_apt_get(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    by_task = run_apt_tasks(tmp_path, request, ["dpkg"])
+    assert by_task[GUARD]["event"] == "host_skipped"
+    assert "res" not in by_task[GUARD]["raw"]["event_data"]  # its condition, not check mode
+
+
+def test_a_host_without_python3_apt_gets_it_from_apt_get_first(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dpkg lists no python3-apt: apt-get installs it, in the first include of the run only
+    (fake dpkg-query and apt-get on PATH; the later include finds dpkg listed and skips)."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "apt-get.calls"
+    (fake / "dpkg-query").write_text("#!/bin/sh\necho 'dpkg installed'\n")
+    (fake / "apt-get").write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    for tool in fake.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    two_dpkg_includes = TWO_INCLUDES.replace(
+        "[coreutils, dcos-provision-no-such-package]", "[dpkg]"
+    )
+    run_apt_tasks(tmp_path, request, None, two_dpkg_includes, check=False)
+    guards = [e["event"] for e in request.node.all_events if e["task"] == GUARD]
+    assert guards == ["host_changed", "host_skipped"]
+    assert calls.read_text().splitlines() == [
+        "update -qq",
+        "install -y -qq --no-install-recommends python3-apt",
+    ]

@@ -130,6 +130,23 @@ def ssh_config_for(args: list[str]) -> CommandResult:
     return ok("".join(ssh_block(n, f"10.0.3.{10 + i}") for i, n in enumerate(names)))
 
 
+@pytest.fixture(autouse=True)
+def empty_vagrant_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No boxes installed unless a test adds one: the host's own ~/.vagrant.d never counts."""
+    home = tmp_path / "vagrant-home"
+    monkeypatch.setenv("VAGRANT_HOME", str(home))
+    return home
+
+
+def install_box(home: Path, template: str | None, version: str = "0") -> None:
+    """A fake installed lxc box (optionally with its own lxc-template)."""
+    box = home / "boxes" / "dcos-provision-VAGRANTSLASH-debian12-lxc" / version / "lxc"
+    box.mkdir(parents=True)
+    (box / "rootfs.tar.gz").write_bytes(b"")
+    if template is not None:
+        (box / "lxc-template").write_text(template)
+
+
 # --------------------------------------------------------------------------- create
 
 
@@ -703,3 +720,76 @@ def test_preflight_libvirt_needs_its_plugin_but_no_local_box(
     with pytest.raises(ToolMissingError, match="vagrant-libvirt") as caught:
         make_provider(tmp_path, runner, vagrant_provider="libvirt").preflight()
     assert caught.value.hint == "vagrant plugin install vagrant-libvirt"
+
+
+# --------------------------------------------------------------------------- login key
+
+
+def test_a_box_that_authorizes_the_cluster_key_gets_it_before_first_boot(
+    tmp_path: Path, empty_vagrant_home: Path
+) -> None:
+    install_box(empty_vagrant_home, 'printf "%s" "$DCOS_PROVISION_AUTHORIZED_KEY"')
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    runner.on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+
+    provider.create(plan_machines(provider.spec))
+
+    key = tmp_path / "state" / "vagrant" / "ssh" / "id_ed25519"
+    assert key.stat().st_mode & 0o777 == 0o600
+    loaded = paramiko.Ed25519Key.from_private_key_file(str(key))
+    public = f"ssh-ed25519 {loaded.get_base64()}"
+    assert (key.parent / "id_ed25519.pub").read_text().startswith(public + " ")
+    entries = json.loads((tmp_path / "state" / "machines.json").read_text())["machines"]
+    assert {e["name"]: e.get("ssh_private_key") for e in entries} == {
+        "demo-master-1": str(key),
+        "demo-agent-1": str(key),
+        "demo-agent-2": str(key),
+    }
+    up_call = next(c for c in runner.calls if c.args[1] == "up")
+    assert up_call.env["DCOS_PROVISION_AUTHORIZED_KEY"].startswith(public + " ")
+    # a second create keeps the key (machines already made with it must stay reachable)
+    provider.create(plan_machines(provider.spec))
+    assert paramiko.Ed25519Key.from_private_key_file(str(key)) == loaded
+
+
+def test_machines_made_before_keep_vagrants_key_and_new_ones_get_the_cluster_key(
+    tmp_path: Path, empty_vagrant_home: Path
+) -> None:
+    runner = FakeRunner().on(["vagrant", "status"], ok(STATUS_OUTPUT))
+    runner.on(["vagrant", "up"], ok())
+    runner.on(["vagrant", "ssh-config"], ssh_config_for)
+    provider = make_provider(tmp_path, runner)
+    provider.create(plan_machines(provider.spec)[:2])  # an old box: Vagrant's own key
+    install_box(empty_vagrant_home, "... $DCOS_PROVISION_AUTHORIZED_KEY ...")
+
+    provider.create(plan_machines(provider.spec))
+
+    entries = json.loads((tmp_path / "state" / "machines.json").read_text())["machines"]
+    key = str(tmp_path / "state" / "vagrant" / "ssh" / "id_ed25519")
+    assert {e["name"]: e.get("ssh_private_key") for e in entries} == {
+        "demo-master-1": None,
+        "demo-agent-1": None,
+        "demo-agent-2": key,
+    }
+
+
+@pytest.mark.parametrize(
+    ("templates", "takes"),
+    [
+        ([None], False),  # vagrant-lxc's default template: no key
+        (["#!/bin/sh\ntar xzf ..."], False),  # a template of another kind
+        (["... DCOS_PROVISION_AUTHORIZED_KEY ..."], True),
+        (["... DCOS_PROVISION_AUTHORIZED_KEY ...", None], False),  # one version without
+    ],
+)
+def test_only_a_box_whose_every_version_ships_our_template_takes_the_key(
+    tmp_path: Path, empty_vagrant_home: Path, templates: list[str | None], takes: bool
+) -> None:
+    for version, template in enumerate(templates):
+        install_box(empty_vagrant_home, template, version=str(version))
+    provider = make_provider(tmp_path, FakeRunner())
+    assert provider._box_takes_login_key() is takes
+    virtualbox = make_provider(tmp_path, FakeRunner(), vagrant_provider="virtualbox")
+    assert virtualbox._box_takes_login_key() is False

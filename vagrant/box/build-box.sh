@@ -93,10 +93,13 @@ printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStart
 chroot "$R" apt-get clean
 rm -rf "$R"/var/lib/apt/lists/* "$R"/var/cache/apt/*.bin
 [ -L "$R/etc/resolv.conf" ] || : > "$R/etc/resolv.conf"   # written by the DHCP client at boot
-# --- package: metadata.json + lxc-config + rootfs.tar.gz (tar of ./rootfs)
+# --- package: metadata.json + lxc-config + lxc-template + rootfs.tar.gz (tar of ./rootfs).
+# The box's own lxc-template (vagrant-lxc uses it instead of its default) unpacks the rootfs
+# once per host and gives each container an overlay on it (see the template's header).
 cd "$WORK"
 tar --numeric-owner -czf rootfs.tar.gz ./rootfs
 printf '{"provider":"lxc","version":"1.0.0"}\n' > metadata.json
 echo 'lxc.include = /usr/share/lxc/config/debian.common.conf' > lxc-config
-tar -czf "$BOX" metadata.json lxc-config rootfs.tar.gz
+install -m 0755 "$HERE/lxc-template" lxc-template
+tar -czf "$BOX" metadata.json lxc-config lxc-template rootfs.tar.gz
 ls -lh "$BOX"
