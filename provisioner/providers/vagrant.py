@@ -125,8 +125,10 @@ class VagrantProvider(Provider):
 
     def _box_takes_login_key(self) -> bool:
         """True when the lxc box ships dcos-provision's lxc-template (it authorizes the key
-        named by DCOS_PROVISION_AUTHORIZED_KEY); other boxes keep Vagrant's key insertion."""
-        if self.vagrant_provider != "lxc":
+        named by DCOS_PROVISION_AUTHORIZED_KEY) and we run as root (the Vagrantfile then runs
+        lxc-* without sudo); otherwise Vagrant's own key insertion."""
+        if self.vagrant_provider != "lxc" or os.geteuid() != 0:
+            # not root: vagrant-lxc runs lxc-create through sudo, whose env_reset drops the key
             return False
         return login_keys.box_takes_key(self.box, AUTHORIZED_KEY_ENV)
 

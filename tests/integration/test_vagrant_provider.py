@@ -21,6 +21,9 @@ CLUSTER = "e2e-vprov"
 PREFIX = f"{CLUSTER}-"
 #: An empty, stopped container whose name extends one of ours: exact-name cleanup must spare it.
 DECOY = f"{CLUSTER}-agent-10"
+#: An empty, stopped container of another cluster whose name starts like ours: it must survive.
+#: (Other containers on the host are no measure: the e2e suite runs two modules at once.)
+NEIGHBOUR = f"{CLUSTER}x-master-1"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -38,8 +41,9 @@ def test_vagrantfile_refuses_to_run_without_machines_file() -> None:
 def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
     require_lab()
     remove_stale_containers(PREFIX)
-    others_before = {c for c in containers() if not c.startswith(PREFIX)}
-    subprocess.run(["lxc-create", "-n", DECOY, "-t", "none", "-B", "dir"], check=True)
+    remove_stale_containers(f"{CLUSTER}x-")
+    for decoy in (DECOY, NEIGHBOUR):
+        subprocess.run(["lxc-create", "-n", decoy, "-t", "none", "-B", "dir"], check=True)
     spec = ClusterSpec.model_validate(
         {"name": CLUSTER, "provider": {"kind": "vagrant"}, "agents": {"count": 1}}
     )
@@ -108,7 +112,10 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
         finally:
             remove_stale_containers(PREFIX)
         assert {c for c in containers() if c.startswith(PREFIX)} == set()
-        assert {c for c in containers() if not c.startswith(PREFIX)} == others_before
+        try:
+            assert NEIGHBOUR in containers()
+        finally:
+            remove_stale_containers(f"{CLUSTER}x-")
     assert provider.list() == []
     assert CLUSTER not in (tmp_path / "state" / "known_hosts").read_text()  # lines forgotten
 

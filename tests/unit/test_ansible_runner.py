@@ -22,6 +22,7 @@ from provisioner.ansible import (
     result_from_events,
     run_playbook,
     runner_env,
+    strategy_env,
 )
 from provisioner.errors import AnsibleError, StateError
 
@@ -207,6 +208,19 @@ def test_runner_env_puts_the_venv_first(tmp_path: Path, monkeypatch: pytest.Monk
         "-o StrictHostKeyChecking=yes "
         f'-o "UserKnownHostsFile=~/.ssh/known_hosts {tmp_path.resolve()}/known_hosts"'
     )
+
+
+def test_mitogen_is_the_strategy_unless_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DCOS_PROVISION_MITOGEN", raising=False)
+    env = runner_env(tmp_path)
+    assert env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+    plugins = Path(env["ANSIBLE_STRATEGY_PLUGINS"])
+    assert (plugins / "mitogen_linear.py").is_file()  # where Ansible will look it up
+    assert strategy_env({"DCOS_PROVISION_MITOGEN": "1"}) == strategy_env({})
+    monkeypatch.setenv("DCOS_PROVISION_MITOGEN", "0")
+    assert "ANSIBLE_STRATEGY" not in runner_env(tmp_path)
 
 
 # --------------------------------------------------------------------------- real local runs
