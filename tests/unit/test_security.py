@@ -630,6 +630,25 @@ def test_status_security_layer_reads_every_hosts_live_firewall() -> None:
     assert not _security_checks(spec_of(), probes, emptied)[("firewall", "demo-master-1")].ok
 
 
+class _NftTogether(_Nft):
+    """Answers only when both hosts are asked at once (a barrier of two): hosts read one
+    after another would break it."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def run(self, machine: Machine, command: str, stdin: str = "", timeout_s: float = 60.0):
+        self.barrier.wait()
+        return super().run(machine, command, stdin, timeout_s)
+
+
+def test_status_reads_the_hosts_firewalls_all_at_once() -> None:
+    probes = _FlagProbes(SECURE_MASTER, SECURE_AGENT, PROTECTED)
+    checks = _security_checks(spec_of(), probes, _NftTogether())
+    assert checks[("firewall", "demo-master-1")].ok and checks[("firewall", "demo-agent-1")].ok
+
+
 def test_status_security_layer_checks_every_master_and_agent_acls() -> None:
     """Not only the leader's flags: a follower without --acls fails, naming it."""
     from provisioner.health.masters import MasterFacts
