@@ -10,31 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
+from .. import hostkeys
 from ..errors import ProviderError
-from ..fileutil import atomic_write
 
 
 def ensure(path: Path) -> None:
-    """Create an ed25519 key pair at ``path`` (0600) and ``path.pub`` unless it exists."""
-    if path.exists():
-        return
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    atomic_write(path.with_name(path.name + ".pub"), f"{public} dcos-provision\n", mode=0o644)
-    atomic_write(path, private, mode=0o600)
+    """Create an ed25519 key pair at ``path`` (0600) and ``path.pub`` unless it exists (the
+    same making as the Pulumi machines' host keys)."""
+    hostkeys.key_pair(path.parent, path.name)
 
 
 def public_line(path: Path) -> str:
