@@ -12,6 +12,7 @@ set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 BOX_NAME=${BOX_NAME:-dcos-provision/debian12-lxc}
 STAMP_DIR=${STAMP_DIR:-/var/lib/dcos-provision}
+LAB_MESOS_VERSION=1.12.0   # the mesos.version examples/local.yaml names (the stand-in reports it)
 BOX_STAMP="$STAMP_DIR/box.sha256"
 for arg in "$@"; do
   case "$arg" in -h|--help) sed -n '2,9p' "$0"; exit 0 ;; esac
@@ -145,26 +146,14 @@ else
   rm -f "$out"
 fi
 # The box's lxc-template unpacks it once per box into $LXC_BASE/<id> (every
-# container is an overlay on that): do it now rather than in the first `up`, then remove the
-# bases of earlier boxes that no container is laid on any more.
+# container is an overlay on that): do it now rather than in the first `up` (step 6 bakes the
+# lab's Mesos into a copy of it and removes the bases no container uses any more).
 LXC_BASE=/var/lib/dcos-provision/lxc-base   # the template's default
 box_lxc_dir="${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/$(echo "$BOX_NAME" | sed 's|/|-VAGRANTSLASH-|g')/0/lxc"
 if [ -x "$box_lxc_dir/lxc-template" ]; then
   DCOS_PROVISION_LXC_BASE_DIR="$LXC_BASE" "$box_lxc_dir/lxc-template" --prepare-base \
     --tarball "$box_lxc_dir/rootfs.tar.gz" || die "unpacking the box's base failed"
 fi
-for base in "$LXC_BASE"/*/; do
-  [ -d "$base" ] || continue
-  base=${base%/}
-  grep -qsF "overlay:$base/rootfs:" /var/lib/lxc/*/config && continue
-  box_tarball=$(cat "$base/tarball" 2>/dev/null || true)
-  if [ -n "$box_tarball" ] && [ -f "$box_tarball" ]; then   # the id the template gives it now
-    id=$(stat -L -c '%n %s %Y %i' "$box_tarball" | sha256sum | cut -c1-16)
-    [ "$id" = "$(basename "$base")" ] && continue
-  fi
-  say "removing $base (the unpacked base of an earlier box, unused)"
-  rm -rf "$base"
-done
 
 # --- 5. Mesos for the lab: .lab/mesos.tar.gz, real Mesos when there is a build (the one named by
 # DCOS_PROVISION_MESOS_TARBALL, else the newest in ../shared/mesos/: scripts/lib/lab-mesos.sh),
@@ -176,10 +165,45 @@ if [ -f "$REPO/tests/mesos_standin/build.sh" ]; then
   say "building the Mesos test stand-in tarballs"
   (cd "$REPO" && sh tests/mesos_standin/build.sh >/dev/null) || die "tests/mesos_standin/build.sh failed"
   # the lab copy reports the version examples/local.yaml names
-  (cd "$REPO" && VERSION=1.12.0 DIST="$LAB/standin" sh tests/mesos_standin/build.sh >/dev/null) ||
+  (cd "$REPO" && VERSION=$LAB_MESOS_VERSION DIST="$LAB/standin" sh tests/mesos_standin/build.sh >/dev/null) ||
     die "tests/mesos_standin/build.sh failed"
 fi
 . "$REPO/scripts/lib/lab-mesos.sh"
 prepare_lab_mesos "$REPO" "$LAB" || exit 1
+
+# --- 6. The lab's Mesos baked into the box's base: containers of a spec that installs
+# .lab/mesos.tar.gz (examples/local.yaml, the benchmarks) find it unpacked in the prefix with
+# role mesos_install's marker, so the role neither copies nor unpacks it (the template's
+# comment, 3.; dcos-provision names the tarball and prefix when it creates containers). Then
+# remove the bases no container is laid on that neither this box nor an existing tarball would
+# give again.
+if [ -x "$box_lxc_dir/lxc-template" ]; then
+  DCOS_PROVISION_LXC_BASE_DIR="$LXC_BASE" \
+    DCOS_PROVISION_BAKE_MESOS_TARBALL="$(cd "$LAB" && pwd -P)/mesos.tar.gz" \
+    DCOS_PROVISION_BAKE_MESOS_PREFIX="/opt/mesos-$LAB_MESOS_VERSION" \
+    "$box_lxc_dir/lxc-template" --prepare-base --tarball "$box_lxc_dir/rootfs.tar.gz" ||
+    die "baking the lab's Mesos into the box's base failed"
+fi
+base_id() { stat -L -c '%n %s %Y %i' "$1" | sha256sum | cut -c1-16; }   # as the template
+mesos_id() { { stat -L -c '%d %i %s %Y' "$1"; echo "$1 $2"; } | sha256sum | cut -c1-16; }
+for base in "$LXC_BASE"/*/; do
+  [ -d "$base" ] || continue
+  base=${base%/}
+  grep -qsF "overlay:$base/rootfs:" /var/lib/lxc/*/config && continue
+  name=$(basename "$base")
+  box_tarball=$(cat "$base/tarball" 2>/dev/null || true)
+  if [ -n "$box_tarball" ] && [ -f "$box_tarball" ]; then   # the id the template gives it now
+    id=$(base_id "$box_tarball")
+    if [ -f "$base/mesos" ]; then
+      mesos_tarball=$(sed -n 1p "$base/mesos") mesos_prefix=$(sed -n 2p "$base/mesos")
+      [ -f "$mesos_tarball" ] &&
+        [ "$name" = "$id-mesos-$(mesos_id "$mesos_tarball" "$mesos_prefix")" ] && continue
+    else
+      [ "$name" = "$id" ] && continue
+    fi
+  fi
+  say "removing $base (an unpacked base no container uses, of an earlier box or Mesos build)"
+  rm -rf "$base"
+done
 
 say "done"

@@ -16,6 +16,11 @@ the vagrant user's only authorized key before the container first boots. Those m
 entries name the key, and the Vagrantfile sets ``ssh.insert_key = false`` for them: Vagrant no
 longer logs in with its well-known insecure key to replace it (about 4 s of Ruby per machine,
 one machine after another in a parallel `up`). Machines created before keep Vagrant's own key.
+
+Baked Mesos (lxc, lab box): for a `tarball` install from a local file, the template also lays
+new containers on a copy of the base that holds the tarball unpacked in role mesos_install's
+prefix, with the role's marker: the role finds it and skips the copy and the unpack
+(``_bake_env``; vagrant/box/lxc-template).
 """
 
 from __future__ import annotations
@@ -57,6 +62,11 @@ ADDRESS_TIMEOUT = "There was an error executing lxc-info"
 HOST_KEYS_COMMAND = "cat /etc/ssh/ssh_host_*_key.pub"
 #: What the box's own lxc-template reads to authorize the cluster's key (vagrant/box/).
 AUTHORIZED_KEY_ENV = "DCOS_PROVISION_AUTHORIZED_KEY"
+#: What the box's lxc-template reads to bake a local Mesos tarball into the container's base.
+BAKE_TARBALL_ENV = "DCOS_PROVISION_BAKE_MESOS_TARBALL"
+BAKE_PREFIX_ENV = "DCOS_PROVISION_BAKE_MESOS_PREFIX"
+#: Where role mesos_install unpacks a tarball (its default `mesos_install_prefix`).
+TARBALL_PREFIX = "/opt/mesos-{version}"
 
 
 class VagrantProvider(Provider):
@@ -116,7 +126,24 @@ class VagrantProvider(Provider):
         env["DCOS_PROVISION_MACHINES"] = str(self.machines_file)
         if self.login_key.exists():
             env[AUTHORIZED_KEY_ENV] = login_keys.public_line(self.login_key)
+        env.update(self._bake_env())
         return env
+
+    def _bake_env(self) -> dict[str, str]:
+        """For lxc machines of a `tarball` install from a local file: the tarball and prefix
+        the box's lxc-template bakes into the base it lays new containers on, with the marker
+        role mesos_install looks for (the role then neither copies nor unpacks the archive).
+        A box without that template ignores them."""
+        install = self.spec.mesos.install
+        if self.vagrant_provider != "lxc" or install.method != "tarball" or install.url:
+            return {}
+        if not install.path:
+            return {}
+        return {
+            # the very path the inventory gives the role (its marker holds it)
+            BAKE_TARBALL_ENV: str(self.spec.resolve_path(install.path)),
+            BAKE_PREFIX_ENV: TARBALL_PREFIX.format(version=self.spec.mesos.version),
+        }
 
     @property
     def login_key(self) -> Path:

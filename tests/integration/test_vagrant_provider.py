@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 from pathlib import Path
@@ -15,6 +16,7 @@ from provisioner.remote.ssh import SshProbes
 from provisioner.spec import ClusterSpec
 from provisioner.topology import plan_machines
 
+from .cli_helpers import LAB_MESOS
 from .lab import containers, remove_stale_containers, require_lab, ssh_run
 
 CLUSTER = "e2e-vprov"
@@ -45,8 +47,14 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
     for decoy in (DECOY, NEIGHBOUR):
         subprocess.run(["lxc-create", "-n", decoy, "-t", "none", "-B", "dir"], check=True)
     spec = ClusterSpec.model_validate(
-        {"name": CLUSTER, "provider": {"kind": "vagrant"}, "agents": {"count": 1}}
+        {
+            "name": CLUSTER,
+            "provider": {"kind": "vagrant"},
+            "agents": {"count": 1},
+            "mesos": {"install": {"method": "tarball", "path": str(LAB_MESOS)}},
+        }
     )
+    lab_mesos_sha256 = hashlib.sha256(LAB_MESOS.read_bytes()).hexdigest()
     progress: list[str] = []
     provider = VagrantProvider(spec, tmp_path / "state", progress.append)
     planned = plan_machines(spec)
@@ -77,6 +85,15 @@ def test_create_list_destroy_two_machines(tmp_path: Path) -> None:
             # the container is an overlay on the box unpacked once, not a copy of it
             config = Path(f"/var/lib/lxc/{machine.name}/config").read_text()
             assert "overlay:/var/lib/dcos-provision/lxc-base/" in config
+            # ... with the lab's Mesos baked in, marked as role mesos_install marks an unpack
+            prefix = f"/opt/mesos-{spec.mesos.version}"
+            assert "-mesos-" in config
+            rc, out, err = ssh_run(
+                machine, f"cat {prefix}/.dcos-provision-{lab_mesos_sha256} && ls {prefix}"
+            )
+            assert rc == 0, err
+            assert out.splitlines()[0] == str(LAB_MESOS)
+            assert {"lib", "etc"} <= set(out.splitlines()[1:])
         assert not any("insecure key" in line for line in progress)
         # The host keys recorded through lxc-attach are the ones sshd presents: a strict
         # login (RejectPolicy, the state dir's known_hosts only) gets in.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -793,3 +794,55 @@ def test_only_a_box_whose_every_version_ships_our_template_takes_the_key(
     assert provider._box_takes_login_key() is takes
     virtualbox = make_provider(tmp_path, FakeRunner(), vagrant_provider="virtualbox")
     assert virtualbox._box_takes_login_key() is False
+
+
+# --------------------------------------------------------------------------- baked Mesos
+
+
+def tarball_spec(tmp_path: Path, vagrant_provider: str = "lxc", **install: object) -> ClusterSpec:
+    spec = ClusterSpec.model_validate(
+        {
+            "name": "demo",
+            "provider": {"kind": "vagrant", "vagrant_provider": vagrant_provider},
+            "mesos": {"version": "1.11.0", "install": install},
+        }
+    )
+    spec._source = tmp_path / "specs" / "demo.yaml"
+    return spec
+
+
+def test_a_local_tarball_install_names_the_tarball_and_prefix_the_template_bakes(
+    tmp_path: Path,
+) -> None:
+    spec = tarball_spec(tmp_path, method="tarball", path="../lab/mesos.tar.gz")
+    provider = VagrantProvider(spec, tmp_path / "state", None, FakeRunner())
+
+    env = provider._cluster_env()
+
+    # the path the inventory gives the role (its marker holds it), the role's prefix
+    assert env["DCOS_PROVISION_BAKE_MESOS_TARBALL"] == str(tmp_path / "lab" / "mesos.tar.gz")
+    assert env["DCOS_PROVISION_BAKE_MESOS_PREFIX"] == "/opt/mesos-1.11.0"
+
+
+@pytest.mark.parametrize(
+    ("vagrant_provider", "install"),
+    [
+        ("lxc", {"method": "tarball", "url": "https://example.org/mesos.tar.gz"}),
+        ("lxc", {"method": "repository"}),
+        ("libvirt", {"method": "tarball", "path": "/srv/mesos.tar.gz"}),  # no lxc-template
+    ],
+)
+def test_nothing_is_baked_for_downloads_packages_or_vms(
+    tmp_path: Path, vagrant_provider: str, install: dict[str, object]
+) -> None:
+    spec = tarball_spec(tmp_path, vagrant_provider, **install)
+    env = VagrantProvider(spec, tmp_path / "state", None, FakeRunner())._cluster_env()
+    assert not {"DCOS_PROVISION_BAKE_MESOS_TARBALL", "DCOS_PROVISION_BAKE_MESOS_PREFIX"} & set(env)
+
+
+def test_the_baked_prefix_is_role_mesos_installs_default() -> None:
+    defaults = yaml.safe_load(
+        (vagrant_dir().parent / "playbooks/roles/mesos_install/defaults/main.yml").read_text()
+    )
+    prefix = defaults["mesos_install_prefix"].replace("{{ mesos_install_version }}", "{version}")
+    assert prefix == vagrant_module.TARBALL_PREFIX
