@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import backup, pki, resize_run, security, up_steps
+from . import pki, resize_run, security, up_steps
 from .cluster import (
     Cluster,
     known_machines,
@@ -33,7 +33,7 @@ from .up_steps import STEPS, RunResult, UpRun
 from .vanished import account_for_silent
 
 if TYPE_CHECKING:
-    from . import health
+    from . import backup, health
     from .browser_bundle import BrowserBundle
     from .chaos import ChaosReport
     from .diagnose import DiagnoseResult
@@ -116,6 +116,8 @@ def up(
             # them costs seconds (two `vagrant` runs), which a no-op `up` need not pay.
             provider.preflight()
         if the_plan.upgrades or the_plan.resize is not None:
+            from . import backup  # not with this module: `status` has no use for it
+
             operation = "upgrade" if the_plan.upgrades else "master resize"
             backup.before(cluster, operation, auto_backup)
         # Generated on the first run (or the operator's own): the roles read secrets.json.
@@ -278,6 +280,8 @@ def down(cluster: Cluster, auto_backup: backup.AutoBackup | None = None) -> list
     with store.lock("down"):
         state = store.load()
         if state.machines:
+            from . import backup
+
             backup.before(cluster, "down", auto_backup, partial_ok=True)
             state = store.load()  # the backup may have recorded the cluster's identity
         provider = cluster.provider()

@@ -266,13 +266,13 @@ def _names(cert: x509.Certificate) -> tuple[set[str], set[str]]:
     )
 
 
-def _still_good(ca: ClusterCA, key_path: Path, cert_path: Path, node: NodeIdentity) -> bool:
+def _still_good(ca: x509.Certificate, key_path: Path, cert_path: Path, node: NodeIdentity) -> bool:
     """The issued pair is present, signed by this CA, names this node and has not expired."""
     if not (key_path.exists() and cert_path.exists()):
         return False
     cert = _read_cert(cert_path)
     try:
-        cert.verify_directly_issued_by(ca.certificate)
+        cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):  # another CA (perhaps of the same name)
         return False
     ips, dns = _names(cert)
@@ -294,7 +294,7 @@ def ensure_certificates(
     for node in nodes:
         for unit in UNITS:
             key_path, cert_path = _paths(state_dir, node.name, unit)
-            if not renew and _still_good(ca, key_path, cert_path, node):
+            if not renew and _still_good(ca.certificate, key_path, cert_path, node):
                 continue
             key, cert = ca.issue(node, unit, days)
             _write(key_path, _key_pem(key), 0o600)
@@ -343,19 +343,33 @@ def renew_controller(state_dir: Path, cluster: str, days: int) -> None:
     _write(cert_path, _cert_pem(cert), 0o644)
 
 
+def _ca_certificate(state_dir: Path) -> x509.Certificate | None:
+    """The CA's certificate when the CA is there (its key too, private), without reading
+    the key: loading it checks the RSA key's numbers, 40 ms that only issuing needs."""
+    directory = pki_dir(state_dir)
+    key_path, cert_path = directory / "ca.key", directory / "ca.crt"
+    if not (key_path.exists() and cert_path.exists()):
+        return None
+    require_private(key_path, "a private key")
+    return _read_cert(cert_path)
+
+
 def client_context(state_dir: Path, cluster: str, days: int) -> ssl.SSLContext:
     """The TLS context of our own clients: trusts only the cluster CA, checks that a server's
     certificate names the address dialled, and presents the controller's certificate (issued
-    on first use; libprocess verifies a client's certificate against the CA only)."""
-    ca = ensure_ca(state_dir, cluster)
+    on first use, when the CA's key is read; libprocess verifies a client's certificate
+    against the CA only)."""
+    ca = _ca_certificate(state_dir)
     key_path, cert_path = _paths(state_dir, CONTROLLER.name, "client")
-    if not _still_good(ca, key_path, cert_path, CONTROLLER):
-        key, cert = ca.issue(CONTROLLER, "client", days)
+    if ca is None or not _still_good(ca, key_path, cert_path, CONTROLLER):
+        issuer = ensure_ca(state_dir, cluster)
+        key, cert = issuer.issue(CONTROLLER, "client", days)
         _write(key_path, _key_pem(key), 0o600)
         _write(cert_path, _cert_pem(cert), 0o644)
+        ca = issuer.certificate
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_verify_locations(cadata=ca.pem)
+    context.load_verify_locations(cadata=_cert_pem(ca))
     try:
         context.load_cert_chain(cert_path, key_path)
     except (OSError, ssl.SSLError) as exc:

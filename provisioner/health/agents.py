@@ -9,12 +9,14 @@ means a master was detected, MESOS-FACTS §8.8).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..domain import Layer, Machine, Role
 from ..ports import MESOS_AGENT_PORT
 from ..remote.probes import METRICS_PATH, ProbeError, Probes, get_json
 from .masters import MasterFacts
+from .parallel import checks_at_once
 from .report import CheckResult
 from .versions import check_version
 from .view import ClusterView, Results, fmt, number, pid_address
@@ -40,13 +42,21 @@ def check_mesos_agents(view: ClusterView, probes: Probes, facts: MasterFacts) ->
     }
     expected = [p.name for p in view.expected(Role.AGENT)]
     _check_active(results, state, listed, expected, leader)
-    for agent in view.members(Role.AGENT):
+    version = view.spec.mesos.version
+
+    def agent_checks(agent: Machine) -> list[Callable[[Results], object]]:
         entry = listed.get(agent.name)
-        _check_registered(results, agent, entry, agent.name in recovered, leader)
-        _check_agent_state(results, probes, agent, entry)
-        _check_agent_metrics(results, probes, agent)
-        check_version(results, probes, agent, MESOS_AGENT_PORT, view.spec.mesos.version, "agent")
-        _check_resources(results, view, agent, entry)
+        return [
+            lambda found: _check_registered(found, agent, entry, agent.name in recovered, leader),
+            lambda found: _check_agent_state(found, probes, agent, entry),
+            lambda found: _check_agent_metrics(found, probes, agent),
+            lambda found: check_version(found, probes, agent, MESOS_AGENT_PORT, version, "agent"),
+            lambda found: _check_resources(found, view, agent, entry),
+        ]
+
+    # every agent's probes at once
+    checks = [check for agent in view.members(Role.AGENT) for check in agent_checks(agent)]
+    results.checks.extend(checks_at_once(LAYER, checks))
     return results.checks
 
 

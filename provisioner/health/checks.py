@@ -19,7 +19,7 @@ from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
 from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
-from .security import HostCommands, check_security
+from .security import FirewallReads, HostCommands, check_security
 from .view import ClusterView, Results
 from .workload import TASK_USER, check_workload
 from .zookeeper import check_zookeeper
@@ -123,6 +123,9 @@ def run_checks(
         view = ClusterView(spec, list(machines))
     report = HealthReport(cluster=spec.name)
     facts = MasterFacts()
+    # The firewall reads (an SSH login per host, the slowest probes) run while the layers
+    # before security do; a skipped security layer leaves them unread.
+    firewall = FirewallReads(view, hosts) if security and hosts is not None else None
 
     def masters_layer() -> list[CheckResult]:
         checks, found = check_mesos_masters(view, probes)
@@ -147,11 +150,27 @@ def run_checks(
         Layer.MESOS_MASTERS: masters_layer,
         Layer.MESOS_AGENTS: lambda: check_mesos_agents(view, probes, facts),
         Layer.WORKLOAD: workload_layer,
-        Layer.SECURITY: lambda: check_security(view, probes, facts, hosts),
+        Layer.SECURITY: lambda: check_security(view, probes, facts, hosts, firewall),
     }
     layers = (
         LAYERS + ((Layer.WORKLOAD,) if workload else ()) + ((Layer.SECURITY,) if security else ())
     )
+    try:
+        run_layers(report, layers, runners)
+    finally:
+        if firewall is not None:
+            firewall.close()
+    report.leader = facts.leader_name
+    report.mesos = facts.mesos
+    return report
+
+
+def run_layers(
+    report: HealthReport,
+    layers: Sequence[Layer],
+    runners: dict[Layer, Callable[[], list[CheckResult]]],
+) -> None:
+    """Each layer in turn, into `report`; one whose needed layer failed is skipped."""
     blocked: dict[Layer, Layer] = {}  # layer -> the layer whose failure blocks what needs it
     for number, layer in enumerate(layers):
         needed = NEEDS.get(layer, layers[number - 1] if number else None)
@@ -174,9 +193,6 @@ def run_checks(
         report.checks.extend(checks)
         if not gate_passes(layer, checks):
             blocked[layer] = layer
-    report.leader = facts.leader_name
-    report.mesos = facts.mesos
-    return report
 
 
 def gate_passes(layer: Layer, checks: list[CheckResult]) -> bool:

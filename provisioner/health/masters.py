@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,12 +18,15 @@ from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from ..remote.probes import (
     METRICS_PATH,
+    HttpAnswer,
     ProbeError,
     Probes,
     get_json,
     header,
+    parse_json,
 )
 from ..topology import mesos_quorum
+from .parallel import checks_at_once, each
 from .report import CheckResult
 from .versions import check_version
 from .view import ClusterView, Results, fmt, number
@@ -105,37 +110,39 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
     facts = MasterFacts()
     count = len(view.expected(Role.MASTER))
     quorum = mesos_quorum(count)
-    running: list[Machine] = []
-    for master in view.members(Role.MASTER):
-        try:
-            status, _headers, _body = probes.http_get(
-                master.address, MESOS_MASTER_PORT, "/master/health"
-            )
-        except ProbeError as exc:
-            results.add("health", master.name, False, f"down: port {MESOS_MASTER_PORT} {exc}")
-            continue
-        if results.add(
-            "health",
-            master.name,
-            status == 200,
-            "/master/health 200"
-            if status == 200
-            else f"/master/health answered {status}, expected 200",
-        ):
-            running.append(master)
-
+    masters = view.members(Role.MASTER)
+    version = view.spec.mesos.version
     metrics: dict[str, dict[str, Any]] = {}
-    for master in running:
-        metrics[master.name] = _master_metrics(results, probes, master)
-        check_version(results, probes, master, MESOS_MASTER_PORT, view.spec.mesos.version, "master")
-        _check_quorum_flag(results, probes, master, quorum, count)
+
+    def running_checks(master: Machine) -> list[Callable[[Results], object]]:
+        def read_metrics(found: Results) -> None:
+            metrics[master.name] = _master_metrics(found, probes, master)
+
+        return [
+            read_metrics,
+            lambda found: check_version(
+                found, probes, master, MESOS_MASTER_PORT, version, "master"
+            ),
+            lambda found: _check_quorum_flag(found, probes, master, quorum, count),
+        ]
+
+    # Every master at once, then every running one's metrics, version and flags at once; the
+    # /mesos znodes meanwhile.
+    with ThreadPoolExecutor(max_workers=1) as side:
+        reading = side.submit(read_znodes, view, probes)
+        health = each(masters, lambda master: _check_health(probes, master))
+        results.checks.extend(health)
+        running = [master for master, check in zip(masters, health, strict=True) if check.ok]
+        checks = [check for master in running for check in running_checks(master)]
+        results.checks.extend(checks_at_once(LAYER, checks))
+    znodes = reading.result()
 
     if len(running) >= quorum:
         results.add(
             "quorum", None, True, f"{len(running)} of {count} masters running, quorum {quorum}"
         )
     else:
-        down = [m.name for m in view.members(Role.MASTER) if m not in running]
+        down = [m.name for m in masters if m not in running]
         results.add(
             "quorum",
             None,
@@ -166,23 +173,59 @@ def check_mesos_masters(view: ClusterView, probes: Probes) -> tuple[list[CheckRe
         )
 
     _check_registry(results, view, facts, metrics, len(running), quorum, count)
-    znodes = read_znodes(view, probes)
-    _check_leader(results, view, probes, facts, znodes)
+    # The leader's state and build, every running master's redirect: all at once.
+    asked = [(m.address, "/master/redirect") for m in running]
     if facts.leader is not None:
-        facts.mesos = mesos_build(probes, facts.leader)
+        asked += [(facts.leader.address, "/master/state"), (facts.leader.address, "/version")]
+    got = dict(zip(asked, each(asked, lambda request: _ask(probes, *request)), strict=True))
+    _check_leader(results, view, facts, znodes, got)
+    if facts.leader is not None:
+        facts.mesos = mesos_build(got[(facts.leader.address, "/version")])
     _check_znodes(results, view, znodes, running)
     for master in running:
-        _check_redirect(results, view, probes, master, facts)
+        _check_redirect(results, view, master, facts, got[(master.address, "/master/redirect")])
     return results.checks, facts
 
 
-def mesos_build(probes: Probes, master: Machine) -> dict[str, str] | None:
-    """What a master runs, from `/version`: the stand-in adds a "standin" key (not Mesos)."""
+def _check_health(probes: Probes, master: Machine) -> CheckResult:
+    """Its /master/health: ok (running) when it answers 200."""
     try:
-        status, data = get_json(probes, master.address, MESOS_MASTER_PORT, "/version")
+        status, _headers, _body = probes.http_get(
+            master.address, MESOS_MASTER_PORT, "/master/health"
+        )
+    except ProbeError as exc:
+        return CheckResult(
+            LAYER, "health", master.name, False, f"down: port {MESOS_MASTER_PORT} {exc}"
+        )
+    return CheckResult(
+        LAYER,
+        "health",
+        master.name,
+        status == 200,
+        "/master/health 200"
+        if status == 200
+        else f"/master/health answered {status}, expected 200",
+    )
+
+
+def _ask(probes: Probes, address: str, path: str) -> HttpAnswer | ProbeError:
+    """A master's answer to GET path, or what was observed instead."""
+    try:
+        return probes.http_get(address, MESOS_MASTER_PORT, path)
+    except ProbeError as exc:
+        return exc
+
+
+def mesos_build(answer: HttpAnswer | ProbeError) -> dict[str, str] | None:
+    """What a master runs, from its `/version` answer: the stand-in adds a "standin" key (not
+    Mesos)."""
+    if isinstance(answer, ProbeError) or answer[0] != 200:
+        return None
+    try:
+        data = parse_json(answer[2], "/version")
     except ProbeError:
         return None
-    if status != 200 or not isinstance(data, dict):
+    if not isinstance(data, dict):
         return None
     kind = "stand-in" if "standin" in data else "real"
     return {"kind": kind, "version": str(data.get("version", "unknown"))}
@@ -263,9 +306,14 @@ def _check_registry(
 
 
 def _check_leader(
-    results: Results, view: ClusterView, probes: Probes, facts: MasterFacts, znodes: ZnodeView
+    results: Results,
+    view: ClusterView,
+    facts: MasterFacts,
+    znodes: ZnodeView,
+    got: dict[tuple[str, str], HttpAnswer | ProbeError],
 ) -> None:
-    """The elected master, its own /master/state and ZooKeeper's lowest member agree."""
+    """The elected master, its own /master/state (in `got`) and ZooKeeper's lowest member
+    agree."""
     leader = facts.leader
     if leader is None:
         seen = ""
@@ -276,24 +324,11 @@ def _check_leader(
         return
     facts.leader_pid = f"master@{leader.cluster_address}:{MESOS_MASTER_PORT}"
     problems = []
-    try:
-        status, _headers, body = probes.http_get(leader.address, MESOS_MASTER_PORT, "/master/state")
-        if status == 200:
-            state = json.loads(body.decode("utf-8"))
-            if isinstance(state, dict):
-                facts.leader_state = state
-            else:
-                problems.append("its /master/state is not a JSON object")
-        else:
-            target = redirect_target(header(_headers, "location"))
-            problems.append(
-                f"its /master/state answered {status}"
-                + (f" pointing to {target}" if target else "")
-            )
-    except ProbeError as exc:
-        problems.append(f"its /master/state: {exc}")
-    except (UnicodeDecodeError, ValueError) as exc:
-        problems.append(f"its /master/state is not JSON ({exc})")
+    answer = got[(leader.address, "/master/state")]
+    if isinstance(answer, ProbeError):
+        problems.append(f"its /master/state: {answer}")
+    else:
+        problems += _read_state(facts, answer)
     state = facts.leader_state or {}
     if state:
         facts.leader_pid = state.get("pid") or facts.leader_pid
@@ -330,6 +365,24 @@ def _check_leader(
         )
 
 
+def _read_state(facts: MasterFacts, answer: HttpAnswer) -> list[str]:
+    """Keeps the leader's /master/state in `facts`; the problems with its answer."""
+    status, headers, body = answer
+    if status != 200:
+        target = redirect_target(header(headers, "location"))
+        return [
+            f"its /master/state answered {status}" + (f" pointing to {target}" if target else "")
+        ]
+    try:
+        state = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return [f"its /master/state is not JSON ({exc})"]
+    if not isinstance(state, dict):
+        return ["its /master/state is not a JSON object"]
+    facts.leader_state = state
+    return []
+
+
 def _check_znodes(
     results: Results, view: ClusterView, znodes: ZnodeView, running: list[Machine]
 ) -> None:
@@ -352,15 +405,16 @@ def _check_znodes(
 
 
 def _check_redirect(
-    results: Results, view: ClusterView, probes: Probes, master: Machine, facts: MasterFacts
+    results: Results,
+    view: ClusterView,
+    master: Machine,
+    facts: MasterFacts,
+    answer: HttpAnswer | ProbeError,
 ) -> None:
-    try:
-        status, headers, _body = probes.http_get(
-            master.address, MESOS_MASTER_PORT, "/master/redirect"
-        )
-    except ProbeError as exc:
-        results.add("redirect", master.name, False, f"/master/redirect: {exc}")
+    if isinstance(answer, ProbeError):
+        results.add("redirect", master.name, False, f"/master/redirect: {answer}")
         return
+    status, headers, _body = answer
     target = redirect_target(header(headers, "location"))
     if status == 503:
         results.add("redirect", master.name, False, "/master/redirect 503: no leader elected")

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, Protocol
 
 from ..domain import MESOS_ZNODE, Layer, Machine, Role
 from ..ports import CLUSTER_PORTS, MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from ..remote.probes import ProbeError, Probes, get_json
 from .masters import MasterFacts
+from .parallel import each
 from .report import CheckResult
 from .view import ClusterView, Results
 
@@ -73,50 +75,87 @@ def _judge(results: Results, name: str, host: str | None, wanted: bool, seen: li
         results.add(name, host, True, "on")
 
 
+class FirewallReads:
+    """Every host's live firewall, read over SSH in the background from the moment this is
+    made (`hosts` None: what the spec configures). An SSH login per host is the slowest probe
+    of a status, so `run_checks` starts the reads before the first layer."""
+
+    def __init__(self, view: ClusterView, hosts: HostCommands | None) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._checks = self._pool.submit(_firewall_checks, view, hosts)
+
+    def checks(self) -> list[CheckResult]:
+        """The firewall checks, once every host is read."""
+        return self._checks.result()
+
+    def close(self) -> None:
+        """Waits for the reads (unused when the security layer is skipped)."""
+        self._pool.shutdown(wait=True)
+
+
 def check_security(
-    view: ClusterView, probes: Probes, facts: MasterFacts, hosts: HostCommands | None = None
+    view: ClusterView,
+    probes: Probes,
+    facts: MasterFacts,
+    hosts: HostCommands | None = None,
+    firewall: FirewallReads | None = None,
 ) -> list[CheckResult]:
     """The security layer; `hosts` reads each host's firewall over SSH (None: the firewall
-    check reports only what the spec configures)."""
+    check reports only what the spec configures) unless `firewall` has the reads under way.
+    Every node is asked at once."""
     results = Results(LAYER)
     security = view.spec.security
     masters = view.members(Role.MASTER)
     if facts.leader is None and not masters:
         results.add("mesos_authentication", None, False, "no leading master to ask")
-    for master in masters:
-        try:
-            flags = _flags(probes, master.address, MESOS_MASTER_PORT, ("/master/flags",))
-        except ProbeError as exc:
-            results.add("mesos_authentication", master.name, False, f"/master/flags: {exc}")
-        else:
-            _master_checks(results, master.name, flags, security)
-    for agent in view.members(Role.AGENT):
-        try:
-            flags = _flags(probes, agent.address, MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"))
-        except ProbeError as exc:
-            results.add("agent_authentication", agent.name, False, f"/flags: {exc}")
-            continue
-        off = [f for f in AGENT_AUTH_FLAGS if not _on(flags, f)]
-        off += [] if flags.get("credential") else ["--credential"]
-        if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
-            off.append("authenticate_http_readonly")
-        _judge(
-            results,
-            "agent_authentication",
-            agent.name,
-            security.authentication,
-            off if security.authentication else [],
-        )
-        _judge(
-            results,
-            "agent_acls",
-            agent.name,
-            security.acls,
-            [] if flags.get("acls") or not security.acls else ["--acls"],
-        )
-    _zookeeper_check(results, view, probes, security.zookeeper_acl)
-    _tls_checks(results, view, probes)
-    firewall = security.firewall
+    reads = firewall if firewall is not None else FirewallReads(view, hosts)
+    try:
+        flag_checks = [partial(_master_checks, probes, master, security) for master in masters]
+        flag_checks += [
+            partial(_agent_checks, probes, agent, security) for agent in view.members(Role.AGENT)
+        ]
+        for checks in each(flag_checks, lambda check: check()):
+            results.checks.extend(checks)
+        _zookeeper_check(results, view, probes, security.zookeeper_acl)
+        _tls_checks(results, view, probes)
+        results.checks.extend(reads.checks())
+    finally:
+        if firewall is None:
+            reads.close()
+    return results.checks
+
+
+def _agent_checks(probes: Probes, agent: Machine, security: Any) -> list[CheckResult]:
+    results = Results(LAYER)
+    try:
+        flags = _flags(probes, agent.address, MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"))
+    except ProbeError as exc:
+        results.add("agent_authentication", agent.name, False, f"/flags: {exc}")
+        return results.checks
+    off = [f for f in AGENT_AUTH_FLAGS if not _on(flags, f)]
+    off += [] if flags.get("credential") else ["--credential"]
+    if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
+        off.append("authenticate_http_readonly")
+    _judge(
+        results,
+        "agent_authentication",
+        agent.name,
+        security.authentication,
+        off if security.authentication else [],
+    )
+    _judge(
+        results,
+        "agent_acls",
+        agent.name,
+        security.acls,
+        [] if flags.get("acls") or not security.acls else ["--acls"],
+    )
+    return results.checks
+
+
+def _firewall_checks(view: ClusterView, hosts: HostCommands | None) -> list[CheckResult]:
+    results = Results(LAYER)
+    firewall = view.spec.security.firewall
     if not firewall.enabled:
         results.add("firewall", None, True, "OFF (spec)")
     elif hosts is None:
@@ -132,8 +171,7 @@ def check_security(
     else:
         # one SSH login per host: all at once (each is a key exchange; 8 in a row took 1.5 s)
         machines = list(view.machines)
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(machines)))) as pool:
-            reads = list(pool.map(lambda machine: _read_firewall(hosts, machine), machines))
+        reads = each(machines, lambda machine: _read_firewall(hosts, machine))
         for machine, read in zip(machines, reads, strict=True):
             _firewall_check(results, machine, read)
     return results.checks
@@ -174,7 +212,13 @@ def _firewall_check(
         results.add("firewall", machine.name, True, f"on: table {FIREWALL_TABLE} loaded")
 
 
-def _master_checks(results: Results, host: str, flags: dict[str, Any], security: Any) -> None:
+def _master_checks(probes: Probes, master: Machine, security: Any) -> list[CheckResult]:
+    results = Results(LAYER)
+    try:
+        flags = _flags(probes, master.address, MESOS_MASTER_PORT, ("/master/flags",))
+    except ProbeError as exc:
+        results.add("mesos_authentication", master.name, False, f"/master/flags: {exc}")
+        return results.checks
     off = [f for f in MASTER_AUTH_FLAGS if not _on(flags, f)]
     off += [] if flags.get("credentials") else ["--credentials"]
     if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
@@ -182,17 +226,18 @@ def _master_checks(results: Results, host: str, flags: dict[str, Any], security:
     _judge(
         results,
         "mesos_authentication",
-        host,
+        master.name,
         security.authentication,
         off if security.authentication else [],
     )
     _judge(
         results,
         "mesos_acls",
-        host,
+        master.name,
         security.acls,
         [] if flags.get("acls") or not security.acls else ["--acls"],
     )
+    return results.checks
 
 
 def _zookeeper_check(results: Results, view: ClusterView, probes: Probes, wanted: bool) -> None:
@@ -247,24 +292,30 @@ def _tls_checks(results: Results, view: ClusterView, probes: Probes) -> None:
             "(built before TLS): run `up --converge`",
         )
         return
-    for role, port in ((Role.MASTER, MESOS_MASTER_PORT), (Role.AGENT, MESOS_AGENT_PORT)):
-        for node in view.members(role):
-            try:
-                expires = reader(node.address, port)
-            except ProbeError as exc:
-                results.add("tls", node.name, False, f"port {port}: {exc}")
-                continue
-            days = (expires - time.time()) / 86400
-            if days <= 0:
-                results.add("tls", node.name, False, f"port {port}: the certificate has expired")
-            elif days <= tls.expiry_warning_days:
-                results.add(
-                    "tls",
-                    node.name,
-                    True,
-                    f"WARNING: port {port}: the certificate expires in {days:.1f} days "
-                    f"(warning at {tls.expiry_warning_days}): renew it (remove "
-                    f"pki/{node.name}.* from the state directory, then `up --converge`)",
-                )
-            else:
-                results.add("tls", node.name, True, f"on: port {port}, expires in {days:.0f} days")
+    nodes = [(node, MESOS_MASTER_PORT) for node in view.members(Role.MASTER)]
+    nodes += [(node, MESOS_AGENT_PORT) for node in view.members(Role.AGENT)]
+
+    def expiry(node: tuple[Machine, int]) -> float | ProbeError:
+        try:
+            return float(reader(node[0].address, node[1]))
+        except ProbeError as exc:
+            return exc
+
+    for (node, port), expires in zip(nodes, each(nodes, expiry), strict=True):  # all at once
+        if isinstance(expires, ProbeError):
+            results.add("tls", node.name, False, f"port {port}: {expires}")
+            continue
+        days = (expires - time.time()) / 86400
+        if days <= 0:
+            results.add("tls", node.name, False, f"port {port}: the certificate has expired")
+        elif days <= tls.expiry_warning_days:
+            results.add(
+                "tls",
+                node.name,
+                True,
+                f"WARNING: port {port}: the certificate expires in {days:.1f} days "
+                f"(warning at {tls.expiry_warning_days}): renew it (remove "
+                f"pki/{node.name}.* from the state directory, then `up --converge`)",
+            )
+        else:
+            results.add("tls", node.name, True, f"on: port {port}, expires in {days:.0f} days")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..domain import Layer, Role
+from ..domain import Layer, Machine, Role
 from ..ports import ZOOKEEPER_CLIENT_PORT
 from ..remote.probes import ProbeError, Probes
 from ..topology import majority
+from .parallel import each
 from .report import CheckResult
 from .view import ClusterView, Results
 
@@ -83,20 +84,10 @@ def check_zookeeper(view: ClusterView, probes: Probes) -> list[CheckResult]:
     members = view.members(Role.ZOOKEEPER)
     size = len(expected)
     answers: dict[str, MemberAnswer] = {}
-    for member in members:
-        try:
-            ruok = probes.four_letter(member.address, "ruok").strip()
-            problem = four_letter_problem("ruok", ruok)
-            detail = problem or (
-                "imok" if ruok == "imok" else f"answered {ruok[:40]!r}, expected 'imok'"
-            )
-            results.add("ruok", member.name, ruok == "imok", detail)
-        except ProbeError as exc:
-            results.add("ruok", member.name, False, f"down: port {ZOOKEEPER_CLIENT_PORT} {exc}")
-        try:
-            answers[member.name] = parse_srvr(probes.four_letter(member.address, "srvr"))
-        except ProbeError as exc:
-            answers[member.name] = MemberAnswer(None, f"down: port {ZOOKEEPER_CLIENT_PORT} {exc}")
+    asked = each(members, lambda member: _ask(probes, member))  # every member at once
+    for member, (ruok, answer) in zip(members, asked, strict=True):
+        results.checks.append(ruok)
+        answers[member.name] = answer
 
     leaders = [name for name, answer in answers.items() if answer.mode == "leader"]
     for member in members:
@@ -157,6 +148,25 @@ def check_zookeeper(view: ClusterView, probes: Probes) -> list[CheckResult]:
             )
     _check_membership(results, view, answers, serving, leader_metrics, leader_error)
     return results.checks
+
+
+def _ask(probes: Probes, member: Machine) -> tuple[CheckResult, MemberAnswer]:
+    """The member's `ruok` check and its answer to `srvr`."""
+    found = Results(LAYER)
+    try:
+        ruok = probes.four_letter(member.address, "ruok").strip()
+        problem = four_letter_problem("ruok", ruok)
+        detail = problem or (
+            "imok" if ruok == "imok" else f"answered {ruok[:40]!r}, expected 'imok'"
+        )
+        found.add("ruok", member.name, ruok == "imok", detail)
+    except ProbeError as exc:
+        found.add("ruok", member.name, False, f"down: port {ZOOKEEPER_CLIENT_PORT} {exc}")
+    try:
+        answer = parse_srvr(probes.four_letter(member.address, "srvr"))
+    except ProbeError as exc:
+        answer = MemberAnswer(None, f"down: port {ZOOKEEPER_CLIENT_PORT} {exc}")
+    return found.checks[0], answer
 
 
 def _check_leader(

@@ -3,9 +3,12 @@ password or agent authenticates, and how long each phase may take."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -35,6 +38,15 @@ def load_key(path: str | None) -> tuple[paramiko.PKey | None, bool]:
         return None, True
     except (paramiko.SSHException, OSError, ValueError) as exc:
         raise KeyFileError(f"cannot read private key file {path}: {exc}") from None
+
+
+def _transport(sock: Any, **options: Any) -> paramiko.Transport:
+    """paramiko's transport on a socket that sends each packet at once (TCP_NODELAY). SSH
+    sends small packets back to back (key exchange, channel requests): held by Nagle until the
+    server's delayed ACK, a login took 70-130 ms instead of 30, a command 47 ms instead of 3."""
+    with contextlib.suppress(OSError, AttributeError):  # a socket that is not TCP
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return paramiko.Transport(sock, **options)
 
 
 def connect(
@@ -79,6 +91,7 @@ def connect(
             timeout=timeout_s,
             banner_timeout=timeout_s,
             auth_timeout=timeout_s,
+            transport_factory=_transport,
         )
     except BaseException:
         client.close()

@@ -41,11 +41,18 @@ def _bridge(stream: Any, timeout_s: float) -> socket.socket:
     return near
 
 
-def wrap(stream: Any, context: ssl.SSLContext, server: str, timeout_s: float) -> ssl.SSLSocket:
-    """Complete a TLS handshake with `server` (its certificate must name it) over `stream`."""
+def wrap(
+    stream: Any,
+    context: ssl.SSLContext,
+    server: str,
+    timeout_s: float,
+    session: ssl.SSLSession | None = None,
+) -> ssl.SSLSocket:
+    """Complete a TLS handshake with `server` (its certificate must name it) over `stream`,
+    resuming `session` (one of `context`'s with this server) when the server still has it."""
     raw = stream if isinstance(stream, socket.socket) else _bridge(stream, timeout_s)
     try:
-        return context.wrap_socket(raw, server_hostname=server)
+        return context.wrap_socket(raw, server_hostname=server, session=session)
     except BaseException:
         raw.close()
         if raw is not stream:

@@ -29,6 +29,8 @@ class _Interface(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if username == "vagrant" and key == self.server.client_key:
+            # Counted before the client hears of it: the client's login cannot return first.
+            self.server.logins += 1
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
@@ -68,7 +70,7 @@ class FakeSshServer:
         self.client_key_file = tmp_path / "id_rsa"
         self.client_key.write_private_key_file(str(self.client_key_file))
         self.destinations: list[tuple[str, int]] = []
-        self.logins = 0
+        self.logins = 0  # successful authentications
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
@@ -94,7 +96,6 @@ class FakeSshServer:
             transport.start_server(server=interface)
         except (paramiko.SSHException, EOFError, OSError):
             return
-        self.logins += 1
         while transport.is_active() and not self._stop.is_set():
             channel = transport.accept(timeout=0.1)
             if channel is None:

@@ -189,3 +189,40 @@ def test_the_clusters_record_wins_over_a_stale_personal_line(ssh_server, tmp_pat
         probes.tcp("127.0.0.1", ssh_server.port)
     finally:
         probes.close()
+
+
+def test_the_ssh_socket_sends_each_packet_at_once(ssh_server):
+    """TCP_NODELAY: SSH sends small packets back to back, which Nagle would hold until the
+    server's delayed ACK (a login took 70-130 ms instead of 30 on LXC)."""
+    from provisioner.remote.connect import connect
+
+    client = connect(machine(ssh_server), timeout_s=5)
+    try:
+        sock = client.get_transport().sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        client.close()
+
+
+def test_checks_asking_for_one_machine_at_once_share_one_login(ssh_server):
+    probes = SshProbes([machine(ssh_server)], timeout_s=5)
+    start = threading.Barrier(4, timeout=10)
+    errors: list[BaseException] = []
+
+    def login() -> None:
+        start.wait()
+        try:
+            probes.tcp("127.0.0.1", ssh_server.port)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=login) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        probes.close()
+    assert errors == []
+    assert ssh_server.logins == 1

@@ -116,6 +116,23 @@ def test_a_ca_key_readable_by_others_is_refused(tmp_path: Path) -> None:
         pki.ensure_ca(tmp_path, "demo")
 
 
+def test_the_client_context_reads_the_ca_key_only_to_issue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every `status` builds it: loading the CA's key (its RSA numbers checked, 40 ms) is
+    for issuing the controller's certificate, not for trusting the CA."""
+    pki.client_context(tmp_path, "demo", 30)  # issues the controller's certificate
+
+    def no_key(path: Path) -> None:
+        raise AssertionError(f"{path} read")
+
+    monkeypatch.setattr(pki, "_read_key", no_key)
+    assert pki.client_context(tmp_path, "demo", 30).cert_store_stats()["x509_ca"] == 1
+    (pki.pki_dir(tmp_path) / "ca.key").chmod(0o644)
+    with pytest.raises(CredentialsError, match="readable by others"):
+        pki.client_context(tmp_path, "demo", 30)
+
+
 def test_certificate_info_and_forget(tmp_path: Path) -> None:
     pki.ensure_certificates(tmp_path, "demo", NODES, days=30)
     info = pki.certificate_info(tmp_path, "demo-agent-1")

@@ -24,7 +24,10 @@ from provisioner.topology import plan_machines
 
 
 class _Handler(BaseHTTPRequestHandler):
+    resumed: ClassVar[list[bool]] = []  # per request: did the client resume a TLS session
+
     def do_GET(self) -> None:
+        _Handler.resumed.append(self.request.session_reused)
         body = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -77,6 +80,24 @@ def test_direct_probes_speak_mutual_tls(node: tuple[Path, int]) -> None:
     probes.tls = pki.client_context(state_dir, "demo", 30)
     status, _headers, body = probes.http_get("127.0.0.1", port, "/master/health")
     assert (status, body) == (200, b'{"ok": true}')
+
+
+def test_requests_to_a_node_resume_its_tls_session(node: tuple[Path, int]) -> None:
+    """The first request checks the server's certificate; the next ones resume its session
+    (no certificates, no signatures: half the CPU of a handshake)."""
+    state_dir, port = node
+    probes = DirectProbes()
+    probes.tls = pki.client_context(state_dir, "demo", 30)
+    _Handler.resumed.clear()
+    for _ in range(3):
+        assert probes.http_get("127.0.0.1", port, "/master/health")[0] == 200
+    assert _Handler.resumed == [False, True, True]
+    other = DirectProbes()  # its own sessions
+    other.tls = probes.tls
+    assert other.http_get("127.0.0.1", port, "/master/health")[0] == 200
+    probes.tls = pki.client_context(state_dir, "demo", 30)  # a new context: a new session
+    assert probes.http_get("127.0.0.1", port, "/master/health")[0] == 200
+    assert _Handler.resumed[3:] == [False, False]
 
 
 def test_plain_http_gets_no_answer_from_a_tls_node(node: tuple[Path, int]) -> None:
@@ -187,6 +208,21 @@ def test_status_warns_about_a_certificate_expiring_within_the_threshold() -> Non
     assert by_host[agent_1].ok and by_host[agent_1].detail.startswith("WARNING: port 5051")
     assert "pki/demo-agent-1.* " in by_host[agent_1].detail
     assert not by_host[agent_2].ok and "TLS handshake failed" in by_host[agent_2].detail
+
+
+def test_status_reads_every_nodes_certificate_at_once() -> None:
+    view = _view()
+    barrier = threading.Barrier(len(view.machines), timeout=10)
+
+    class Together(_ExpiryProbes):
+        def certificate_expiry(self, address: str, port: int) -> float:
+            barrier.wait()  # breaks when the nodes are asked one after another
+            return super().certificate_expiry(address, port)
+
+    results = Results(Layer.SECURITY)
+    _tls_checks(results, view, Together({m.address: 60 for m in view.machines}))  # type: ignore[arg-type]
+    assert [c.host for c in results.checks] == [m.name for m in view.machines]
+    assert all(c.ok for c in results.checks)
 
 
 def test_tls_off_in_the_spec_is_reported_as_off() -> None:

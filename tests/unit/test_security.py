@@ -649,6 +649,23 @@ def test_status_reads_the_hosts_firewalls_all_at_once() -> None:
     assert checks[("firewall", "demo-master-1")].ok and checks[("firewall", "demo-agent-1")].ok
 
 
+class _FlagProbesTogether(_FlagProbes):
+    """Answers the flags only when the master and the agent are asked at once."""
+
+    def __init__(self) -> None:
+        super().__init__(SECURE_MASTER, SECURE_AGENT, PROTECTED)
+        self.barrier = threading.Barrier(2, timeout=10)
+
+    def http_get(self, address: str, port: int, path: str) -> tuple[int, dict, bytes]:
+        self.barrier.wait()
+        return super().http_get(address, port, path)
+
+
+def test_status_asks_every_nodes_flags_at_once() -> None:
+    checks = _security_checks(spec_of(), _FlagProbesTogether(), _Nft(set()))
+    assert all(c.ok for c in checks.values()), checks
+
+
 def test_status_security_layer_checks_every_master_and_agent_acls() -> None:
     """Not only the leader's flags: a follower without --acls fails, naming it."""
     from provisioner.health.masters import MasterFacts
