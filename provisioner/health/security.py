@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
@@ -110,9 +111,10 @@ def check_security(
         results.add("mesos_authentication", None, False, "no leading master to ask")
     reads = firewall if firewall is not None else FirewallReads(view, hosts)
     try:
-        flag_checks = [partial(_master_checks, probes, master, security) for master in masters]
-        flag_checks += [
-            partial(_agent_checks, probes, agent, security) for agent in view.members(Role.AGENT)
+        flag_checks = [
+            partial(_daemon_checks, probes, machine, security, daemon)
+            for daemon, machines in ((_MASTER, masters), (_AGENT, view.members(Role.AGENT)))
+            for machine in machines
         ]
         for checks in each(flag_checks, lambda check: check()):
             results.checks.extend(checks)
@@ -122,34 +124,6 @@ def check_security(
     finally:
         if firewall is None:
             reads.close()
-    return results.checks
-
-
-def _agent_checks(probes: Probes, agent: Machine, security: Any) -> list[CheckResult]:
-    results = Results(LAYER)
-    try:
-        flags = _flags(probes, agent.address, MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"))
-    except ProbeError as exc:
-        results.add("agent_authentication", agent.name, False, f"/flags: {exc}")
-        return results.checks
-    off = [f for f in AGENT_AUTH_FLAGS if not _on(flags, f)]
-    off += [] if flags.get("credential") else ["--credential"]
-    if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
-        off.append("authenticate_http_readonly")
-    _judge(
-        results,
-        "agent_authentication",
-        agent.name,
-        security.authentication,
-        off if security.authentication else [],
-    )
-    _judge(
-        results,
-        "agent_acls",
-        agent.name,
-        security.acls,
-        [] if flags.get("acls") or not security.acls else ["--acls"],
-    )
     return results.checks
 
 
@@ -212,31 +186,42 @@ def _firewall_check(
         results.add("firewall", machine.name, True, f"on: table {FIREWALL_TABLE} loaded")
 
 
-def _master_checks(probes: Probes, master: Machine, security: Any) -> list[CheckResult]:
+@dataclass(frozen=True)
+class _Daemon:
+    """Where a Mesos daemon shows its flags and which checks judge them."""
+
+    port: int
+    paths: tuple[str, ...]  # tried in order while they answer 404
+    auth_flags: tuple[str, ...]
+    credential_flag: str
+    auth_check: str
+    acls_check: str
+
+
+_MASTER = _Daemon(MESOS_MASTER_PORT, ("/master/flags",), MASTER_AUTH_FLAGS, "credentials",
+                  "mesos_authentication", "mesos_acls")  # fmt: skip
+_AGENT = _Daemon(MESOS_AGENT_PORT, ("/slave(1)/flags", "/flags"), AGENT_AUTH_FLAGS, "credential",
+                 "agent_authentication", "agent_acls")  # fmt: skip
+
+
+def _daemon_checks(
+    probes: Probes, machine: Machine, security: Any, daemon: _Daemon
+) -> list[CheckResult]:
+    """Authentication and ACL checks of one master or agent, from its flags."""
     results = Results(LAYER)
     try:
-        flags = _flags(probes, master.address, MESOS_MASTER_PORT, ("/master/flags",))
+        flags = _flags(probes, machine.address, daemon.port, daemon.paths)
     except ProbeError as exc:
-        results.add("mesos_authentication", master.name, False, f"/master/flags: {exc}")
+        results.add(daemon.auth_check, machine.name, False, f"{daemon.paths[-1]}: {exc}")
         return results.checks
-    off = [f for f in MASTER_AUTH_FLAGS if not _on(flags, f)]
-    off += [] if flags.get("credentials") else ["--credentials"]
+    off = [f for f in daemon.auth_flags if not _on(flags, f)]
+    off += [] if flags.get(daemon.credential_flag) else [f"--{daemon.credential_flag}"]
     if security.readonly_auth and not _on(flags, "authenticate_http_readonly"):
         off.append("authenticate_http_readonly")
-    _judge(
-        results,
-        "mesos_authentication",
-        master.name,
-        security.authentication,
-        off if security.authentication else [],
-    )
-    _judge(
-        results,
-        "mesos_acls",
-        master.name,
-        security.acls,
-        [] if flags.get("acls") or not security.acls else ["--acls"],
-    )
+    wanted = security.authentication
+    _judge(results, daemon.auth_check, machine.name, wanted, off if wanted else [])
+    missing_acls = [] if flags.get("acls") or not security.acls else ["--acls"]
+    _judge(results, daemon.acls_check, machine.name, security.acls, missing_acls)
     return results.checks
 
 
