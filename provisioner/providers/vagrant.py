@@ -135,9 +135,8 @@ class VagrantProvider(Provider):
         role mesos_install looks for (the role then neither copies nor unpacks the archive).
         A box without that template ignores them."""
         install = self.spec.mesos.install
-        if self.vagrant_provider != "lxc" or install.method != "tarball" or install.url:
-            return {}
-        if not install.path:
+        local = install.method == "tarball" and not install.url
+        if self.vagrant_provider != "lxc" or not local or not install.path:
             return {}
         return {
             # the very path the inventory gives the role (its marker holds it)
