@@ -18,11 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from .fileutil import atomic_write
+from .sshlib import paramiko
 
 #: The name of the file in the state directory (`Cluster.known_hosts_file`).
 KNOWN_HOSTS = "known_hosts"

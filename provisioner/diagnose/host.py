@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paramiko
-
 from ..domain import Machine, Role
 from ..ports import MESOS_AGENT_PORT, MESOS_MASTER_PORT, ZOOKEEPER_CLIENT_PORT
 from ..redact import redact_data, redact_text
 from ..remote.connect import connect as ssh_connect
 from ..remote.probes import ProbeError, StreamProbes
 from ..remote.ssh import describe_ssh_error
+from ..sshlib import paramiko
 
 COMMAND_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10.0

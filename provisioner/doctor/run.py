@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paramiko
-
 from ..domain import Machine
 from ..remote.connect import KeyFileError, connect
+from ..sshlib import paramiko
 from .checks import CHECKS, CommandResult, Runner, run_checks
 
 DEFAULT_TIMEOUT_S = 5.0

@@ -10,10 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paramiko
-
 from ..domain import Machine
 from ..hostkeys import load_trusted_keys
+from ..sshlib import paramiko
 
 # Failed logins and refused channels become failed checks; without a handler paramiko's own
 # log lines (and the tracebacks of its transport threads) would reach stderr through

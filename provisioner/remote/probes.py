@@ -10,11 +10,10 @@ import contextlib
 import errno
 import http.client
 import json
-import logging
 import socket
 import ssl
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from ..ports import MONITORING_PORTS, ZOOKEEPER_CLIENT_PORT
 
@@ -26,6 +25,7 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 HttpAnswer = tuple[int, dict[str, str], bytes]
 Endpoint = tuple[str, int]
+Answer = TypeVar("Answer")
 
 
 class ProbeError(Exception):
@@ -196,6 +196,46 @@ class StreamProbes:
         """A socket-like stream to address:port (for the workload's long-lived HTTP stream)."""
         return self._connect_http(address, port, timeout_s)
 
+    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
+        from .zkwire import read_children
+
+        return self._zk_read(hosts, lambda stream: read_children(stream, path, self._zk_ms))
+
+    def zk_acls(self, hosts: list[str], path: str) -> list[tuple[str, str, int]]:
+        """The ACL of a znode as (scheme, id, perms) entries (readable by anyone)."""
+        from .zkwire import read_acls
+
+        return self._zk_read(hosts, lambda stream: read_acls(stream, path, self._zk_ms))
+
+    @property
+    def _zk_ms(self) -> int:
+        return int(self.timeout_s * 1000)
+
+    def _zk_read(self, hosts: list[str], read: Callable[[Any], Answer]) -> Answer:
+        """`read` in a ZooKeeper session with the first of `hosts` ("ip:port") that answers;
+        a znode that does not exist is an answer (every member would say so)."""
+        from .zkwire import MissingZnode, WireError
+
+        errors = []
+        for host in hosts:
+            address, _, port = host.rpartition(":")
+            try:
+                stream = self._connect(address, int(port))
+            except ProbeError as exc:
+                errors.append(f"{host}: {exc}")
+                continue
+            try:
+                return read(stream)
+            except MissingZnode as exc:
+                raise ProbeError(str(exc)) from None
+            except WireError as exc:
+                errors.append(f"{host}: {exc}")
+            except Exception as exc:
+                errors.append(f"{host}: {describe_error(exc, self.timeout_s)}")
+            finally:
+                stream.close()
+        raise ProbeError("no ZooKeeper member answered: " + "; ".join(errors))
+
     def four_letter(self, address: str, command: str) -> str:
         stream = self._connect(address, self.zookeeper_port)
         try:
@@ -249,18 +289,9 @@ class StreamProbes:
         """Nothing is kept open between probes here."""
 
 
-def _quiet_logger() -> logging.Logger:
-    """kazoo logs every failed connection attempt; a failed check already says it."""
-    logger = logging.getLogger("provisioner.health.kazoo")
-    logger.propagate = False
-    logger.setLevel(logging.CRITICAL + 1)
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-    return logger
-
-
 class DirectProbes(StreamProbes):
-    """Probes straight over the network from this machine (sockets, http.client, kazoo).
+    """Probes straight over the network from this machine (sockets, http.client, ZooKeeper's
+    wire protocol).
 
     `endpoints` maps an (address, port) the checks ask for to the one actually dialled; tests
     use it to point the well-known ports at local fakes.
@@ -280,77 +311,3 @@ class DirectProbes(StreamProbes):
 
     def _open(self, address: str, port: int, timeout_s: float) -> socket.socket:
         return socket.create_connection(self._dial(address, port), timeout=timeout_s)
-
-    @contextlib.contextmanager
-    def _kazoo(self, hosts: list[str]) -> Iterator[Any]:
-        """A started kazoo client on `hosts` ("ip:port"); errors become ProbeError."""
-        from kazoo.client import KazooClient
-        from kazoo.exceptions import NoNodeError
-        from kazoo.retry import KazooRetry
-
-        dialled = []
-        for host in hosts:
-            address, _, port = host.rpartition(":")
-            real_address, real_port = self._dial(address, int(port))
-            dialled.append(f"{real_address}:{real_port}")
-        client = KazooClient(
-            hosts=",".join(dialled),
-            timeout=self.timeout_s,
-            logger=_quiet_logger(),
-            connection_retry=KazooRetry(max_tries=1, delay=0.1, ignore_expire=False),
-            command_retry=KazooRetry(max_tries=1, delay=0.1),
-        )
-        try:
-            client.start(timeout=self.timeout_s)
-            yield client
-        except NoNodeError as exc:
-            raise ProbeError(f"znode {exc.args[0] if exc.args else ''} does not exist") from None
-        except ProbeError:
-            raise
-        except Exception as exc:  # kazoo's timeout error is not a KazooException
-            raise ProbeError(_kazoo_error(exc, self.timeout_s)) from None
-        finally:
-            try:
-                client.stop()
-                client.close()
-            except Exception:  # closing a never-connected client must not hide the result
-                pass
-
-    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
-        from kazoo.exceptions import NoNodeError
-
-        with self._kazoo(hosts) as client:
-            try:
-                names = client.get_children(path)
-            except NoNodeError:
-                raise ProbeError(f"znode {path} does not exist") from None
-            children: dict[str, bytes] = {}
-            for name in names:
-                try:
-                    data, _stat = client.get(f"{path.rstrip('/')}/{name}")
-                except NoNodeError:  # an ephemeral member left between the two reads
-                    continue
-                children[name] = data or b""
-            return children
-
-    def zk_acls(self, hosts: list[str], path: str) -> list[tuple[str, str, int]]:
-        """The ACL of a znode as (scheme, id, perms) entries (readable by anyone)."""
-        from kazoo.exceptions import NoNodeError
-
-        with self._kazoo(hosts) as client:
-            try:
-                acls, _stat = client.get_acls(path)
-            except NoNodeError:
-                raise ProbeError(f"znode {path} does not exist") from None
-            return [(acl.id.scheme, acl.id.id, int(acl.perms)) for acl in acls]
-
-
-def _kazoo_error(exc: BaseException, timeout_s: float) -> str:
-    name = type(exc).__name__
-    if "Timeout" in name:
-        return f"no ZooKeeper session within {timeout_s:g}s"
-    return (
-        describe_error(exc, timeout_s)
-        if isinstance(exc, OSError)
-        else (f"{name}: {exc}" if str(exc) else name)
-    )

@@ -25,7 +25,7 @@ from .probes import (
 )
 
 if TYPE_CHECKING:
-    import paramiko
+    from ..sshlib import paramiko
 
 
 class UntrustedHostError(ProbeError):
@@ -34,7 +34,7 @@ class UntrustedHostError(ProbeError):
 
 
 def _is_trust_failure(exc: BaseException) -> bool:
-    import paramiko
+    from ..sshlib import paramiko
 
     if isinstance(exc, paramiko.BadHostKeyException | paramiko.AuthenticationException):
         return True
@@ -43,7 +43,7 @@ def _is_trust_failure(exc: BaseException) -> bool:
 
 
 def describe_ssh_error(exc: BaseException, machine: Machine, timeout_s: float) -> str:
-    import paramiko
+    from ..sshlib import paramiko
 
     login = f"{machine.ssh_user}@{machine.address}:{machine.ssh_port}"
     if isinstance(exc, paramiko.BadHostKeyException):
@@ -112,7 +112,7 @@ class SshProbes(StreamProbes):
             client.close()
 
     def _open(self, address: str, port: int, timeout_s: float) -> Any:
-        import paramiko
+        from ..sshlib import paramiko
 
         machine = self._machine(address)
         for attempt in (1, 2):  # a cached session may have died with a rebooted machine
@@ -161,29 +161,6 @@ class SshProbes(StreamProbes):
             self._client(machine)  # a logged-in session is the answer
             return
         super().tcp(address, port)
-
-    def zk_children(self, hosts: list[str], path: str) -> dict[str, bytes]:
-        from .zkwire import read_children
-
-        errors = []
-        for host in hosts:
-            address, _, port = host.rpartition(":")
-            try:
-                channel = self._connect(address, int(port))
-            except ProbeError as exc:
-                errors.append(f"{host}: {exc}")
-                continue
-            try:
-                return read_children(channel, path, int(self.timeout_s * 1000))
-            except ProbeError as exc:
-                if "does not exist" in str(exc):
-                    raise
-                errors.append(f"{host}: {exc}")
-            except Exception as exc:
-                errors.append(f"{host}: {describe_error(exc, self.timeout_s)}")
-            finally:
-                channel.close()
-        raise ProbeError("no ZooKeeper member answered: " + "; ".join(errors))
 
     def close(self) -> None:
         for address in list(self._clients):

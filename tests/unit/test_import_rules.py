@@ -37,6 +37,7 @@ ALLOWED: dict[str, set[str]] = {
     "provisioner.errors": set(),
     "provisioner.ports": set(),
     "provisioner.fileutil": set(),
+    "provisioner.sshlib": set(),
     "provisioner.domain": {"provisioner.errors"},
     # The spec is validated data: it knows nothing of machines, state or backends. The
     # ports are facts of the services its firewall description names.
@@ -52,7 +53,8 @@ ALLOWED: dict[str, set[str]] = {
     # protocol, TLS over any stream): machines, ports and the trusted host keys only, nothing
     # of clusters or health.
     **{
-        name: REMOTE_MODULES | {"provisioner.domain", "provisioner.ports", "provisioner.hostkeys"}
+        name: REMOTE_MODULES
+        | {"provisioner.domain", "provisioner.ports", "provisioner.hostkeys", "provisioner.sshlib"}
         for name in REMOTE_MODULES
     },
     # The doctor's verdicts are pure functions of what a host answered.
