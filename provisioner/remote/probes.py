@@ -202,7 +202,8 @@ class StreamProbes:
         return self._zk_read(hosts, lambda stream: read_children(stream, path, self._zk_ms))
 
     def zk_acls(self, hosts: list[str], path: str) -> list[tuple[str, str, int]]:
-        """The ACL of a znode as (scheme, id, perms) entries (readable by anyone)."""
+        """The ACL of a znode as (scheme, id, perms) entries (ZooKeeper 3.6 and later answer
+        only a client that may read the znode; the masters leave `world:anyone` read)."""
         from .zkwire import read_acls
 
         return self._zk_read(hosts, lambda stream: read_acls(stream, path, self._zk_ms))
