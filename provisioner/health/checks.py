@@ -9,7 +9,6 @@ layers above still show whether the cluster works on the quorum that is left.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from ..domain import Layer, Machine
 from ..remote.probes import DirectProbes, ProbeError, Probes, StreamProbes
@@ -18,6 +17,7 @@ from ..spec import ClusterSpec
 from . import masters, zookeeper
 from .agents import check_mesos_agents
 from .masters import MasterFacts, check_mesos_masters
+from .parallel import each
 from .report import LAYERS, SKIPPED_PREFIX, CheckResult, HealthReport
 from .security import FirewallReads, HostCommands, check_security
 from .view import ClusterView, Results
@@ -215,8 +215,7 @@ def check_reachability(view: ClusterView, probes: Probes) -> list[CheckResult]:
         return None
 
     existing = [view.by_name[p.name] for p in view.planned if p.name in view.by_name]
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(existing)))) as pool:
-        errors = dict(zip([m.name for m in existing], pool.map(probe, existing), strict=True))
+    errors = dict(zip([m.name for m in existing], each(existing, probe), strict=True))
     for planned in view.planned:
         machine = view.by_name.get(planned.name)
         if machine is None:
